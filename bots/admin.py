@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from bots.models import Bot, Conversation, Feedback, Message, Ticket
+
+
+@admin.register(Bot)
+class BotAdmin(admin.ModelAdmin):
+    list_display = ["name", "organization", "answer_mode", "public_key", "updated_at"]
+    list_filter = ["organization", "answer_mode"]
+    search_fields = ["name", "public_key"]
+    filter_horizontal = ["knowledge_bases"]
+    readonly_fields = ["public_key"]
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    extra = 0
+    fields = ["role", "status", "text", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ["id", "bot", "channel", "visitor_id", "status", "assignee", "last_activity_at"]
+    list_filter = ["status", "channel", "bot__organization"]
+    search_fields = ["visitor_id"]
+    raw_id_fields = ["assignee"]
+    inlines = [MessageInline]
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["id", "conversation", "role", "status", "confidence", "created_at"]
+    list_filter = ["role", "status"]
+    search_fields = ["text"]
+    raw_id_fields = ["conversation", "author"]
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    list_display = ["subject", "status", "priority", "category", "assignee", "due_at", "created_at"]
+    list_filter = ["status", "priority", "category"]
+    search_fields = ["subject", "requester_email"]
+    raw_id_fields = ["conversation", "assignee"]
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin):
+    list_display = ["message", "rating", "created_at"]
+    list_filter = ["rating"]
+    raw_id_fields = ["message"]

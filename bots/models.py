@@ -1,0 +1,213 @@
+"""Bots and everything visitors and agents say to them."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from neo_support.models import Organization
+from neo_support.tenancy import TenantModel
+from retrieval.models import KnowledgeBase
+
+
+def new_public_key() -> str:
+    return f"pk_{secrets.token_urlsafe(18)}"
+
+
+def default_generation() -> dict[str, float | int]:
+    return {"temperature": 0.3, "top_p": 0.9, "max_new_tokens": 200, "repetition_penalty": 1.15}
+
+
+def default_theme() -> dict[str, str]:
+    return {"accent": "#2563eb", "position": "right", "title": "Ask us anything"}
+
+
+class AnswerMode(models.TextChoices):
+    GENERATIVE = "generative", "Generative (GPT-Neo)"
+    EXTRACTIVE = "extractive", "Extractive (quote the best passages)"
+
+
+class Bot(TenantModel):
+    organization_path = "organization"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="bots")
+    name = models.CharField(max_length=200)
+    instructions = models.TextField(blank=True, help_text="Persona and rules the bot follows.")
+    knowledge_bases = models.ManyToManyField(KnowledgeBase, blank=True, related_name="bots")
+    answer_mode = models.CharField(max_length=12, choices=AnswerMode.choices, default=AnswerMode.GENERATIVE)
+    generation = models.JSONField(default=default_generation, blank=True)
+    # Below `answer_threshold` the bot offers a human; below `handoff_threshold` it hands off.
+    answer_threshold = models.FloatField(default=0.5, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    handoff_threshold = models.FloatField(default=0.25, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    moderation_policy = models.JSONField(default=dict, blank=True)
+    public_key = models.CharField(max_length=40, unique=True, default=new_public_key, editable=False)
+    allowed_origins = models.JSONField(default=list, blank=True)
+    welcome_message = models.TextField(default="Hi! How can I help you today?", blank=True)
+    starter_questions = models.JSONField(default=list, blank=True)
+    theme = models.JSONField(default=default_theme, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(handoff_threshold__lte=models.F("answer_threshold")),
+                name="bot_handoff_threshold_lte_answer_threshold",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Channel(models.TextChoices):
+    WIDGET = "widget", "Chat widget"
+    EMAIL = "email", "Email"
+    API = "api", "API"
+
+
+class ConversationStatus(models.TextChoices):
+    BOT = "bot", "With the bot"
+    PENDING_AGENT = "pending_agent", "Waiting for an agent"
+    AGENT = "agent", "With an agent"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+class Conversation(TenantModel):
+    organization_path = "bot__organization"
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="conversations")
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WIDGET)
+    visitor_id = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.BOT)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_activity_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_activity_at"]
+        indexes = [models.Index(fields=["bot", "status"])]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} with {self.visitor_id}"
+
+
+class Role(models.TextChoices):
+    VISITOR = "visitor", "Visitor"
+    BOT = "bot", "Bot"
+    AGENT = "agent", "Agent"
+    SYSTEM = "system", "System"
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    STREAMING = "streaming", "Streaming"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    BLOCKED = "blocked", "Blocked by moderation"
+
+
+class Message(TenantModel):
+    organization_path = "conversation__bot__organization"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.DONE)
+    # The id the client gave its message, so a resent frame is not stored twice.
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    citations = models.JSONField(default=list, blank=True)
+    retrieval_scores = models.JSONField(default=list, blank=True)
+    moderation = models.JSONField(default=list, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    confidence = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=models.Q(client_id__isnull=False),
+                name="message_unique_client_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:50]}"
+
+
+class TicketStatus(models.TextChoices):
+    NEW = "new", "New"
+    OPEN = "open", "Open"
+    PENDING = "pending", "Waiting on customer"
+    SOLVED = "solved", "Solved"
+    CLOSED = "closed", "Closed"
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class Ticket(TenantModel):
+    organization_path = "conversation__bot__organization"
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="ticket")
+    subject = models.CharField(max_length=300)
+    requester_email = models.EmailField(blank=True)
+    requester_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=TicketStatus.choices, default=TicketStatus.NEW)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    category = models.CharField(max_length=100, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "priority"])]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class Rating(models.IntegerChoices):
+    DOWN = -1, "Thumbs down"
+    UP = 1, "Thumbs up"
+
+
+class Feedback(TenantModel):
+    organization_path = "message__conversation__bot__organization"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.SmallIntegerField(choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_rating_display()} on message {self.message_id}"

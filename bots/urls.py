@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from bots import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.dashboard_home, name="home"),
+]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class NeoSupportConfig(AppConfig):
+    name = "neo_support"
+    verbose_name = "Organizations"

@@ -1,0 +1,55 @@
+"""The Celery application: queues `generation`, `indexing` and `default`.
+
+Workers publish a heartbeat to Redis (neo_support.heartbeat) so `/healthz`
+can tell which queues have a live worker.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neo_support.settings")
+
+app = Celery("neo_support")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+_heartbeat_stop = threading.Event()
+_heartbeat_threads: list[threading.Thread] = []
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: Any, **_: Any) -> None:
+    from django.conf import settings
+
+    from neo_support.heartbeat import WorkerBeat, heartbeat_loop
+    from neo_support.redis_client import get_redis
+
+    queues = sorted(sender.app.amqp.queues.consume_from)
+    beat = WorkerBeat(hostname=sender.hostname, pid=os.getpid(), queues=queues)
+    thread = threading.Thread(
+        target=heartbeat_loop,
+        kwargs={
+            "client": get_redis(),
+            "beat": beat,
+            "interval": settings.NEO_HEARTBEAT_SECONDS,
+            "stop": _heartbeat_stop,
+        },
+        name="neo-heartbeat",
+        daemon=True,
+    )
+    thread.start()
+    _heartbeat_threads.append(thread)
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(sender: Any = None, **_: Any) -> None:
+    """Stop beating and wait for the key to be removed, so /healthz drops this worker at once."""
+    _heartbeat_stop.set()
+    for thread in _heartbeat_threads:
+        thread.join(timeout=5)

@@ -1,0 +1,100 @@
+"""Dispatch of Celery tasks, the same in both runtime modes.
+
+With REDIS_URL set a task goes to its queue on the broker. Without it (the
+embedded default) the very same task runs in this process, on a thread pool
+per queue, so a slow generation never holds up indexing or email.
+Either way it is sent only once the current transaction commits, so the
+task never looks for a row that is not there yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import partial
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import close_old_connections, connections, transaction
+
+logger = logging.getLogger(__name__)
+
+# Task name -> queue, filled by `@task(queue=...)`; Celery routes through `route_task`.
+TASK_QUEUES: dict[str, str] = {}
+_pools: dict[str, ThreadPoolExecutor] = {}
+_pending: set[Future[Any]] = set()
+_lock = threading.Lock()
+
+
+def task(*, queue: str, **options: Any) -> Callable[[Callable[..., Any]], Task]:
+    """Declare a Celery task on `queue`. Every project task is declared this way, so
+    none can land on a queue by accident (a test checks it)."""
+    if queue not in settings.CELERY_QUEUES:
+        raise ValueError(f"Unknown queue {queue!r}; expected one of {', '.join(settings.CELERY_QUEUES)}.")
+
+    def declare(function: Callable[..., Any]) -> Task:
+        name = options.pop("name", None) or f"{function.__module__}.{function.__name__}"
+        TASK_QUEUES[name] = queue
+        declared: Task = shared_task(name=name, **options)(function)
+        return declared
+
+    return declare
+
+
+def route_task(name: str, *args: Any, **kwargs: Any) -> dict[str, str] | None:
+    """Celery router (CELERY_TASK_ROUTES): each task goes to the queue it declared."""
+    queue = TASK_QUEUES.get(name)
+    return {"queue": queue} if queue else None
+
+
+def enqueue(task: Task, *args: Any, **kwargs: Any) -> None:
+    """Run `task(*args, **kwargs)` on its queue after the current transaction commits."""
+    transaction.on_commit(partial(dispatch_now, task, *args, **kwargs))
+
+
+def dispatch_now(task: Task, *args: Any, **kwargs: Any) -> None:
+    if not settings.NEO_TASKS_IN_PROCESS:
+        task.apply_async(args=args, kwargs=kwargs)
+        return
+    queue = TASK_QUEUES.get(task.name, settings.CELERY_TASK_DEFAULT_QUEUE)
+    future = _pool_for(queue).submit(_run_in_process, task, args, kwargs)
+    with _lock:
+        _pending.add(future)
+    future.add_done_callback(_forget)
+
+
+def wait_for_in_process_tasks(timeout: float = 60.0) -> None:
+    """Block until every in-process task submitted so far has finished (tests, shutdown)."""
+    with _lock:
+        futures = set(_pending)
+    _done, not_done = wait(futures, timeout=timeout)
+    if not_done:
+        raise TimeoutError(f"{len(not_done)} in-process task(s) still running after {timeout}s")
+
+
+def _pool_for(queue: str) -> ThreadPoolExecutor:
+    with _lock:
+        if queue not in _pools:
+            _pools[queue] = ThreadPoolExecutor(
+                max_workers=settings.NEO_IN_PROCESS_THREADS, thread_name_prefix=f"neo-{queue}"
+            )
+        return _pools[queue]
+
+
+def _run_in_process(task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    close_old_connections()
+    try:
+        result = task.apply(args=args, kwargs=kwargs)
+        if result.failed():
+            logger.error("task %s failed: %r", task.name, result.result)
+    finally:
+        # Pool threads are long-lived: never keep a connection between tasks.
+        connections.close_all()
+
+
+def _forget(future: Future[Any]) -> None:
+    with _lock:
+        _pending.discard(future)

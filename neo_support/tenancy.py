@@ -1,0 +1,30 @@
+"""Tenant scoping: every customer row reaches exactly one Organization.
+
+Each tenant model declares `organization_path`, the ORM lookup from the row to
+its Organization, and uses `TenantQuerySet`, so selectors write
+`Model.objects.for_organization(org)` and a cross-tenant read has to be
+spelled out on purpose.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.db import models
+
+if TYPE_CHECKING:
+    from neo_support.models import Organization
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_organization(self, organization: Organization) -> TenantQuerySet:
+        path: str = self.model.organization_path
+        return self.filter(**{path: organization})
+
+
+class TenantModel(models.Model):
+    organization_path: ClassVar[str]
+    objects: Any = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+
+from bots import views as bot_views
+from neo_support import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("healthz/live", views.healthz_live, name="healthz-live"),
+    path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("dashboard/", include("bots.urls")),
+    path("demo/", bot_views.demo_page, name="demo"),
+    path("", bot_views.home, name="home"),
+    # Anything else under /api/ answers in JSON, in DEBUG too.
+    re_path(r"^api/", views.api_not_found),
+]
+
+handler404 = "neo_support.views.not_found"
+handler500 = "neo_support.views.server_error"

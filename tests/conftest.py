@@ -1,0 +1,113 @@
+"""Shared fixtures. Nothing here downloads anything: HF_HUB_OFFLINE is forced."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Variables that change what settings.py builds; subprocess tests start from none of them.
+SETTINGS_VARIABLES = (
+    "DEBUG", "SECRET_KEY", "SECRET_KEY_FILE", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DATABASE_URL",
+    "REDIS_URL", "NEO_VAR_DIR", "MEDIA_ROOT", "STATIC_ROOT", "NEO_MODEL", "NEO_DEVICE", "NEO_DTYPE",
+    "EMBEDDING_MODEL", "EMAIL_HOST", "EMAIL_USE_TLS", "EMAIL_USE_SSL", "SECURE_SSL_REDIRECT",
+)  # fmt: skip
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """This process's environment without settings variables, plus `overrides`."""
+    env = {key: value for key, value in os.environ.items() if key not in SETTINGS_VARIABLES}
+    env.update(overrides)
+    return env
+
+
+def run_python(code: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_manage(*arguments: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def redis_url() -> str:
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL (runs in CI against a real Redis)")
+    return str(settings.REDIS_URL)
+
+
+@pytest.fixture
+def organization(db: None):  # type: ignore[no-untyped-def]
+    from tests.factories import OrganizationFactory
+
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def member(db: None, organization):  # type: ignore[no-untyped-def]
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory(organization=organization, role="admin").user
+
+
+@pytest.fixture
+def var_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "var"
+    path.mkdir()
+    yield path
+
+
+# Browser tests: headless Chromium driven by Playwright (Debian's /usr/bin/chromium, no download).
+
+CHROMIUM = "/usr/bin/chromium"
+# Without these, Chromium keeps dialling out to services this sandbox cannot reach.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is not installed (.ci/run installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; Django's ORM guard would refuse the live server's data.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            yield context.new_page()
+            context.close()
+        finally:
+            browser.close()

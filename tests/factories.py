@@ -1,0 +1,118 @@
+"""factory_boy factories, one per model; each builds a full chain up to its Organization."""
+
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+
+from bots.models import Bot, Conversation, Feedback, Message, Ticket
+from neo_support.models import ApiKey, Membership, Organization
+from retrieval.models import Chunk, Document, KnowledgeBase
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"Company {n}")
+    slug = factory.Sequence(lambda n: f"company-{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    organization = factory.SubFactory(OrganizationFactory)
+    role = "admin"
+
+
+class ApiKeyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ApiKey
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = "Integration"
+    prefix = factory.Sequence(lambda n: f"{n:08x}")
+    key_hash = factory.Sequence(lambda n: f"{n:064x}")
+
+
+class KnowledgeBaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = KnowledgeBase
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Help centre {n}")
+
+
+class DocumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Document
+
+    knowledge_base = factory.SubFactory(KnowledgeBaseFactory)
+    source_type = "text"
+    title = factory.Sequence(lambda n: f"Article {n}")
+    text = "# Refunds\n\nRefunds take five working days."
+
+
+class ChunkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Chunk
+
+    document = factory.SubFactory(DocumentFactory)
+    ordinal = factory.Sequence(int)
+    text = "Refunds take five working days."
+    heading_path = ["Refunds"]
+    token_count = 6
+
+
+class BotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Bot
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Helper {n}")
+    allowed_origins = ["https://shop.example.com"]
+
+
+class ConversationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Conversation
+
+    bot = factory.SubFactory(BotFactory)
+    visitor_id = factory.Sequence(lambda n: f"visitor-{n}")
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    conversation = factory.SubFactory(ConversationFactory)
+    role = "visitor"
+    text = "How long do refunds take?"
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Ticket
+
+    conversation = factory.SubFactory(ConversationFactory, channel="email")
+    subject = "Refund not received"
+    requester_email = "customer@example.com"
+
+
+class FeedbackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Feedback
+
+    message = factory.SubFactory(MessageFactory, role="bot", text="Five working days [1].")
+    rating = 1

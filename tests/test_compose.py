@@ -1,0 +1,66 @@
+"""The production compose file defines every service with its command, healthcheck and volumes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+APP_SERVICES = ("web", "worker-generation", "worker-indexing", "worker-default", "beat")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_every_service_is_defined(compose) -> None:
+    assert set(compose["services"]) == {*APP_SERVICES, "postgres", "redis"}
+
+
+@pytest.mark.parametrize("name", [*APP_SERVICES, "postgres", "redis"])
+def test_every_service_has_a_healthcheck_and_a_volume(compose, name: str) -> None:
+    service = compose["services"][name]
+    assert service["healthcheck"]["test"], name
+    assert service["volumes"], name
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("web", "uvicorn neo_support.asgi:application"),
+        ("worker-generation", "worker -Q generation"),
+        ("worker-indexing", "worker -Q indexing"),
+        ("worker-default", "worker -Q default"),
+        ("beat", "celery -A neo_support beat"),
+    ],
+)
+def test_every_app_service_runs_its_command(compose, name: str, expected: str) -> None:
+    assert expected in " ".join(compose["services"][name]["command"].split())
+
+
+def test_the_generation_worker_reserves_an_nvidia_gpu(compose) -> None:
+    [device] = compose["services"]["worker-generation"]["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+
+
+def test_media_and_indexes_are_named_volumes_shared_by_web_and_workers(compose) -> None:
+    assert {"media", "indexes", "postgres", "redis"} <= set(compose["volumes"])
+    for name in ("web", "worker-generation", "worker-indexing", "worker-default"):
+        mounts = {volume.split(":")[0] for volume in compose["services"][name]["volumes"]}
+        assert {"media", "indexes"} <= mounts, name
+
+
+def test_app_services_run_in_production_mode_against_postgres_and_redis(compose) -> None:
+    for name in APP_SERVICES:
+        environment = compose["services"][name]["environment"]
+        assert environment["DEBUG"] == "0"
+        assert environment["DATABASE_URL"].startswith("postgres://")
+        assert environment["REDIS_URL"].startswith("redis://redis:")
+
+
+def test_redis_persists_queued_tasks(compose) -> None:
+    assert "--appendonly yes" in compose["services"]["redis"]["command"]

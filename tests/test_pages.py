@@ -1,0 +1,70 @@
+"""Routing, error pages, login, dashboard and the demo page over plain HTTP."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import BotFactory, KnowledgeBaseFactory, OrganizationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_unknown_api_route_answers_json_404(client) -> None:
+    response = client.get("/api/v9/nothing-here")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_an_unknown_page_answers_an_html_404(client) -> None:
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    assert b"Page not found" in response.content
+
+
+def test_the_dashboard_sends_strangers_to_the_login_page(client) -> None:
+    response = client.get("/dashboard/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    login = client.get(response["Location"])
+    assert login.status_code == 200 and b"Log in" in login.content
+
+
+def test_a_member_sees_only_their_organizations_bots_and_knowledge_bases(client, organization, member) -> None:
+    BotFactory(organization=organization, name="Our helper")
+    KnowledgeBaseFactory(organization=organization, name="Our docs")
+    other = OrganizationFactory()
+    BotFactory(organization=other, name="Their helper")
+    KnowledgeBaseFactory(organization=other, name="Their docs")
+
+    client.force_login(member)
+    page = client.get("/dashboard/").content.decode()
+    assert organization.name in page
+    assert "Our helper" in page and "Our docs" in page
+    assert "Their helper" not in page and "Their docs" not in page
+
+
+def test_a_user_without_an_organization_is_told_so(client) -> None:
+    client.force_login(UserFactory())
+    response = client.get("/dashboard/")
+    assert response.status_code == 403
+    assert b"not a member of any organization" in response.content
+
+
+def test_logging_in_with_the_form_reaches_the_dashboard(client, member) -> None:
+    response = client.post(
+        "/accounts/login/", {"username": member.username, "password": "correct horse battery staple"}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == "/dashboard/"
+    assert response.status_code == 200
+
+
+def test_the_root_redirects_to_the_dashboard(client) -> None:
+    assert client.get("/")["Location"] == "/dashboard/"
+
+
+def test_the_demo_page_explains_itself_without_demo_data(client) -> None:
+    response = client.get("/demo/")
+    assert response.status_code == 200
+    assert b"load_demo" in response.content

@@ -1,0 +1,85 @@
+"""`manage.py runstack` (what `make run` ends in) serves, prints its URLs and stops everything on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.conftest import ROOT, clean_env, free_port, run_manage
+
+pytestmark = pytest.mark.slow
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_it_serves_the_dashboard_and_demo_then_stops_every_child_on_ctrl_c(tmp_path: Path) -> None:
+    env = clean_env(NEO_VAR_DIR=str(tmp_path), NEO_HEARTBEAT_SECONDS="1")
+    if settings.REDIS_URL:
+        env["REDIS_URL"] = settings.REDIS_URL
+    port = free_port()
+    assert run_manage("migrate", "--noinput", env=env).returncode == 0
+    assert run_manage("load_demo", "--port", str(port), env=env).returncode == 0
+
+    log_path = tmp_path / "runstack.log"
+    with log_path.open("wb") as log:
+        stack = subprocess.Popen(
+            [sys.executable, "manage.py", "runstack", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while "Press Ctrl-C to stop." not in log_path.read_text() and time.monotonic() < deadline:
+            assert stack.poll() is None, log_path.read_text()
+            time.sleep(0.25)
+        output = log_path.read_text()
+        password = (tmp_path / "demo_admin_password").read_text()
+        assert f"http://127.0.0.1:{port}/dashboard/   login admin / {password}" in output
+        assert f"http://127.0.0.1:{port}/demo/" in output
+        children = {name: int(pid) for name, pid in re.findall(r"started (\S+) \(pid (\d+)\)", output)}
+        expected = {"web"} | (
+            {"worker-generation", "worker-indexing", "worker-default", "beat"} if settings.REDIS_URL else set()
+        )
+        assert set(children) == expected
+
+        status, body = get(f"http://127.0.0.1:{port}/accounts/login/")
+        assert status == 200 and b"Log in" in body
+        status, body = get(f"http://127.0.0.1:{port}/demo/")
+        assert status == 200 and b"Tallyho Helper" in body
+        deadline = time.monotonic() + 60
+        while (health := get(f"http://127.0.0.1:{port}/healthz"))[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert health[0] == 200, health[1]
+        assert json.loads(health[1])["checks"]["workers"]["ok"] is True
+
+        stack.send_signal(signal.SIGINT)
+        assert stack.wait(timeout=60) == 0, log_path.read_text()
+        assert "All stopped." in log_path.read_text()
+        assert not [name for name, pid in children.items() if pid_alive(pid)]
+    finally:
+        if stack.poll() is None:
+            stack.kill()

@@ -1,0 +1,1 @@
+"""Celery tasks and the compute engines behind them (generation, moderation)."""
