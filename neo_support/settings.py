@@ -131,6 +131,9 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
     }
+    # Tests use a file too: an in-memory database shared between threads locks whole
+    # tables instead of waiting, and the in-process task pool writes from its threads.
+    _database["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -215,6 +218,16 @@ STORAGES = {
 warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
 NEO_UPLOAD_MAX_BYTES = env_int("NEO_UPLOAD_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# Retrieval ----------------------------------------------------------------
+
+# Knowledge bases with more chunks than this search an HNSW graph instead of exact search.
+NEO_HNSW_THRESHOLD = env_int("NEO_HNSW_THRESHOLD", 50_000, minimum=1)
+NEO_WEB_IMPORT_MAX_PAGES = env_int("NEO_WEB_IMPORT_MAX_PAGES", 50, minimum=1, maximum=10_000)
+NEO_WEB_IMPORT_TIMEOUT = env_int("NEO_WEB_IMPORT_TIMEOUT", 10, minimum=1, maximum=300)
+# Web import refuses private, loopback and link-local addresses (SSRF) unless this is on.
+NEO_WEB_IMPORT_ALLOW_PRIVATE = env_bool("NEO_WEB_IMPORT_ALLOW_PRIVATE", False)
 
 # Email -------------------------------------------------------------------
 
@@ -266,8 +279,13 @@ USE_I18N = True
 USE_TZ = True
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "neo_support.api_auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["neo_support.api_auth.OrganizationPermission"],
+    "EXCEPTION_HANDLER": "neo_support.api.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

@@ -13,7 +13,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/", include("retrieval.urls")),
     path("dashboard/", include("bots.urls")),
+    path("dashboard/knowledge-bases/", include("retrieval.dashboard_urls")),
     path("demo/", bot_views.demo_page, name="demo"),
     path("", bot_views.home, name="home"),
     # Anything else under /api/ answers in JSON, in DEBUG too.

@@ -26,10 +26,10 @@ class KnowledgeBase(TenantModel):
     # Bumped on every change to the stored index; readers reload when it moves.
     index_version = models.PositiveIntegerField(default=0)
     chunk_size = models.PositiveIntegerField(
-        default=256, validators=[MinValueValidator(32), MaxValueValidator(2048)], help_text="Tokens per chunk."
+        default=200, validators=[MinValueValidator(32), MaxValueValidator(2048)], help_text="Tokens per chunk."
     )
     chunk_overlap = models.PositiveIntegerField(
-        default=32, validators=[MaxValueValidator(512)], help_text="Tokens shared by neighbouring chunks."
+        default=30, validators=[MaxValueValidator(512)], help_text="Tokens shared by neighbouring chunks."
     )
     search_mode = models.CharField(max_length=10, choices=SearchMode.choices, default=SearchMode.HYBRID)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -77,6 +77,8 @@ class Document(TenantModel):
     source_type = models.CharField(max_length=10, choices=SourceType.choices)
     file = models.FileField(upload_to=document_upload_path, blank=True, max_length=500)
     source_url = models.URLField(blank=True, max_length=2000)
+    source_filename = models.CharField(max_length=255, blank=True, help_text="The uploaded file's own name.")
+    csv_columns = models.JSONField(default=list, blank=True, help_text="CSV columns to index; empty for all.")
     text = models.TextField(blank=True, help_text="The content, for documents entered as text.")
     title = models.CharField(max_length=500)
     content_type = models.CharField(max_length=100, blank=True)
@@ -86,6 +88,8 @@ class Document(TenantModel):
     error = models.TextField(blank=True, help_text="Why processing failed, in words a person can act on.")
     progress = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
     chunk_count = models.PositiveIntegerField(default=0)
+    # Set when the document's chunks and vectors are stored; the index sync then makes it ready.
+    embedded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -106,6 +110,8 @@ class Chunk(TenantModel):
     heading_path = models.JSONField(default=list, blank=True)
     location = models.CharField(max_length=200, blank=True, help_text="Page number or anchor.")
     token_count = models.PositiveIntegerField(default=0)
+    # float32 vector as bytes: a rebuild or a model-less machine recreates the index without re-embedding.
+    embedding = models.BinaryField(editable=False, default=bytes)
 
     class Meta:
         ordering = ["document_id", "ordinal"]

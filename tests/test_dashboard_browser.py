@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import BotFactory, MembershipFactory
+from tests.factories import BotFactory, KnowledgeBaseFactory, MembershipFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -33,3 +33,30 @@ def test_a_wrong_password_is_refused_with_a_message(live_server, page) -> None:
     page.click("button[type=submit]")
     assert page.get_by_role("alert").inner_text().startswith("Your username and password didn't match")
     assert "/accounts/login/" in page.url
+
+
+def test_an_upload_shows_live_progress_until_ready_and_the_playground_finds_it(
+    live_server, page, tmp_path, settings
+) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.NEO_TASKS_IN_PROCESS = True
+    membership = MembershipFactory(user__username="ola", role="admin")
+    knowledge_base = KnowledgeBaseFactory(organization=membership.organization, name="Garden")
+    document = tmp_path / "roses.md"
+    document.write_text("# Roses\n\n## Pruning\n\nPrune roses in late winter, just above an outward bud.")
+
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "ola")
+    page.fill("#id_password", "correct horse battery staple")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/dashboard/knowledge-bases/{knowledge_base.pk}/")
+    page.set_input_files("#files", str(document))
+    page.click("button:text-is('Add')")
+    page.wait_for_selector("td.status:text-is('Ready')", timeout=120_000)
+    page.screenshot(path=str(tmp_path / "knowledge-base.png"), full_page=True)
+
+    page.click("text=Retrieval playground")
+    page.fill("#q", "when should I prune roses")
+    page.click("button:text('Search')")
+    first = page.locator("ol.hits li").first
+    assert "Pruning" in first.inner_text() and "late winter" in first.inner_text()

@@ -3,8 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from tqdm import tqdm
 
 from neo_support.demo import demo_load
+from retrieval.models import DocumentStatus
+from retrieval.services import documents_ingest_all
 
 
 class Command(BaseCommand):
@@ -28,5 +31,12 @@ class Command(BaseCommand):
             f"(key {result.bot.public_key}), knowledge base {result.knowledge_base.name!r}: "
             f"{result.documents_created} page(s) added, {result.documents_updated} updated."
         )
+        # Index what is new or changed now, so the demo answers as soon as the server is up.
+        waiting = list(
+            result.knowledge_base.documents.exclude(status=DocumentStatus.READY).select_related("knowledge_base")
+        )
+        if waiting:
+            with tqdm(total=len(waiting), unit="page", desc="index demo pages", file=self.stderr) as bar:
+                documents_ingest_all(documents=waiting, on_document=lambda _: bar.update(1))
         password = result.password or "(unknown here: reset it with `python manage.py changepassword admin`)"
         self.stdout.write(f"Admin login: {result.username} / {password}")

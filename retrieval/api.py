@@ -1,0 +1,123 @@
+"""REST endpoints for knowledge bases: documents (upload, status, delete) and search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from neo_support.api import api_error
+from neo_support.api_auth import acting_organization
+from retrieval.models import Document, KnowledgeBase, SearchMode
+from retrieval.search import IndexUnavailable, search
+from retrieval.services import (
+    DocumentRejected,
+    document_create_from_file,
+    document_create_from_text,
+    document_create_from_url,
+    document_delete,
+)
+
+
+class DocumentOut(serializers.ModelSerializer):
+    class Meta:
+        model = Document
+        fields = [
+            "id", "knowledge_base", "title", "source_type", "source_filename", "source_url", "content_type",
+            "size_bytes", "checksum", "status", "progress", "error", "chunk_count", "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class DocumentIn(serializers.Serializer):
+    file = serializers.FileField(required=False)
+    url = serializers.URLField(required=False)
+    text = serializers.CharField(required=False, trim_whitespace=False)
+    title = serializers.CharField(required=False, max_length=500, allow_blank=True)
+    csv_columns = serializers.ListField(child=serializers.CharField(), required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [name for name in ("file", "url", "text") if name in attrs]
+        if len(given) != 1:
+            raise serializers.ValidationError("Send exactly one of: file (multipart), url, text.")
+        return attrs
+
+
+class SearchIn(serializers.Serializer):
+    q = serializers.CharField(max_length=2000)
+    k = serializers.IntegerField(min_value=1, max_value=50, default=5)
+    mode = serializers.ChoiceField(choices=SearchMode.values, required=False)
+
+
+def _knowledge_base(request: Request, knowledge_base_id: int) -> KnowledgeBase:
+    organization = acting_organization(request)
+    return get_object_or_404(KnowledgeBase.objects.for_organization(organization), pk=knowledge_base_id)
+
+
+class DocumentListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get(self, request: Request, knowledge_base_id: int) -> Response:
+        knowledge_base = _knowledge_base(request, knowledge_base_id)
+        return Response(DocumentOut(knowledge_base.documents.order_by("-created_at"), many=True).data)
+
+    def post(self, request: Request, knowledge_base_id: int) -> Response:
+        knowledge_base = _knowledge_base(request, knowledge_base_id)
+        incoming = DocumentIn(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        try:
+            if "file" in data:
+                upload = data["file"]
+                document = document_create_from_file(
+                    knowledge_base=knowledge_base,
+                    filename=upload.name,
+                    data=upload.read(),
+                    title=data.get("title", ""),
+                    csv_columns=data.get("csv_columns"),
+                )
+            elif "url" in data:
+                document = document_create_from_url(knowledge_base=knowledge_base, url=data["url"])
+            else:
+                document = document_create_from_text(
+                    knowledge_base=knowledge_base, title=data.get("title", ""), text=data["text"]
+                )
+        except DocumentRejected as error:
+            code = "duplicate" if "already in the knowledge base" in str(error) else "rejected"
+            http_status = status.HTTP_409_CONFLICT if code == "duplicate" else status.HTTP_400_BAD_REQUEST
+            return api_error(code, str(error), http_status)
+        return Response(DocumentOut(document).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentDetailApi(APIView):
+    def _document(self, request: Request, knowledge_base_id: int, document_id: int) -> Document:
+        knowledge_base = _knowledge_base(request, knowledge_base_id)
+        return get_object_or_404(knowledge_base.documents, pk=document_id)
+
+    def get(self, request: Request, knowledge_base_id: int, document_id: int) -> Response:
+        return Response(DocumentOut(self._document(request, knowledge_base_id, document_id)).data)
+
+    def delete(self, request: Request, knowledge_base_id: int, document_id: int) -> Response:
+        document_delete(document=self._document(request, knowledge_base_id, document_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SearchApi(APIView):
+    def get(self, request: Request, knowledge_base_id: int) -> Response:
+        knowledge_base = _knowledge_base(request, knowledge_base_id)
+        incoming = SearchIn(data=request.query_params)
+        incoming.is_valid(raise_exception=True)
+        try:
+            hits = search(
+                knowledge_bases=[knowledge_base],
+                query=incoming.validated_data["q"],
+                k=incoming.validated_data["k"],
+                mode=incoming.validated_data.get("mode"),
+            )
+        except IndexUnavailable as error:
+            return api_error("index_unavailable", str(error), status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response({"results": [hit.__dict__ for hit in hits]})

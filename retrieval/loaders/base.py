@@ -1,0 +1,40 @@
+"""What every loader returns: a document as a list of text blocks under headings.
+
+Pure Python, no Django. Chunking (retrieval/chunking.py) takes these blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class LoaderError(Exception):
+    """A document cannot be loaded. The message is shown to the person who uploaded it,
+    so it says what is wrong in their terms ("The PDF is encrypted", not a stack trace)."""
+
+
+@dataclass(frozen=True)
+class Block:
+    """One paragraph, list, table (as Markdown) or code block of a document.
+
+    `heading_path` holds the headings above the block, outermost first (the
+    document title is not repeated in it). `location` says where the block is:
+    "page 3", "#pricing" (an anchor), "row 12", or "" when there is nothing better.
+    """
+
+    text: str
+    heading_path: tuple[str, ...] = ()
+    location: str = ""
+
+
+@dataclass(frozen=True)
+class LoadedDocument:
+    title: str
+    blocks: list[Block]
+    content_type: str
+    source_url: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(block.text for block in self.blocks)

@@ -1,0 +1,195 @@
+"""Searching knowledge bases: dense (FAISS), lexical (BM25) or hybrid (fused).
+
+Readers keep each knowledge base's index in memory and reload it when the
+database says a newer version exists, so a search always sees the latest
+committed index without restarting the process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from retrieval import embeddings
+from retrieval.fusion import reciprocal_rank_fusion, top, weighted_fusion
+from retrieval.index import IndexPair, load_pair
+from retrieval.models import Chunk, KnowledgeBase, SearchMode
+from retrieval.services import index_directory
+
+CANDIDATES = 50
+SNIPPET_CHARS = 240
+HYBRID_METHOD = "weighted"
+
+# knowledge base id -> (file stamp, index); the stamp (inode, mtime) of the version's
+# metadata file tells a reused id or a rewritten folder from the index in memory.
+_cache: dict[int, tuple[tuple[int, int], IndexPair]] = {}
+_cache_lock = threading.Lock()
+_keyword_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="neo-keyword")
+
+
+class IndexUnavailable(Exception):  # noqa: N818 - reported to the user, not a crash
+    """The index files for the knowledge base's current version are missing."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chunk_id: int
+    document_id: int
+    document_title: str
+    knowledge_base_id: int
+    heading_path: list[str]
+    location: str
+    text: str
+    snippet: str
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+
+@dataclass
+class SearchTimings:
+    embed_ms: float = 0.0
+    search_ms: float = 0.0
+    fetch_ms: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def index_for(knowledge_base: KnowledgeBase) -> IndexPair | None:
+    """The in-memory index of `knowledge_base` at its current version (None when it has none yet)."""
+    version = knowledge_base.index_version
+    if version == 0:
+        return None
+    directory = index_directory(knowledge_base)
+    try:
+        info = (directory / f"v{version}.json").stat()
+    except FileNotFoundError:
+        raise IndexUnavailable(
+            f"The index of {knowledge_base.name!r} (version {version}) is missing from {directory}; "
+            f"run `python manage.py reindex --kb {knowledge_base.name!r}`."
+        ) from None
+    stamp = (info.st_ino, info.st_mtime_ns)
+    with _cache_lock:
+        cached = _cache.get(knowledge_base.pk)
+        if cached is not None and cached[0] == stamp and cached[1].version == version:
+            return cached[1]
+        pair = load_pair(directory, version)
+        _cache[knowledge_base.pk] = (stamp, pair)
+        return pair
+
+
+def forget_cached_indexes() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+@dataclass
+class _KeywordHits:
+    scores: dict[int, float]
+    ceiling: float
+
+
+def _keyword_hits(pair: IndexPair, query: str, k: int) -> _KeywordHits:
+    scores, ids = pair.lexical.search(query, k)
+    return _KeywordHits({int(i): float(s) for s, i in zip(scores, ids, strict=True)}, pair.lexical.score_ceiling(query))
+
+
+def _fuse(
+    pair: IndexPair, *, query_vector: np.ndarray | None, keyword: _KeywordHits | None, mode: str, k: int
+) -> dict[int, tuple[float, float | None, float | None]]:
+    """chunk id -> (score, dense score, lexical score) for one knowledge base."""
+    dense: dict[int, float] = {}
+    if mode != SearchMode.LEXICAL and query_vector is not None:
+        scores, ids = pair.vectors.search(query_vector, k)
+        dense = {int(i): float(s) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0}
+    lexical = keyword.scores if keyword is not None else {}
+    if mode == SearchMode.DENSE:
+        return {i: (s, s, None) for i, s in dense.items()}
+    if mode == SearchMode.LEXICAL:
+        return {i: (s, None, s) for i, s in lexical.items()}
+    # Keyword-only candidates get their real cosine too, so fusion compares like with like.
+    missing = [i for i in lexical if i not in dense]
+    if missing and query_vector is not None:
+        dense.update(zip(missing, pair.vectors.similarity(query_vector, missing), strict=True))
+    if HYBRID_METHOD == "rrf":
+        fused = reciprocal_rank_fusion([list(dense), list(lexical)])
+    else:
+        fused = weighted_fusion(dense, lexical, lexical_ceiling=keyword.ceiling if keyword else 0.0)
+    return {i: (s, dense.get(i), lexical.get(i)) for i, s in fused.items()}
+
+
+def search(
+    *,
+    knowledge_bases: Sequence[KnowledgeBase],
+    query: str,
+    k: int = 5,
+    mode: str | None = None,
+    candidates: int = CANDIDATES,
+    timings: SearchTimings | None = None,
+) -> list[SearchHit]:
+    """The `k` best chunks across `knowledge_bases` for `query`. `mode` overrides each
+    knowledge base's own search mode."""
+    query = " ".join(query.split())
+    if not query or not knowledge_bases:
+        return []
+    timings = timings or SearchTimings()
+    started = time.perf_counter()
+    pairs = [(kb, pair, mode or kb.search_mode) for kb in knowledge_bases if (pair := index_for(kb)) is not None]
+    # Keyword search runs beside the query embedding: the model releases the GIL while it works.
+    keyword_jobs = {
+        kb.pk: _keyword_pool.submit(_keyword_hits, pair, query, max(k, candidates))
+        for kb, pair, kb_mode in pairs
+        if kb_mode != SearchMode.DENSE
+    }
+    vectors: dict[str, np.ndarray] = {}
+    for kb, _, kb_mode in pairs:
+        if kb_mode != SearchMode.LEXICAL and kb.embedding_model not in vectors:
+            vectors[kb.embedding_model] = embeddings.embed([query], kb.embedding_model)
+    timings.embed_ms = (time.perf_counter() - started) * 1000
+
+    started = time.perf_counter()
+    found: dict[int, tuple[float, float | None, float | None]] = {}
+    for kb, pair, kb_mode in pairs:
+        job = keyword_jobs.get(kb.pk)
+        found.update(
+            _fuse(
+                pair,
+                query_vector=vectors.get(kb.embedding_model),
+                keyword=job.result() if job is not None else None,
+                mode=kb_mode,
+                k=max(k, candidates),
+            )
+        )
+    best = top({i: scores[0] for i, scores in found.items()}, k)
+    timings.search_ms = (time.perf_counter() - started) * 1000
+
+    started = time.perf_counter()
+    chunks = Chunk.objects.select_related("document").in_bulk([i for i, _ in best])
+    hits = [
+        SearchHit(
+            chunk_id=chunk.pk,
+            document_id=chunk.document_id,
+            document_title=chunk.document.title,
+            knowledge_base_id=chunk.document.knowledge_base_id,
+            heading_path=list(chunk.heading_path),
+            location=chunk.location,
+            text=chunk.text,
+            snippet=_snippet(chunk.text),
+            score=round(score, 4),
+            dense_score=found[chunk_id][1],
+            lexical_score=found[chunk_id][2],
+        )
+        for chunk_id, score in best
+        if (chunk := chunks.get(chunk_id)) is not None  # deleted since the index was written
+    ]
+    timings.fetch_ms = (time.perf_counter() - started) * 1000
+    return hits
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"

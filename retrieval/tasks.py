@@ -1,0 +1,38 @@
+"""Indexing tasks. Thin: reload the row, return quietly if it is gone, call one service."""
+
+from __future__ import annotations
+
+from neo_support.tasking import task
+from retrieval import services
+from retrieval.models import Document, DocumentStatus, KnowledgeBase
+
+
+@task(queue="indexing")
+def ingest_document(document_id: int) -> str:
+    """Parse, chunk, embed and index one document. A redelivered task for a document
+    that is already ready does nothing."""
+    document = Document.objects.select_related("knowledge_base").filter(pk=document_id).first()
+    if document is None:
+        return "gone"
+    if document.status == DocumentStatus.READY:
+        return "already ready"
+    services.document_ingest(document=document)
+    return Document.objects.filter(pk=document_id).values_list("status", flat=True).first() or "gone"
+
+
+@task(queue="indexing")
+def sync_index(knowledge_base_id: int) -> int | None:
+    """Bring a knowledge base's stored indexes in line with its chunks (after deletes, rebuilds)."""
+    knowledge_base = KnowledgeBase.objects.filter(pk=knowledge_base_id).first()
+    if knowledge_base is None:
+        return None
+    return services.knowledge_base_sync_index(knowledge_base=knowledge_base).version
+
+
+@task(queue="indexing")
+def import_site(knowledge_base_id: int, url: str, max_pages: int) -> dict[str, int] | None:
+    knowledge_base = KnowledgeBase.objects.filter(pk=knowledge_base_id).first()
+    if knowledge_base is None:
+        return None
+    imported, failed = services.site_import_run(knowledge_base=knowledge_base, url=url, max_pages=max_pages)
+    return {"imported": imported, "failed": failed}

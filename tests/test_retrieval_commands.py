@@ -1,0 +1,91 @@
+"""ingest, reindex, search and evaluate_retrieval from the command line."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from retrieval.models import KnowledgeBase
+from tests.factories import KnowledgeBaseFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "refunds.md").write_text("# Refunds\n\nRefunds reach your card within five working days.")
+    (docs / "login.md").write_text("# Login\n\n## Forgot password?\n\nUse the reset link on the sign-in page.")
+    (docs / "ignored.bin").write_bytes(b"\x00\x01")
+    return docs
+
+
+def run(*arguments: str) -> str:
+    out = StringIO()
+    call_command(*arguments, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_ingest_a_folder_then_search_and_reindex(folder: Path) -> None:
+    KnowledgeBaseFactory(name="Help")
+    assert "2 document(s) ready, 0 failed, 0 refused" in run("ingest", str(folder), "--kb", "Help")
+    found = run("search", "--kb", "Help", "how do I reset my password")
+    assert found.startswith("1. [") and "Login > Forgot password?" in found
+    assert "index version" in run("reindex", "--kb", "Help")
+
+
+def test_ingesting_the_same_file_twice_is_refused_with_a_failing_exit(folder: Path) -> None:
+    KnowledgeBaseFactory(name="Help")
+    run("ingest", str(folder / "refunds.md"), "--kb", "Help")
+    with pytest.raises(CommandError, match="Some files were not ingested"):
+        run("ingest", str(folder / "refunds.md"), "--kb", "Help")
+    assert KnowledgeBase.objects.get().documents.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("ingest", "/no/such/path", "--kb", "Help"), "no such file or directory"),
+        (("search", "--kb", "Nope", "q"), "No knowledge base named 'Nope'"),
+        (("search", "--kb", "Help", "q", "-k", "0"), "-k must be at least 1"),
+        (("evaluate_retrieval", "--beir", "/no/such/dir"), "is not a folder"),
+        (("evaluate_retrieval",), "Pass either --beir DIR or --kb NAME"),
+        (("evaluate_retrieval", "--kb", "Help"), "--kb needs --queries DIR"),
+    ],
+)
+def test_bad_arguments_fail_with_a_message(arguments: tuple[str, ...], message: str) -> None:
+    KnowledgeBaseFactory(name="Help")
+    with pytest.raises(CommandError, match=message):
+        run(*arguments)
+
+
+def test_evaluate_retrieval_on_a_beir_folder_prints_the_metrics(tmp_path: Path) -> None:
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    corpus = {
+        "d1": ("Strikethrough in Markdown", "Wrap the words in two tildes on each side."),
+        "d2": ("Deleting an account", "Open settings, choose delete account and confirm by email."),
+        "d3": ("Cooking rice", "Rinse the rice, then simmer it covered for eighteen minutes."),
+    }
+    (beir / "corpus.jsonl").write_text(
+        "\n".join(json.dumps({"_id": k, "title": t, "text": x}) for k, (t, x) in corpus.items())
+    )
+    queries = {"q1": "cross out text in markdown", "q2": "how to remove my account", "q3": "how long to boil rice"}
+    (beir / "queries.jsonl").write_text("\n".join(json.dumps({"_id": k, "text": v}) for k, v in queries.items()))
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n")
+
+    output = run("evaluate_retrieval", "--beir", str(beir), "--compare")
+    lines = output.strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["mode=dense", "mode=lexical", "mode=hybrid"]
+    assert "R@1=1.000" in lines[0] and "nDCG@10=" in lines[0] and "p95_ms=" in lines[0]
+    assert not KnowledgeBase.objects.exists(), "the temporary knowledge base is removed"
