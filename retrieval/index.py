@@ -29,7 +29,7 @@ from retrieval.lexical import LexicalIndex
 
 DEFAULT_HNSW_THRESHOLD = 50_000
 HNSW_NEIGHBOURS = 32
-HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_CONSTRUCTION = 40  # faiss's own default
 HNSW_EF_SEARCH = 64
 COMPACT_FRACTION = 0.1
 _VERSION_FILE = re.compile(r"^v(\d+)\.")

@@ -39,6 +39,9 @@ from retrieval.models import Chunk, Document, DocumentStatus, KnowledgeBase, Sou
 logger = logging.getLogger(__name__)
 
 EMBED_BATCH = 256
+# documents_ingest_all embeds this many chunks per call: the model sorts a call's texts by
+# length before batching, so bigger calls pad less.
+BULK_EMBED_TEXTS = 2048
 # A document still "in flight" after this long is presumed stuck and no longer delays the index sync.
 IN_FLIGHT_WINDOW = timedelta(minutes=10)
 ProgressCallback = Callable[[int, int], None]
@@ -306,11 +309,12 @@ def _fail(document: Document, error: BaseException) -> None:
     _set_progress(document, 0, status=DocumentStatus.FAILED, error=message)
 
 
-def _prepare(document: Document, loaded: LoadedDocument | None) -> _Prepared | None:
+def _prepare(document: Document, loaded: LoadedDocument | None, *, report: bool = True) -> _Prepared | None:
     """Load and chunk; None (with the document marked failed) when that is impossible."""
     knowledge_base = document.knowledge_base
     model = knowledge_base.embedding_model
-    _set_progress(document, 5, status=DocumentStatus.PROCESSING, error="")
+    if report:
+        _set_progress(document, 5, status=DocumentStatus.PROCESSING, error="")
     try:
         loaded = loaded or document_load(document)
         drafts = chunk_blocks(
@@ -326,7 +330,8 @@ def _prepare(document: Document, loaded: LoadedDocument | None) -> _Prepared | N
         return None
     title = _title_for(document, loaded)
     texts = [indexed_text(title=title, heading_path=d.heading_path, text=d.text) for d in drafts]
-    _set_progress(document, 10)
+    if report:
+        _set_progress(document, 10)
     return _Prepared(title=title, drafts=drafts, texts=texts)
 
 
@@ -339,17 +344,25 @@ def _title_for(document: Document, loaded: LoadedDocument) -> str:
 
 
 def _embed(texts: list[str], model: str, *, document: Document | None = None) -> np.ndarray:
+    """Embed in steps of EMBED_BATCH, reporting progress on `document`; in one call without one."""
+    step = EMBED_BATCH if document is not None else max(1, len(texts))
     parts = []
-    for start in range(0, len(texts), EMBED_BATCH):
-        parts.append(embeddings.embed(texts[start : start + EMBED_BATCH], model))
+    for start in range(0, len(texts), step):
+        parts.append(embeddings.embed(texts[start : start + step], model))
         if document is not None:
-            _set_progress(document, 10 + int(80 * min(len(texts), start + EMBED_BATCH) / len(texts)))
+            _set_progress(document, 10 + int(80 * min(len(texts), start + step) / len(texts)))
     return np.concatenate(parts)
 
 
 def _store_chunks(document: Document, prepared: _Prepared, vectors: np.ndarray) -> None:
+    _store_many([(document, prepared, vectors)])
+
+
+def _store_many(items: list[tuple[Document, _Prepared, np.ndarray]]) -> None:
+    """Replace the chunks of each document with its new ones, all in one transaction."""
+    now = timezone.now()
     with transaction.atomic():
-        Chunk.objects.filter(document=document).delete()
+        Chunk.objects.filter(document__in=[document for document, _, _ in items]).delete()
         Chunk.objects.bulk_create(
             [
                 Chunk(
@@ -361,17 +374,21 @@ def _store_chunks(document: Document, prepared: _Prepared, vectors: np.ndarray) 
                     token_count=draft.token_count,
                     embedding=vectors[ordinal].tobytes(),
                 )
+                for document, prepared, vectors in items
                 for ordinal, draft in enumerate(prepared.drafts)
             ],
             batch_size=1000,
         )
-        Document.objects.filter(pk=document.pk).update(
-            title=prepared.title[:500],
-            chunk_count=len(prepared.drafts),
-            embedded_at=timezone.now(),
-            progress=90,
-            updated_at=timezone.now(),
-        )
+        for document, prepared, _ in items:
+            Document.objects.filter(pk=document.pk).update(
+                title=prepared.title[:500],
+                chunk_count=len(prepared.drafts),
+                embedded_at=now,
+                status=DocumentStatus.PROCESSING,
+                error="",
+                progress=90,
+                updated_at=now,
+            )
 
 
 def _siblings_in_flight(document: Document) -> bool:
@@ -392,45 +409,44 @@ def _siblings_in_flight(document: Document) -> bool:
 def documents_ingest_all(
     *, documents: Iterable[Document], on_document: Callable[[Document], None] | None = None
 ) -> SyncResult | None:
-    """Ingest many documents, embedding their chunks together in full batches, then write
-    each knowledge base's index once (commands, evaluation, benchmarks)."""
+    """Ingest many documents, embedding their chunks together in full batches and storing
+    each batch in one transaction, then write each knowledge base's index once (commands,
+    evaluation, benchmarks)."""
     knowledge_bases: dict[int, KnowledgeBase] = {}
     waiting: list[tuple[Document, _Prepared]] = []
 
+    def done(document: Document) -> None:
+        if on_document is not None:
+            on_document(document)
+
     def flush() -> None:
         by_model: dict[str, list[tuple[Document, _Prepared]]] = {}
-        for item in waiting:
-            by_model.setdefault(item[0].knowledge_base.embedding_model, []).append(item)
+        for document, prepared in waiting:
+            by_model.setdefault(document.knowledge_base.embedding_model, []).append((document, prepared))
+        waiting.clear()
         for model, items in by_model.items():
             try:
                 vectors = _embed([text for _, prepared in items for text in prepared.texts], model)
-            except Exception as error:  # noqa: BLE001
+                offsets = np.cumsum([0] + [len(prepared.texts) for _, prepared in items])
+                _store_many([(d, p, vectors[offsets[i] : offsets[i + 1]]) for i, (d, p) in enumerate(items)])
+            except Exception as error:  # noqa: BLE001 - reported on each document of the batch
                 for document, _ in items:
                     _fail(document, error)
-                    if on_document is not None:
-                        on_document(document)
-                continue
-            offset = 0
-            for document, prepared in items:
-                count = len(prepared.texts)
-                try:
-                    _store_chunks(document, prepared, vectors[offset : offset + count])
-                except Exception as error:  # noqa: BLE001
-                    _fail(document, error)
-                offset += count
-                if on_document is not None:
-                    on_document(document)
-        waiting.clear()
+            for document, _ in items:
+                done(document)
 
-    for document in documents:
+    batch = list(documents)
+    Document.objects.filter(pk__in=[d.pk for d in batch]).update(
+        status=DocumentStatus.PROCESSING, error="", progress=5, updated_at=timezone.now()
+    )
+    for document in batch:
         knowledge_bases[document.knowledge_base_id] = document.knowledge_base
-        prepared = _prepare(document, None)
+        prepared = _prepare(document, None, report=False)
         if prepared is None:
-            if on_document is not None:
-                on_document(document)
+            done(document)
             continue
         waiting.append((document, prepared))
-        if sum(len(p.texts) for _, p in waiting) >= EMBED_BATCH:
+        if sum(len(p.texts) for _, p in waiting) >= BULK_EMBED_TEXTS:
             flush()
     flush()
     result = None
@@ -513,18 +529,25 @@ def knowledge_base_sync_index(*, knowledge_base: KnowledgeBase, rebuild: bool = 
     return SyncResult(version=version, added=len(to_add), removed=len(to_remove), ready=ready)
 
 
-def knowledge_base_reembed(*, knowledge_base: KnowledgeBase, embedding_model: str) -> None:
-    """Switch the embedding model: every document is embedded again, then the index is rebuilt."""
+def knowledge_base_reembed(
+    *, knowledge_base: KnowledgeBase, embedding_model: str, queue: bool = True
+) -> list[Document]:
+    """Switch the embedding model. Every document is embedded again; until it is, its old
+    vectors are left out of the index, which the next sync rebuilds for the new model."""
     embeddings.get_model(embedding_model)  # fail now, with a clear message, if it cannot load
     with transaction.atomic():
         KnowledgeBase.objects.filter(pk=knowledge_base.pk).update(embedding_model=embedding_model)
-        documents = list(knowledge_base.documents.all())
+        knowledge_base.embedding_model = embedding_model
+        documents = list(knowledge_base.documents.exclude(status=DocumentStatus.FAILED))
         Document.objects.filter(pk__in=[d.pk for d in documents]).update(
             status=DocumentStatus.PENDING, embedded_at=None, progress=0
         )
-        for document in documents:
-            _queue_ingest(document)
-    knowledge_base.embedding_model = embedding_model
+        if queue:
+            for document in documents:
+                _queue_ingest(document)
+    for document in documents:
+        document.knowledge_base = knowledge_base
+    return documents
 
 
 def site_import_run(*, knowledge_base: KnowledgeBase, url: str, max_pages: int) -> tuple[int, int]:

