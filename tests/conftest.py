@@ -74,6 +74,18 @@ def member(db: None, organization):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def in_process_tasks(settings, tmp_path: Path) -> Iterator[None]:
+    """Media in a temporary folder and tasks on the in-process pool, drained before the
+    database is flushed so no task writes into the next test."""
+    from neo_support.tasking import wait_for_in_process_tasks
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.NEO_TASKS_IN_PROCESS = True
+    yield
+    wait_for_in_process_tasks(timeout=120)
+
+
+@pytest.fixture
 def var_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "var"
     path.mkdir()

@@ -25,13 +25,7 @@ from retrieval.services import (
 )
 from tests.factories import KnowledgeBaseFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.NEO_TASKS_IN_PROCESS = True
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_process_tasks")]
 
 
 @pytest.fixture

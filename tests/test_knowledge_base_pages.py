@@ -9,15 +9,7 @@ from neo_support.tasking import wait_for_in_process_tasks
 from retrieval.models import Document
 from tests.factories import KnowledgeBaseFactory, MembershipFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.NEO_TASKS_IN_PROCESS = True
-    yield
-    wait_for_in_process_tasks(timeout=120)  # before the database is flushed
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_process_tasks")]
 
 
 @pytest.fixture
