@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -21,6 +22,7 @@ from retrieval.services import (
     document_create_from_text,
     document_create_from_url,
     document_delete,
+    knowledge_base_import_site,
 )
 
 
@@ -45,6 +47,11 @@ class DocumentIn(serializers.Serializer):
         if len(given) != 1:
             raise serializers.ValidationError("Send exactly one of: file (multipart), url, text.")
         return attrs
+
+
+class SiteImportIn(serializers.Serializer):
+    url = serializers.URLField()
+    max_pages = serializers.IntegerField(min_value=1, max_value=10_000, required=False)
 
 
 class SearchIn(serializers.Serializer):
@@ -104,6 +111,25 @@ class DocumentDetailApi(APIView):
     def delete(self, request: Request, knowledge_base_id: int, document_id: int) -> Response:
         document_delete(document=self._document(request, knowledge_base_id, document_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SiteImportApi(APIView):
+    """Start importing a site or sitemap; each page becomes a document (see the document list)."""
+
+    def post(self, request: Request, knowledge_base_id: int) -> Response:
+        knowledge_base = _knowledge_base(request, knowledge_base_id)
+        incoming = SiteImportIn(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        max_pages = incoming.validated_data.get("max_pages", settings.NEO_WEB_IMPORT_MAX_PAGES)
+        try:
+            knowledge_base_import_site(
+                knowledge_base=knowledge_base, url=incoming.validated_data["url"], max_pages=max_pages
+            )
+        except DocumentRejected as error:
+            return api_error("rejected", str(error), status.HTTP_400_BAD_REQUEST)
+        return Response(
+            {"url": incoming.validated_data["url"], "max_pages": max_pages}, status=status.HTTP_202_ACCEPTED
+        )
 
 
 class SearchApi(APIView):

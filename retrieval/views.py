@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,6 +22,7 @@ from retrieval.services import (
     document_create_from_url,
     document_delete,
     knowledge_base_create,
+    knowledge_base_import_site,
 )
 
 WRITE_ROLES = {"owner", "admin"}
@@ -92,8 +94,14 @@ def _add_documents(request: HttpRequest, knowledge_base: KnowledgeBase) -> None:
             except DocumentRejected as error:
                 messages.error(request, f"{upload.name}: {error}")
         if url := request.POST.get("url", "").strip():
-            document_create_from_url(knowledge_base=knowledge_base, url=url)
-            added += 1
+            if request.POST.get("whole_site"):
+                knowledge_base_import_site(
+                    knowledge_base=knowledge_base, url=url, max_pages=settings.NEO_WEB_IMPORT_MAX_PAGES
+                )
+                messages.success(request, f"Importing up to {settings.NEO_WEB_IMPORT_MAX_PAGES} pages from {url}.")
+            else:
+                document_create_from_url(knowledge_base=knowledge_base, url=url)
+                added += 1
         if text := request.POST.get("text", "").strip():
             document_create_from_text(knowledge_base=knowledge_base, title=request.POST.get("title", ""), text=text)
             added += 1
