@@ -10,8 +10,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from bots.models import Bot, Conversation, ConversationStatus, Message, MessageStatus, Role
+from bots.models import Bot, Channel, Conversation, ConversationStatus, Message, MessageStatus, Role
 from neo_support.models import Organization
+from neo_support.tasking import enqueue
 from retrieval.models import KnowledgeBase
 
 
@@ -37,6 +38,47 @@ def bot_create(
         bot.save()
         bot_set_knowledge_bases(bot=bot, knowledge_bases=knowledge_bases)
     return bot
+
+
+class MessageRejected(Exception):  # noqa: N818 - shown to the visitor, not a crash
+    """A visitor message that cannot be accepted; the text says why."""
+
+
+def conversation_start(*, bot: Bot, visitor_id: str, channel: str = Channel.WIDGET) -> Conversation:
+    return Conversation.objects.create(bot=bot, visitor_id=visitor_id[:64], channel=channel)
+
+
+def conversation_ask(*, conversation: Conversation, text: str, client_id: str | None = None) -> tuple[Message, Message]:
+    """Store the visitor's message and a pending bot reply, and queue the reply.
+
+    A message resent with the same `client_id` (a reconnecting widget) returns the pair
+    stored the first time instead of asking twice.
+    """
+    text = text.strip()
+    if not text:
+        raise MessageRejected("The message is empty.")
+    if len(text) > settings.NEO_MAX_MESSAGE_CHARS:
+        raise MessageRejected(f"The message is too long: at most {settings.NEO_MAX_MESSAGE_CHARS} characters.")
+    if client_id:
+        earlier = Message.objects.filter(conversation=conversation, client_id=client_id).first()
+        if earlier is not None:
+            reply = (
+                Message.objects.filter(conversation=conversation, role=Role.BOT, created_at__gte=earlier.created_at)
+                .order_by("created_at", "pk")
+                .first()
+            )
+            if reply is not None:
+                return earlier, reply
+    from workers.tasks import generate_reply
+
+    with transaction.atomic():
+        question = Message.objects.create(
+            conversation=conversation, role=Role.VISITOR, text=text, client_id=client_id or None
+        )
+        reply = Message.objects.create(conversation=conversation, role=Role.BOT, status=MessageStatus.PENDING)
+        Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=timezone.now())
+        enqueue(generate_reply, reply.pk)
+    return question, reply
 
 
 def conversations_close_idle(*, now: datetime | None = None) -> tuple[int, int]:

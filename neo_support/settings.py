@@ -187,6 +187,9 @@ NEO_HEARTBEAT_SECONDS = env_int("NEO_HEARTBEAT_SECONDS", 10, minimum=1)
 NEO_CONVERSATION_IDLE_HOURS = env_int("NEO_CONVERSATION_IDLE_HOURS", 24, minimum=1)
 NEO_CONVERSATION_CLOSE_DAYS = env_int("NEO_CONVERSATION_CLOSE_DAYS", 7, minimum=1)
 
+# Longest visitor message accepted; longer ones are refused with a clear error.
+NEO_MAX_MESSAGE_CHARS = env_int("NEO_MAX_MESSAGE_CHARS", 4000, minimum=100)
+
 # Models ------------------------------------------------------------------
 
 NEO_MODEL = env_str("NEO_MODEL", "EleutherAI/gpt-neo-125M")

@@ -123,3 +123,60 @@ def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
             context.close()
         finally:
             browser.close()
+
+
+# A tiny GPT-Neo: built from a config, with a byte-level BPE tokenizer trained on the
+# fly, saved to a folder and loaded through the production loader. Nothing downloads.
+
+TINY_CORPUS = [
+    "Customer: How do I reset my password?\nAssistant: Use the reset link on the sign-in page [1].",
+    "Customer: How long do refunds take?\nAssistant: Refunds reach your card within five working days [1].",
+    "Passages:\n[1] Billing > Refunds\nRefunds are paid back to the card you used.",
+    "Answer the customer's question using only the numbered passages below. Cite the passages you use like [1].",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_neo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPTNeoConfig, GPTNeoForCausalLM, PreTrainedTokenizerFast
+
+    directory = tmp_path_factory.mktemp("tiny-gpt-neo")
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator(TINY_CORPUS * 20, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    tokenizer.save_pretrained(directory)
+    config = GPTNeoConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=1024,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=2,
+        attention_types=[[["global", "local"], 1]],
+        window_size=64,
+        intermediate_size=64,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    GPTNeoForCausalLM(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture
+def tiny_neo(settings, tiny_neo_dir: Path) -> Iterator[Path]:
+    """NEO_MODEL pointing at the tiny model, with the process's model holder reset around the test."""
+    from workers.generation.loading import holder
+
+    settings.NEO_MODEL = str(tiny_neo_dir)
+    settings.NEO_DEVICE = "cpu"
+    settings.NEO_DTYPE = "float32"
+    holder.reset()
+    yield tiny_neo_dir
+    holder.reset()

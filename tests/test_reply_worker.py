@@ -1,0 +1,82 @@
+"""End to end: a visitor message in, a real Celery generation worker on Redis, deltas on
+the Redis channel layer, the reply saved. Tiny GPT-Neo, real embedding model and index."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from bots.events import conversation_group
+from bots.services import conversation_ask, conversation_start
+from retrieval.services import document_create_from_text, documents_ingest_all
+from tests.conftest import ROOT, clean_env
+from tests.factories import BotFactory, KnowledgeBaseFactory
+from tests.test_worker_process import database_url
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(settings, redis_url, tiny_neo_dir, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.NEO_TASKS_IN_PROCESS = False
+    knowledge_base = KnowledgeBaseFactory()
+    document = document_create_from_text(
+        knowledge_base=knowledge_base, title="Billing", text="# Refunds\n\nRefunds take five days.", queue=False
+    )
+    documents_ingest_all(documents=[document])
+    bot = BotFactory(organization=knowledge_base.organization, generation={"temperature": 0, "max_new_tokens": 8})
+    bot.knowledge_bases.add(knowledge_base)
+    conversation = conversation_start(bot=bot, visitor_id="visitor")
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(conversation_group(conversation.pk), channel)
+
+    env = clean_env(
+        DATABASE_URL=database_url(),
+        REDIS_URL=redis_url,
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        NEO_MODEL=str(tiny_neo_dir),
+        NEO_DEVICE="cpu",
+        NEO_DTYPE="float32",
+        HF_HUB_OFFLINE="1",
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "neo_support", "worker", "-Q", "generation",
+            "-n", f"gen-{uuid.uuid4().hex[:8]}@%h", "--pool", "threads", "--concurrency", "2",
+            "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+        ],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        _, reply = conversation_ask(conversation=conversation, text="How long do refunds take?")
+
+        async def until_done() -> list[dict]:
+            received = []
+            while not received or received[-1]["type"] != "done":
+                message = await asyncio.wait_for(layer.receive(channel), timeout=120)
+                received.append(message["event"])
+            return received
+
+        events = async_to_sync(until_done)()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(worker.pid, signal.SIGKILL)
+
+    assert [e["type"] for e in events][0] == "status"
+    assert any(e["type"] == "delta" for e in events)
+    reply.refresh_from_db()
+    assert reply.status == "done" and reply.text == events[-1]["text"]
+    assert reply.timings["mode"] == "generative" and reply.completion_tokens > 0

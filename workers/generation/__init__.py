@@ -1,0 +1,1 @@
+"""GPT-Neo replies: model loading, prompt building, streaming, extractive fallback."""

@@ -1,0 +1,49 @@
+"""Extractive answers: the sentences of the best passages that answer the question,
+quoted and cited. Used when a bot asks for it or no generation model is loaded.
+Pure Python."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from retrieval.chunking import split_sentences
+from retrieval.lexical import tokenize
+from workers.generation.prompt import Passage
+
+MAX_SENTENCES = 3
+MAX_PASSAGES = 2
+
+
+def _overlap(sentence: str, question_terms: set[str]) -> float:
+    terms = set(tokenize(sentence))
+    return len(terms & question_terms) / (len(question_terms) or 1)
+
+
+def extractive_answer(question: str, passages: Sequence[Passage]) -> str:
+    """Up to three sentences from the two best passages, in reading order, each passage
+    cited by its number; empty when there is nothing to quote."""
+    if not passages:
+        return ""
+    question_terms = set(tokenize(question))
+    picked: list[tuple[float, int, int, str]] = []  # (score, passage number, position, sentence)
+    for number, passage in enumerate(passages[:MAX_PASSAGES], start=1):
+        rank_weight = 1.0 if number == 1 else 0.6
+        for position, sentence in enumerate(split_sentences(passage.text)):
+            if sentence.startswith("|") and set(sentence) <= set("|-: "):
+                continue  # a table's separator line says nothing
+            overlap = _overlap(sentence, question_terms)
+            # Earlier sentences break ties: a passage usually leads with its point.
+            picked.append((rank_weight * (overlap + 0.01 / (1 + position)), number, position, sentence))
+    if not picked:
+        return ""
+    ranked = sorted(picked, reverse=True)
+    top_score = ranked[0][0] if ranked else 0.0
+    # Sentences that share the question's words, and hold their own against the best one;
+    # when none shares any, the best passage's opening sentence.
+    best = [item for item in ranked[:MAX_SENTENCES] if item[0] >= 0.5 * top_score and item[0] > 0.02]
+    best = best or [min((item for item in picked if item[1] == 1), key=lambda item: item[2])]
+    lines: list[str] = []
+    for number in sorted({item[1] for item in best}):
+        sentences = [item[3] for item in sorted(best, key=lambda item: item[2]) if item[1] == number]
+        lines.append(f"{' '.join(sentences)} [{number}]")
+    return "\n\n".join(lines)

@@ -1,0 +1,241 @@
+"""Answering one visitor message: retrieve, build the prompt, generate (or quote),
+stream deltas to the conversation, save the reply with its citations, scores,
+token counts and timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from bots.events import Citation, DeltaEvent, DoneEvent, ErrorEvent, ResetEvent, StatusEvent
+from bots.models import AnswerMode, Bot, Message, MessageStatus, Role
+from retrieval.search import IndexUnavailable, search
+from workers.generation.cancellation import reply_is_cancelled
+from workers.generation.confidence import confidence
+from workers.generation.extractive import extractive_answer
+from workers.generation.loading import ModelUnavailable, holder
+from workers.generation.prompt import (
+    Passage,
+    PromptTooLong,
+    Turn,
+    build_prompt,
+    cited_passages,
+    strip_unknown_citations,
+)
+from workers.generation.streaming import GenerationStats, SamplingParameters, stream_text
+from workers.publishing import publish
+
+logger = logging.getLogger(__name__)
+
+RETRIEVAL_K = 5
+HISTORY_TURNS = 6
+FINAL_STATUSES = {MessageStatus.DONE, MessageStatus.FAILED, MessageStatus.BLOCKED}
+NOTHING_FOUND = "I'm sorry, I couldn't find that in our help content. Would you like me to connect you with a person?"
+UNSURE = "I'm not completely sure about this. Would you like me to connect you with a person?"
+
+
+@dataclass
+class _Stream:
+    """What has been sent of one reply so far."""
+
+    message: Message
+    started: float
+    seq: int = 0
+    text: str = ""
+    first_token_ms: float | None = None
+    pieces: list[str] = field(default_factory=list)
+
+    def send(self, piece: str) -> None:
+        if not piece:
+            return
+        if self.first_token_ms is None:
+            self.first_token_ms = round((time.perf_counter() - self.started) * 1000, 1)
+        self.text += piece
+        event: DeltaEvent = {"type": "delta", "message_id": self.message.pk, "seq": self.seq, "text": piece}
+        publish(self.message.conversation_id, event)
+        self.seq += 1
+
+
+def _words(text: str) -> Iterator[str]:
+    """Quoted text streamed a word at a time, the way generated text arrives."""
+    yield from re.findall(r"\S+\s*|\s+", text)
+
+
+def _question_and_turns(message: Message) -> tuple[str, list[Turn]]:
+    earlier = list(
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            created_at__lte=message.created_at,
+            role__in=[Role.VISITOR, Role.BOT, Role.AGENT],
+        )
+        .exclude(pk=message.pk)
+        .exclude(role=Role.BOT, status__in=[MessageStatus.PENDING, MessageStatus.STREAMING, MessageStatus.FAILED])
+        .order_by("-created_at", "-pk")[: HISTORY_TURNS + 1]
+    )
+    earlier.reverse()
+    question_index = max((i for i, m in enumerate(earlier) if m.role == Role.VISITOR), default=-1)
+    if question_index < 0:
+        return "", []
+    turns = [
+        Turn(role="customer" if m.role == Role.VISITOR else "assistant", text=m.text)
+        for m in earlier[:question_index]
+        if m.text.strip()
+    ]
+    return earlier[question_index].text, turns
+
+
+def reply_generate(*, message: Message) -> None:
+    """Produce the bot's reply `message` (pending). Idempotent: a finished reply is left
+    alone; a half-streamed one (a redelivered task) is reset and produced again."""
+    if message.status in FINAL_STATUSES:
+        return
+    conversation_id = message.conversation_id
+    if message.status == MessageStatus.STREAMING:
+        reset: ResetEvent = {"type": "reset", "message_id": message.pk}
+        publish(conversation_id, reset)
+    queue_wait_ms = round((timezone.now() - message.created_at).total_seconds() * 1000, 1)
+    Message.objects.filter(pk=message.pk).update(status=MessageStatus.STREAMING, text="", updated_at=timezone.now())
+    typing: StatusEvent = {"type": "status", "status": "bot_typing"}
+    publish(conversation_id, typing)
+    stream = _Stream(message=message, started=time.perf_counter())
+    try:
+        _answer(message, stream, queue_wait_ms)
+    except Exception:
+        logger.exception("reply %s failed", message.pk)
+        Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, updated_at=timezone.now())
+        error: ErrorEvent = {
+            "type": "error",
+            "code": "reply_failed",
+            "message": "Sorry, something went wrong while answering. Please try again.",
+            "message_id": message.pk,
+        }
+        publish(conversation_id, error)
+        failed: DoneEvent = {
+            "type": "done",
+            "message_id": message.pk,
+            "text": stream.text,
+            "citations": [],
+            "confidence": None,
+            "handoff_suggested": True,
+            "status": "failed",
+        }
+        publish(conversation_id, failed)
+
+
+def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
+    bot = message.conversation.bot
+    question, turns = _question_and_turns(message)
+    started = time.perf_counter()
+    try:
+        hits = search(knowledge_bases=list(bot.knowledge_bases.all()), query=question, k=RETRIEVAL_K)
+    except IndexUnavailable:
+        logger.exception("retrieval failed for reply %s", message.pk)
+        hits = []
+    retrieval_ms = round((time.perf_counter() - started) * 1000, 1)
+    passages = [
+        Passage(h.chunk_id, h.document_id, h.document_title, tuple(h.heading_path), h.location, h.text, h.score)
+        for h in hits
+    ]
+    top_score = next((h.dense_score for h in hits if h.dense_score is not None), hits[0].score if hits else None)
+    stats = GenerationStats()
+    mode = "extractive"
+    if not passages or (top_score is not None and top_score < bot.handoff_threshold):
+        for piece in _words(NOTHING_FOUND):
+            stream.send(piece)
+        passages = []
+    elif bot.answer_mode == AnswerMode.GENERATIVE and _generate(message, bot, question, turns, passages, stream, stats):
+        mode = "generative"
+    else:
+        for piece in _words(extractive_answer(question, passages)):
+            stream.send(piece)
+
+    answer = strip_unknown_citations(stream.text.strip(), len(passages))
+    cited = cited_passages(answer, passages)
+    score = confidence(top_score=top_score, answer=answer, cited_texts=[p.text for _, p in cited]) if passages else 0.0
+    handoff = not passages or score < bot.answer_threshold
+    if handoff and passages:
+        stream.send(f"\n\n{UNSURE}")
+        answer = f"{answer}\n\n{UNSURE}"
+    citations: list[Citation] = [
+        {"number": n, "chunk_id": p.chunk_id, "document_id": p.document_id, "title": p.title, "location": p.location}
+        for n, p in cited
+    ]
+    timings = {
+        "queue_wait_ms": queue_wait_ms,
+        "retrieval_ms": retrieval_ms,
+        "first_token_ms": stream.first_token_ms,
+        "total_ms": round((time.perf_counter() - stream.started) * 1000, 1),
+        "mode": mode,
+    }
+    Message.objects.filter(pk=message.pk).update(
+        text=answer,
+        status=MessageStatus.DONE,
+        citations=citations,
+        retrieval_scores=[{"chunk_id": h.chunk_id, "score": h.score, "dense": h.dense_score} for h in hits],
+        prompt_tokens=stats.prompt_tokens,
+        completion_tokens=stats.completion_tokens,
+        timings=timings,
+        confidence=score,
+        updated_at=timezone.now(),
+    )
+    done: DoneEvent = {
+        "type": "done",
+        "message_id": message.pk,
+        "text": answer,
+        "citations": citations,
+        "confidence": score,
+        "handoff_suggested": handoff,
+        "status": "done",
+    }
+    publish(message.conversation_id, done)
+
+
+def _generate(
+    message: Message,
+    bot: Bot,
+    question: str,
+    turns: list[Turn],
+    passages: list[Passage],
+    stream: _Stream,
+    stats: GenerationStats,
+) -> bool:
+    """Stream a generated answer; False (nothing sent) when the model is unavailable, the
+    prompt cannot fit, or the model said nothing, so the caller quotes instead."""
+    try:
+        loaded = holder.get()
+    except ModelUnavailable:
+        return False
+    params = SamplingParameters.from_bot(bot.generation)
+    try:
+        prompt = build_prompt(
+            instructions=bot.instructions,
+            passages=passages,
+            turns=turns,
+            question=question,
+            count_tokens=loaded.count_tokens,
+            context_window=loaded.context_window,
+            answer_budget=params.max_new_tokens,
+        )
+    except PromptTooLong:
+        return False
+    passages[:] = list(prompt.passages)  # citations refer to the passages the model saw
+    produced = False
+    for piece in stream_text(
+        loaded,
+        prompt.text,
+        params,
+        stop_sequences=prompt.stop_sequences,
+        cancelled=lambda: reply_is_cancelled(message.pk),
+        stats=stats,
+    ):
+        if not produced and not piece.strip():
+            continue  # leading whitespace after "Assistant:"
+        produced = True
+        stream.send(piece.lstrip() if stream.seq == 0 else piece)
+    return produced or stats.stopped_by == "cancelled"

@@ -1,0 +1,123 @@
+"""Token-by-token generation with a KV cache, yielding text as soon as it exists.
+
+Our own decode loop rather than `model.generate`: it stops on our stop sequences,
+can be cancelled between tokens, and computes logits for the last position only
+(`logits_to_keep=1`): the prompt's other positions would be wasted work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from workers.generation.prompt import STOP_SEQUENCES, cut_at_stop, held_back
+
+if TYPE_CHECKING:
+    from workers.generation.loading import LoadedModel
+
+
+@dataclass(frozen=True)
+class SamplingParameters:
+    max_new_tokens: int = 200
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+
+    @classmethod
+    def from_bot(cls, generation: dict[str, Any]) -> SamplingParameters:
+        return cls(
+            max_new_tokens=max(1, min(1024, int(generation.get("max_new_tokens", 200)))),
+            temperature=max(0.0, float(generation.get("temperature", 0.0))),
+            top_p=min(1.0, max(0.01, float(generation.get("top_p", 1.0)))),
+            repetition_penalty=max(1.0, float(generation.get("repetition_penalty", 1.0))),
+        )
+
+
+@dataclass
+class GenerationStats:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    stopped_by: str = ""  # "eos", "stop_sequence", "length", "cancelled"
+
+
+def _next_token(logits: Any, generated: list[int], params: SamplingParameters, generator: Any) -> int:
+    import torch
+
+    logits = logits.float()
+    if params.repetition_penalty > 1.0 and generated:
+        seen = torch.tensor(sorted(set(generated)), device=logits.device)
+        values = logits[seen]
+        logits[seen] = torch.where(values > 0, values / params.repetition_penalty, values * params.repetition_penalty)
+    if params.temperature <= 1e-5:
+        return int(torch.argmax(logits))
+    probabilities = torch.softmax(logits / params.temperature, dim=-1)
+    if params.top_p < 1.0:
+        ordered, indices = torch.sort(probabilities, descending=True)
+        keep = torch.cumsum(ordered, dim=-1) - ordered < params.top_p
+        probabilities = torch.zeros_like(probabilities).scatter(0, indices[keep], ordered[keep])
+    return int(torch.multinomial(probabilities, 1, generator=generator))
+
+
+def stream_text(
+    loaded: LoadedModel,
+    prompt: str,
+    params: SamplingParameters,
+    *,
+    stop_sequences: tuple[str, ...] = STOP_SEQUENCES,
+    cancelled: Callable[[], bool] = lambda: False,
+    stats: GenerationStats | None = None,
+) -> Iterator[str]:
+    """Yield pieces of the answer as they are decoded. Text that might be the start of a
+    stop sequence is held back until it is known not to be one."""
+    import torch
+
+    stats = stats if stats is not None else GenerationStats()
+    tokenizer, model = loaded.tokenizer, loaded.model
+    input_ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(loaded.device)
+    stats.prompt_tokens = int(input_ids.shape[1])
+    budget = min(params.max_new_tokens, loaded.context_window - stats.prompt_tokens)
+    generator = None
+    if params.seed is not None:
+        generator = torch.Generator(device=loaded.device).manual_seed(params.seed)
+    generated: list[int] = []
+    sent = 0
+    stats.stopped_by = "length"
+    with torch.inference_mode():
+        output = model(input_ids=input_ids, use_cache=True, logits_to_keep=1)
+        for _ in range(max(0, budget)):
+            if cancelled():
+                stats.stopped_by = "cancelled"
+                break
+            token = _next_token(output.logits[0, -1], generated, params, generator)
+            if token == loaded.eos_token_id:
+                stats.stopped_by = "eos"
+                break
+            generated.append(token)
+            text = tokenizer.decode(generated, skip_special_tokens=True)
+            text, stopped = cut_at_stop(text, stop_sequences)
+            if stopped:
+                stats.stopped_by = "stop_sequence"
+                if len(text) > sent:
+                    yield text[sent:]
+                sent = len(text)
+                break
+            # An incomplete multi-byte character decodes to U+FFFD; wait for the rest of it.
+            ready = len(text) - held_back(text, stop_sequences)
+            if text.endswith("\ufffd"):
+                ready = min(ready, len(text) - 1)
+            if ready > sent:
+                yield text[sent:ready]
+                sent = ready
+            output = model(
+                input_ids=torch.tensor([[token]], device=loaded.device),
+                cache=output.cache,
+                use_cache=True,
+            )
+    stats.completion_tokens = len(generated)
+    if stats.stopped_by in ("length", "eos", "cancelled"):
+        final, _ = cut_at_stop(tokenizer.decode(generated, skip_special_tokens=True), stop_sequences)
+        final = final.rstrip("\ufffd")
+        if len(final) > sent and stats.stopped_by != "cancelled":
+            yield final[sent:]
