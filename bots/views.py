@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 
 from bots.models import Bot
 from bots.selectors import bot_list, conversation_list
+from neo_support.health import check_model
 from neo_support.selectors import membership_current
 from retrieval.selectors import knowledge_base_list
 
@@ -31,6 +32,7 @@ def dashboard_home(request: HttpRequest) -> HttpResponse:
             "bots": bot_list(organization=organization),
             "knowledge_bases": knowledge_base_list(organization=organization),
             "conversation_count": conversation_list(organization=organization).count(),
+            "model": check_model(),
         },
     )
 

@@ -6,6 +6,7 @@ can tell which queues have a live worker.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from typing import Any
@@ -32,6 +33,16 @@ def _start_heartbeat(sender: Any, **_: Any) -> None:
 
     queues = sorted(sender.app.amqp.queues.consume_from)
     beat = WorkerBeat(hostname=sender.hostname, pid=os.getpid(), queues=queues)
+    describe = None
+    if "generation" in queues:
+        from workers.generation.loading import holder
+
+        # Load and warm the model now rather than on the first visitor's question.
+        threading.Thread(target=_load_model_quietly, name="neo-model-load", daemon=True).start()
+
+        def describe() -> dict[str, object]:
+            return {"model": holder.status()}
+
     thread = threading.Thread(
         target=heartbeat_loop,
         kwargs={
@@ -39,12 +50,21 @@ def _start_heartbeat(sender: Any, **_: Any) -> None:
             "beat": beat,
             "interval": settings.NEO_HEARTBEAT_SECONDS,
             "stop": _heartbeat_stop,
+            "describe": describe,
         },
         name="neo-heartbeat",
         daemon=True,
     )
     thread.start()
     _heartbeat_threads.append(thread)
+
+
+def _load_model_quietly() -> None:
+    from workers.generation.loading import ModelUnavailable, holder
+
+    # A failure is logged once by the holder; replies then fall back to extractive answers.
+    with contextlib.suppress(ModelUnavailable):
+        holder.get()
 
 
 @worker_shutdown.connect

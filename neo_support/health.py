@@ -57,9 +57,31 @@ def check_workers() -> Check:
     return check
 
 
+def check_model() -> Check:
+    """The generation model's state on the generation workers (or in this process when
+    tasks run here). Never unhealthy by itself: without a model bots answer extractively."""
+    if settings.NEO_TASKS_IN_PROCESS:
+        from workers.generation.loading import holder
+
+        return {"ok": True, **holder.status()}
+    try:
+        beats = heartbeat_read(get_redis())
+    except Exception as error:  # noqa: BLE001
+        return {"ok": True, "state": "unknown", "message": f"{type(error).__name__}: {error}"}
+    states = [beat.details["model"] for beat in beats if "model" in beat.details]
+    if not states:
+        return {"ok": True, "state": "unknown", "name": settings.NEO_MODEL, "message": "no generation worker reported"}
+    for wanted in ("loaded", "unavailable", "not_loaded"):
+        for state in states:
+            if state.get("state") == wanted:
+                return {"ok": True, **state}
+    return {"ok": True, **states[0]}
+
+
 def health_report() -> tuple[bool, dict[str, Check]]:
     checks = {"database": check_database()}
     if settings.REDIS_URL:
         checks["redis"] = check_redis()
     checks["workers"] = check_workers()
+    checks["model"] = check_model()
     return all(check["ok"] for check in checks.values()), checks

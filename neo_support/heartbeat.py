@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,14 +26,16 @@ class WorkerBeat:
     pid: int
     queues: list[str]
     seen_at: float = field(default_factory=time.time)
+    # What the worker reports about itself, e.g. its generation model's state.
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def heartbeat_key(beat: WorkerBeat) -> str:
     return f"{KEY_PREFIX}{beat.hostname}:{beat.pid}"
 
 
-def heartbeat_write(client: Any, *, beat: WorkerBeat, ttl_seconds: int) -> None:
-    payload = asdict(beat) | {"seen_at": time.time()}
+def heartbeat_write(client: Any, *, beat: WorkerBeat, ttl_seconds: int, details: dict[str, Any] | None = None) -> None:
+    payload = asdict(beat) | {"seen_at": time.time(), "details": details or beat.details}
     client.set(heartbeat_key(beat), json.dumps(payload), ex=ttl_seconds)
 
 
@@ -55,6 +58,7 @@ def heartbeat_read(client: Any) -> list[WorkerBeat]:
                     pid=int(data["pid"]),
                     queues=[str(queue) for queue in data["queues"]],
                     seen_at=float(data["seen_at"]),
+                    details=dict(data.get("details") or {}),
                 )
             )
         except (ValueError, KeyError, TypeError):
@@ -62,11 +66,20 @@ def heartbeat_read(client: Any) -> list[WorkerBeat]:
     return beats
 
 
-def heartbeat_loop(*, client: Any, beat: WorkerBeat, interval: int, stop: threading.Event) -> None:
-    """Beat until `stop` is set, then remove the key; Redis outages are logged, not fatal."""
+def heartbeat_loop(
+    *,
+    client: Any,
+    beat: WorkerBeat,
+    interval: int,
+    stop: threading.Event,
+    describe: Callable[[], dict[str, Any]] | None = None,
+) -> None:
+    """Beat until `stop` is set, then remove the key; Redis outages are logged, not fatal.
+    `describe` adds fresh details to every beat."""
     while not stop.is_set():
         try:
-            heartbeat_write(client, beat=beat, ttl_seconds=interval * 3)
+            details = describe() if describe is not None else None
+            heartbeat_write(client, beat=beat, ttl_seconds=interval * 3, details=details)
         except Exception:  # noqa: BLE001 - a Redis hiccup must not kill the worker
             logger.warning("could not write the worker heartbeat", exc_info=True)
         stop.wait(interval)

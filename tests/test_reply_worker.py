@@ -16,17 +16,26 @@ from channels.layers import get_channel_layer
 
 from bots.events import conversation_group
 from bots.services import conversation_ask, conversation_start
+from neo_support.redis_client import get_redis
 from retrieval.services import document_create_from_text, documents_ingest_all
 from tests.conftest import ROOT, clean_env
 from tests.factories import BotFactory, KnowledgeBaseFactory
-from tests.test_worker_process import database_url
+from tests.test_worker_process import database_url, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(settings, redis_url, tiny_neo_dir, tmp_path) -> None:
+def _model_state(client) -> dict | None:
+    model = client.get("/healthz").json()["checks"]["model"]
+    return model if model.get("state") == "loaded" else None
+
+
+def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
+    client, settings, redis_url, tiny_neo_dir, tmp_path
+) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.NEO_TASKS_IN_PROCESS = False
+    get_redis.cache_clear()
     knowledge_base = KnowledgeBaseFactory()
     document = document_create_from_text(
         knowledge_base=knowledge_base, title="Billing", text="# Refunds\n\nRefunds take five days.", queue=False
@@ -48,6 +57,7 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(settings, red
         NEO_DEVICE="cpu",
         NEO_DTYPE="float32",
         HF_HUB_OFFLINE="1",
+        NEO_HEARTBEAT_SECONDS="1",
     )
     worker = subprocess.Popen(
         [
@@ -68,6 +78,7 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(settings, red
             return received
 
         events = async_to_sync(until_done)()
+        model = wait_for(lambda: _model_state(client), 15, "the worker to report its model")
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -80,3 +91,4 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(settings, red
     reply.refresh_from_db()
     assert reply.status == "done" and reply.text == events[-1]["text"]
     assert reply.timings["mode"] == "generative" and reply.completion_tokens > 0
+    assert model["name"] == str(tiny_neo_dir) and model["device"] == "cpu"
