@@ -211,9 +211,8 @@ def main() -> None:
         bf16_prefill = statistics.median(raw_generate(bf16, prompt.text, 1) for _ in range(3))
         bf16_full = statistics.median(raw_generate(bf16, prompt.text, NEW_TOKENS) for _ in range(3))
         bf16_rate = (NEW_TOKENS - 1) / (bf16_full - bf16_prefill)
-        print(
-            f"dtype    fp32 {raw_rate:.1f} tok/s, bf16 {bf16_rate:.1f} tok/s ({bf16_rate / raw_rate:.2f}x); RSS {rss:.0f} MB"
-        )
+        speed = f"fp32 {raw_rate:.1f} tok/s, bf16 {bf16_rate:.1f} tok/s ({bf16_rate / raw_rate:.2f}x)"
+        print(f"dtype    {speed}; RSS {rss:.0f} MB")
 
         print(f"FIGURE stream_tokens_ratio={our_rate / raw_rate:.3f} x")
         print(f"FIGURE first_token_overhead_ms={overhead_ms:.1f} ms")
