@@ -233,6 +233,7 @@ def _generate(
         stop_sequences=prompt.stop_sequences,
         cancelled=lambda: reply_is_cancelled(message.pk),
         stats=stats,
+        scheduler=loaded.scheduler,
     ):
         if not produced and not piece.strip():
             continue  # leading whitespace after "Assistant:"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from workers.generation.prompt import STOP_SEQUENCES, cut_at_stop, held_back
 
 if TYPE_CHECKING:
+    from workers.generation.batching import BatchScheduler
     from workers.generation.loading import LoadedModel
 
 
@@ -42,7 +43,7 @@ class GenerationStats:
     stopped_by: str = ""  # "eos", "stop_sequence", "length", "cancelled"
 
 
-def _next_token(logits: Any, generated: list[int], params: SamplingParameters, generator: Any) -> int:
+def next_token(logits: Any, generated: list[int], params: SamplingParameters, generator: Any) -> int:
     import torch
 
     logits = logits.float()
@@ -60,6 +61,34 @@ def _next_token(logits: Any, generated: list[int], params: SamplingParameters, g
     return int(torch.multinomial(probabilities, 1, generator=generator))
 
 
+def _decode_alone(
+    loaded: LoadedModel, prompt_ids: list[int], params: SamplingParameters, cancelled: Callable[[], bool]
+) -> Iterator[int]:
+    """One sequence on its own: prefill, then a token at a time with the KV cache."""
+    import torch
+
+    budget = min(params.max_new_tokens, loaded.context_window - len(prompt_ids))
+    generator = None
+    if params.seed is not None:
+        generator = torch.Generator(device=loaded.device).manual_seed(params.seed)
+    generated: list[int] = []
+    with torch.inference_mode():
+        output = loaded.model(
+            input_ids=torch.tensor([prompt_ids], device=loaded.device), use_cache=True, logits_to_keep=1
+        )
+        for _ in range(max(0, budget)):
+            if cancelled():
+                return
+            token = next_token(output.logits[0, -1], generated, params, generator)
+            if token == loaded.eos_token_id:
+                return
+            generated.append(token)
+            yield token
+            output = loaded.model(
+                input_ids=torch.tensor([[token]], device=loaded.device), cache=output.cache, use_cache=True
+            )
+
+
 def stream_text(
     loaded: LoadedModel,
     prompt: str,
@@ -68,56 +97,52 @@ def stream_text(
     stop_sequences: tuple[str, ...] = STOP_SEQUENCES,
     cancelled: Callable[[], bool] = lambda: False,
     stats: GenerationStats | None = None,
+    scheduler: BatchScheduler | None = None,
 ) -> Iterator[str]:
-    """Yield pieces of the answer as they are decoded. Text that might be the start of a
-    stop sequence is held back until it is known not to be one."""
-    import torch
-
+    """Yield pieces of the answer as they are decoded, alone or in `scheduler`'s batch.
+    Text that might be the start of a stop sequence is held back until it is known not
+    to be one."""
     stats = stats if stats is not None else GenerationStats()
-    tokenizer, model = loaded.tokenizer, loaded.model
-    input_ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(loaded.device)
-    stats.prompt_tokens = int(input_ids.shape[1])
-    budget = min(params.max_new_tokens, loaded.context_window - stats.prompt_tokens)
-    generator = None
-    if params.seed is not None:
-        generator = torch.Generator(device=loaded.device).manual_seed(params.seed)
+    tokenizer = loaded.tokenizer
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    stats.prompt_tokens = len(prompt_ids)
+    budget = min(params.max_new_tokens, loaded.context_window - len(prompt_ids))
+    finished = False
+
+    def stop_wanted() -> bool:
+        return finished or cancelled()
+
+    if scheduler is not None:
+        tokens = scheduler.submit(prompt_ids, params, stop_wanted)
+    else:
+        tokens = _decode_alone(loaded, prompt_ids, params, stop_wanted)
     generated: list[int] = []
     sent = 0
-    stats.stopped_by = "length"
-    with torch.inference_mode():
-        output = model(input_ids=input_ids, use_cache=True, logits_to_keep=1)
-        for _ in range(max(0, budget)):
-            if cancelled():
-                stats.stopped_by = "cancelled"
-                break
-            token = _next_token(output.logits[0, -1], generated, params, generator)
-            if token == loaded.eos_token_id:
-                stats.stopped_by = "eos"
-                break
-            generated.append(token)
-            text = tokenizer.decode(generated, skip_special_tokens=True)
-            text, stopped = cut_at_stop(text, stop_sequences)
-            if stopped:
-                stats.stopped_by = "stop_sequence"
-                if len(text) > sent:
-                    yield text[sent:]
-                sent = len(text)
-                break
-            # An incomplete multi-byte character decodes to U+FFFD; wait for the rest of it.
-            ready = len(text) - held_back(text, stop_sequences)
-            if text.endswith("\ufffd"):
-                ready = min(ready, len(text) - 1)
-            if ready > sent:
-                yield text[sent:ready]
-                sent = ready
-            output = model(
-                input_ids=torch.tensor([[token]], device=loaded.device),
-                cache=output.cache,
-                use_cache=True,
-            )
+    stats.stopped_by = ""
+    for token in tokens:
+        generated.append(token)
+        text, stopped = cut_at_stop(tokenizer.decode(generated, skip_special_tokens=True), stop_sequences)
+        if stopped:
+            stats.stopped_by = "stop_sequence"
+            finished = True  # the batch drops the sequence at its next step
+            if len(text) > sent:
+                yield text[sent:]
+            sent = len(text)
+            break
+        # An incomplete multi-byte character decodes to U+FFFD; wait for the rest of it.
+        ready = len(text) - held_back(text, stop_sequences)
+        if text.endswith("\ufffd"):
+            ready = min(ready, len(text) - 1)
+        if ready > sent:
+            yield text[sent:ready]
+            sent = ready
     stats.completion_tokens = len(generated)
-    if stats.stopped_by in ("length", "eos", "cancelled"):
-        final, _ = cut_at_stop(tokenizer.decode(generated, skip_special_tokens=True), stop_sequences)
-        final = final.rstrip("\ufffd")
-        if len(final) > sent and stats.stopped_by != "cancelled":
-            yield final[sent:]
+    if not stats.stopped_by:
+        if cancelled():
+            stats.stopped_by = "cancelled"
+        else:
+            stats.stopped_by = "length" if len(generated) >= budget else "eos"
+            final, _ = cut_at_stop(tokenizer.decode(generated, skip_special_tokens=True), stop_sequences)
+            final = final.rstrip("\ufffd")
+            if len(final) > sent:
+                yield final[sent:]

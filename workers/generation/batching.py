@@ -1,0 +1,196 @@
+"""Continuous batching: concurrent replies in one process share the model's decode steps.
+
+One scheduler thread owns the model's forward passes. A request joins by having its
+prompt prefilled alone (its own KV cache), then its cache is left-padded into the
+batch's; every step decodes one token for every active sequence at once; a finished
+or cancelled sequence leaves at once, and the padding no row needs any more is
+cropped. Each request receives its tokens through its own queue as soon as they exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from workers.generation.streaming import SamplingParameters, next_token
+
+if TYPE_CHECKING:
+    from workers.generation.loading import LoadedModel
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 16
+_DONE = object()
+
+
+@dataclass
+class _Sequence:
+    prompt_ids: list[int]
+    params: SamplingParameters
+    cancelled: Callable[[], bool]
+    out: queue.Queue[Any] = field(default_factory=queue.Queue)
+    generated: list[int] = field(default_factory=list)
+    length: int = 0  # real tokens in its cache (prompt + generated so far, minus the pending one)
+    generator: Any = None
+    finished: bool = False
+
+
+class BatchScheduler:
+    def __init__(self, loaded: LoadedModel, *, max_batch: int = MAX_BATCH) -> None:
+        self.loaded = loaded
+        self.max_batch = max_batch
+        self._waiting: queue.Queue[_Sequence] = queue.Queue()
+        self._active: list[_Sequence] = []
+        self._cache: Any = None
+        self._mask: Any = None  # [batch, cache length], 1 for real tokens
+        self._thread = threading.Thread(target=self._run, name="neo-batch", daemon=True)
+        self._started = False
+        self._lock = threading.Lock()
+
+    def submit(
+        self, prompt_ids: list[int], params: SamplingParameters, cancelled: Callable[[], bool] = lambda: False
+    ) -> Iterator[int]:
+        """Token ids of the answer, yielded as the batch produces them."""
+        with self._lock:
+            if not self._started:
+                self._thread.start()
+                self._started = True
+        sequence = _Sequence(prompt_ids=list(prompt_ids), params=params, cancelled=cancelled)
+        self._waiting.put(sequence)
+        while True:
+            item = sequence.out.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield int(item)
+
+    # The scheduler thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self._admit(block=not self._active)
+                if self._active:
+                    self._step()
+            except Exception as error:  # noqa: BLE001 - handed to every waiting request
+                logger.exception("batch step failed")
+                for sequence in self._active:
+                    sequence.out.put(error)
+                self._active, self._cache, self._mask = [], None, None
+
+    def _admit(self, *, block: bool) -> None:
+        while len(self._active) < self.max_batch:
+            try:
+                sequence = self._waiting.get(block=block, timeout=None if block else 0)
+            except queue.Empty:
+                return
+            block = False
+            self._prefill(sequence)
+
+    def _prefill(self, sequence: _Sequence) -> None:
+        import torch
+        from transformers import DynamicCache
+
+        loaded = self.loaded
+        budget = min(sequence.params.max_new_tokens, loaded.context_window - len(sequence.prompt_ids))
+        if budget <= 0 or sequence.cancelled():
+            sequence.out.put(_DONE)
+            return
+        if sequence.params.seed is not None:
+            sequence.generator = torch.Generator(device=loaded.device).manual_seed(sequence.params.seed)
+        ids = torch.tensor([sequence.prompt_ids], device=loaded.device)
+        with torch.inference_mode():
+            # A cache without the config keeps every layer whole, so rows can be padded alike.
+            output = loaded.model(input_ids=ids, cache=DynamicCache(), use_cache=True, logits_to_keep=1)
+        sequence.length = len(sequence.prompt_ids)
+        token = next_token(output.logits[0, -1], sequence.generated, sequence.params, sequence.generator)
+        if self._emit(sequence, token):
+            return
+        self._join(sequence, output.cache)
+
+    def _emit(self, sequence: _Sequence, token: int) -> bool:
+        """Hand `token` to the request; True when the sequence is finished."""
+        if token == self.loaded.eos_token_id or sequence.cancelled():
+            sequence.out.put(_DONE)
+            return True
+        sequence.generated.append(token)
+        sequence.out.put(token)
+        limit = min(sequence.params.max_new_tokens, self.loaded.context_window - len(sequence.prompt_ids))
+        if len(sequence.generated) >= limit:
+            sequence.out.put(_DONE)
+            return True
+        return False
+
+    def _join(self, sequence: _Sequence, cache: Any) -> None:
+        import torch
+        import torch.nn.functional as functional
+        from transformers import DynamicCache
+
+        new_layers = [(layer.keys, layer.values) for layer in cache.layers]
+        new_mask = torch.ones((1, sequence.length), dtype=torch.long, device=self.loaded.device)
+        if self._cache is None:
+            self._cache, self._mask, self._active = DynamicCache(new_layers), new_mask, [sequence]
+            return
+        current = self._mask.shape[1]
+        width = max(current, sequence.length)
+        layers = []
+        for (keys, values), layer in zip(new_layers, self._cache.layers, strict=True):
+            old_pad, new_pad = width - current, width - sequence.length
+            layers.append(
+                (
+                    torch.cat(
+                        [functional.pad(layer.keys, (0, 0, old_pad, 0)), functional.pad(keys, (0, 0, new_pad, 0))]
+                    ),
+                    torch.cat(
+                        [functional.pad(layer.values, (0, 0, old_pad, 0)), functional.pad(values, (0, 0, new_pad, 0))]
+                    ),
+                )
+            )
+        self._mask = torch.cat(
+            [functional.pad(self._mask, (width - current, 0)), functional.pad(new_mask, (width - sequence.length, 0))]
+        )
+        self._cache = DynamicCache(layers)
+        self._active.append(sequence)
+
+    def _step(self) -> None:
+        import torch
+
+        loaded = self.loaded
+        device = loaded.device
+        inputs = torch.tensor([[s.generated[-1]] for s in self._active], device=device)
+        positions = torch.tensor([[s.length] for s in self._active], device=device)
+        mask = torch.cat([self._mask, torch.ones((len(self._active), 1), dtype=torch.long, device=device)], dim=1)
+        with torch.inference_mode():
+            output = loaded.model(
+                input_ids=inputs, attention_mask=mask, position_ids=positions, cache=self._cache, use_cache=True
+            )
+        self._cache, self._mask = output.cache, mask
+        keep: list[int] = []
+        for row, sequence in enumerate(self._active):
+            sequence.length += 1
+            token = next_token(output.logits[row, -1], sequence.generated, sequence.params, sequence.generator)
+            if not self._emit(sequence, token):
+                keep.append(row)
+        if len(keep) < len(self._active):
+            self._leave(keep)
+
+    def _leave(self, keep: list[int]) -> None:
+        import torch
+
+        if not keep:
+            self._active, self._cache, self._mask = [], None, None
+            return
+        self._active = [self._active[row] for row in keep]
+        index = torch.tensor(keep, device=self.loaded.device)
+        self._mask = self._mask.index_select(0, index)
+        # Columns that are padding in every remaining row are dropped.
+        start = int((self._mask.sum(dim=0) > 0).nonzero()[0])
+        self._mask = self._mask[:, start:]
+        for layer in self._cache.layers:
+            layer.keys = layer.keys.index_select(0, index)[:, :, start:]
+            layer.values = layer.values.index_select(0, index)[:, :, start:]
