@@ -1,28 +1,18 @@
 """Fusing dense and keyword rankings. Pure Python.
 
-Two methods, chosen per call:
-- `rrf`: reciprocal rank fusion, score = sum 1 / (k + rank); ignores score scale.
-- `weighted`: a convex mix of the dense cosine and the keyword score divided by
-  the score a chunk containing every query term would reach, i.e. how much of
-  the query the chunk covers. Dividing by the query's best hit instead would
-  hand the top keyword hit a full bonus however weak it is, which is how naive
-  fusion loses to dense alone on paraphrased FAQ questions (bench/README.md).
+A convex mix of the dense cosine and the keyword score divided by the score a
+chunk containing every query term would reach, i.e. how much of the query the
+chunk covers. Dividing by the query's best hit instead hands the top keyword hit a
+full bonus however weak it is, and reciprocal rank fusion ignores scores
+altogether; both lost to dense alone on paraphrased FAQ questions and were
+dropped (figures in bench/README.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-RRF_K = 60
 DENSE_WEIGHT = 0.8
-
-
-def reciprocal_rank_fusion(rankings: list[list[int]], *, k: int = RRF_K) -> dict[int, float]:
-    fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
-    return fused
 
 
 def weighted_fusion(

@@ -111,7 +111,7 @@ class LexicalIndex:
     lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     vocabulary: dict[str, int] = field(default_factory=dict)
     matrix: sparse.csr_matrix = field(default_factory=lambda: sparse.csr_matrix((0, 0), dtype=np.float32))
-    _columns: sparse.csc_matrix | None = field(default=None, repr=False)
+    _weight_columns: sparse.csc_matrix | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -143,7 +143,7 @@ class LexicalIndex:
         self.matrix = sparse.vstack([current, added], format="csr")
         self.ids = np.concatenate([self.ids, np.asarray(ids, dtype=np.int64)])
         self.lengths = np.concatenate([self.lengths, np.array(lengths, dtype=np.float32)])
-        self._columns = None
+        self._weight_columns = None
 
     def remove(self, ids: np.ndarray) -> None:
         keep = ~np.isin(self.ids, np.asarray(ids, dtype=np.int64))
@@ -152,7 +152,7 @@ class LexicalIndex:
         self.matrix = self.matrix[keep]
         self.ids = self.ids[keep]
         self.lengths = self.lengths[keep]
-        self._columns = None
+        self._weight_columns = None
 
     def _idf(self, documents_with_term: int) -> float:
         n = len(self)
@@ -161,15 +161,15 @@ class LexicalIndex:
     def _weights(self) -> sparse.csc_matrix:
         """Per (chunk, term) BM25 weight without the idf, by term: tf saturated and
         length-normalised. Computed once after a change, so a query only sums columns."""
-        if self._columns is None:
+        if self._weight_columns is None:
             average = float(self.lengths.mean()) if len(self) else 1.0
             norm = K1 * (1 - B + B * self.lengths / (average or 1.0))
             matrix = self.matrix.tocoo()
             weights = matrix.data * (K1 + 1) / (matrix.data + norm[matrix.row])
-            self._columns = sparse.csc_matrix(
+            self._weight_columns = sparse.csc_matrix(
                 (weights.astype(np.float32), (matrix.row, matrix.col)), shape=self.matrix.shape
             )
-        return self._columns
+        return self._weight_columns
 
     def _query_columns(self, query: str) -> list[int]:
         return [self.vocabulary[term] for term in dict.fromkeys(tokenize(query)) if term in self.vocabulary]

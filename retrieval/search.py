@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from retrieval import embeddings
-from retrieval.fusion import reciprocal_rank_fusion, top, weighted_fusion
+from retrieval.fusion import top, weighted_fusion
 from retrieval.index import IndexPair, load_pair
 from retrieval.models import Chunk, KnowledgeBase, SearchMode
 from retrieval.services import index_directory
 
 CANDIDATES = 50
 SNIPPET_CHARS = 240
-HYBRID_METHOD = "weighted"
 
 # knowledge base id -> (file stamp, index); the stamp (inode, mtime) of the version's
 # metadata file tells a reused id or a rewritten folder from the index in memory.
@@ -115,10 +114,7 @@ def _fuse(
     missing = [i for i in lexical if i not in dense]
     if missing and query_vector is not None:
         dense.update(zip(missing, pair.vectors.similarity(query_vector, missing), strict=True))
-    if HYBRID_METHOD == "rrf":
-        fused = reciprocal_rank_fusion([list(dense), list(lexical)])
-    else:
-        fused = weighted_fusion(dense, lexical, lexical_ceiling=keyword.ceiling if keyword else 0.0)
+    fused = weighted_fusion(dense, lexical, lexical_ceiling=keyword.ceiling if keyword else 0.0)
     return {i: (s, dense.get(i), lexical.get(i)) for i, s in fused.items()}
 
 

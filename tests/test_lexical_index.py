@@ -29,7 +29,7 @@ def test_removing_and_re_adding_keeps_exactly_the_live_ids(tmp_path: Path) -> No
     index.remove(np.array([1, 99]))
     assert index.id_set() == {2, 3}
     index.add(np.array([4]), ["alpha gamma"])
-    assert index.search("alpha", 5)[1].tolist() == [4, 3] or set(index.search("alpha", 5)[1].tolist()) == {3, 4}
+    assert set(index.search("alpha", 5)[1].tolist()) == {3, 4}
     with (tmp_path / "lexical.npz").open("wb") as handle:
         index.save_to(handle)
     loaded = LexicalIndex.load(tmp_path / "lexical.npz")
