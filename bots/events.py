@@ -15,6 +15,7 @@ class Citation(TypedDict):
     document_id: int
     title: str
     location: str
+    url: str  # the document's web address, when it came from one
 
 
 class DeltaEvent(TypedDict):

@@ -84,6 +84,8 @@ class Conversation(TenantModel):
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="conversations")
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WIDGET)
     visitor_id = models.CharField(max_length=64, db_index=True)
+    # What the host page told the widget about the visitor (NeoSupport.identify): name, email, external_id.
+    visitor_info = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.BOT)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"

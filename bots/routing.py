@@ -1,11 +1,12 @@
-"""Websocket routes. The chat consumer (/ws/chat/) is added with the widget."""
+"""Websocket routes."""
 
 from __future__ import annotations
 
 from django.urls import URLPattern, re_path
 
-from bots.consumers import UnknownPathConsumer
+from bots.consumers import ChatConsumer, UnknownPathConsumer
 
 websocket_urlpatterns: list[URLPattern] = [
+    re_path(r"^ws/chat/$", ChatConsumer.as_asgi()),
     re_path(r"", UnknownPathConsumer.as_asgi()),
 ]

@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from bots.models import Bot, Channel, Conversation, ConversationStatus, Message, MessageStatus, Role
+from bots.models import Bot, Channel, Conversation, ConversationStatus, Feedback, Message, MessageStatus, Role
 from neo_support.models import Organization
 from neo_support.tasking import enqueue
 from retrieval.models import KnowledgeBase
@@ -40,19 +42,31 @@ def bot_create(
     return bot
 
 
+IDENTITY_FIELDS = ("name", "email", "external_id")
+
+
 class MessageRejected(Exception):  # noqa: N818 - shown to the visitor, not a crash
     """A visitor message that cannot be accepted; the text says why."""
+
+
+class ReplyInProgress(MessageRejected):
+    def __init__(self, message_id: int) -> None:
+        super().__init__("Wait for the current reply to finish, or stop it, before sending another message.")
+        self.message_id = message_id
 
 
 def conversation_start(*, bot: Bot, visitor_id: str, channel: str = Channel.WIDGET) -> Conversation:
     return Conversation.objects.create(bot=bot, visitor_id=visitor_id[:64], channel=channel)
 
 
-def conversation_ask(*, conversation: Conversation, text: str, client_id: str | None = None) -> tuple[Message, Message]:
+def conversation_ask(
+    *, conversation: Conversation, text: str, client_id: str | None = None, refuse_while_replying: bool = False
+) -> tuple[Message, Message]:
     """Store the visitor's message and a pending bot reply, and queue the reply.
 
     A message resent with the same `client_id` (a reconnecting widget) returns the pair
-    stored the first time instead of asking twice.
+    stored the first time instead of asking twice. With `refuse_while_replying`, a new
+    message while the bot is still answering raises ReplyInProgress.
     """
     text = text.strip()
     if not text:
@@ -69,6 +83,10 @@ def conversation_ask(*, conversation: Conversation, text: str, client_id: str | 
             )
             if reply is not None:
                 return earlier, reply
+    if refuse_while_replying:
+        busy = reply_in_progress(conversation=conversation)
+        if busy is not None:
+            raise ReplyInProgress(busy.pk)
     from workers.tasks import generate_reply
 
     with transaction.atomic():
@@ -122,3 +140,52 @@ def _transition(condition: Q, *, status: str, field: str, now: datetime, note: s
             Message.objects.create(conversation=conversation, role=Role.SYSTEM, text=note, status=MessageStatus.DONE)
             count += 1
     return count
+
+
+def reply_in_progress(*, conversation: Conversation) -> Message | None:
+    """The bot reply still being written in `conversation`, if any."""
+    return (
+        Message.objects.filter(
+            conversation=conversation, role=Role.BOT, status__in=(MessageStatus.PENDING, MessageStatus.STREAMING)
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def feedback_record(*, conversation: Conversation, message_id: int, rating: int, comment: str = "") -> Feedback:
+    """A visitor's thumbs on one of the bot's replies in their own conversation; a second
+    rating of the same reply replaces the first."""
+    message = Message.objects.filter(conversation=conversation, pk=message_id, role=Role.BOT).first()
+    if message is None:
+        raise MessageRejected("There is no such bot reply in this conversation.")
+    with transaction.atomic():
+        Feedback.objects.filter(message=message).delete()
+        return Feedback.objects.create(message=message, rating=rating, comment=comment.strip()[:1000])
+
+
+def conversation_request_handoff(*, conversation: Conversation, reason: str = "") -> bool:
+    """Mark the conversation as waiting for a person; False when it already is (or has one)."""
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if locked.status in (ConversationStatus.PENDING_AGENT, ConversationStatus.AGENT):
+            return False
+        locked.status = ConversationStatus.PENDING_AGENT
+        locked.last_activity_at = timezone.now()
+        locked.save(update_fields=["status", "last_activity_at", "updated_at"])
+        note = "The visitor asked to talk to a person." + (f" Reason: {reason.strip()[:500]}" if reason.strip() else "")
+        Message.objects.create(conversation=locked, role=Role.SYSTEM, text=note, status=MessageStatus.DONE)
+    conversation.status = ConversationStatus.PENDING_AGENT
+    return True
+
+
+def conversation_identify(*, conversation: Conversation, traits: dict[str, str]) -> None:
+    """Record who the host page says the visitor is (name, email, external id)."""
+    info = {key: value.strip() for key, value in traits.items() if key in IDENTITY_FIELDS and value.strip()}
+    if "email" in info:
+        try:
+            validate_email(info["email"])
+        except ValidationError:
+            raise MessageRejected("That email address is not valid.") from None
+    Conversation.objects.filter(pk=conversation.pk).update(visitor_info={**conversation.visitor_info, **info})
+    conversation.visitor_info = {**conversation.visitor_info, **info}

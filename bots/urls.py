@@ -8,4 +8,5 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.dashboard_home, name="home"),
+    path("bots/<int:bot_id>/", views.bot_page, name="bot"),
 ]

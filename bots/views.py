@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+import hashlib
+from functools import cache
+from pathlib import Path
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
+
+from bots.forms import BotOriginsForm
 from bots.models import Bot
-from bots.selectors import bot_list, conversation_list
+from bots.selectors import bot_get, bot_get_by_public_key, bot_list, conversation_list
 from neo_support.health import check_model
+from neo_support.models import Role
 from neo_support.selectors import membership_current
 from retrieval.selectors import knowledge_base_list
 
@@ -38,6 +46,81 @@ def dashboard_home(request: HttpRequest) -> HttpResponse:
 
 
 def demo_page(request: HttpRequest) -> HttpResponse:
-    """A sample customer site: the page a site owner would paste the widget snippet into."""
+    """The demo bot's sample site, or a note saying how to load it."""
     bot = Bot.objects.filter(organization__slug="tallyho-demo").first()
-    return render(request, "demo.html", {"bot": bot})
+    if bot is not None:
+        return redirect("demo-bot", public_key=bot.public_key)
+    return render(request, "demo.html", {"bot": None}, status=404)
+
+
+def demo_bot_page(request: HttpRequest, public_key: str) -> HttpResponse:
+    """A sample customer site embedding `public_key`'s widget exactly as a customer
+    would: one script tag. Served from this server, whose own origin every bot allows."""
+    bot = bot_get_by_public_key(public_key=public_key[:40])
+    if bot is None:
+        raise Http404("No bot has this key.")
+    context = {"bot": bot, "snippet": widget_snippet(request, bot), "widget_base": widget_base(request)}
+    return render(request, "demo.html", context)
+
+
+def widget_base(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def widget_snippet(request: HttpRequest, bot: Bot) -> str:
+    """The embed code shown to site owners (rendered as text, never as HTML)."""
+    return f'<script src="{widget_base(request)}/widget.js" data-bot-key="{bot.public_key}" async></script>'
+
+
+WIDGET_PATH = Path(__file__).resolve().parent / "static" / "bots" / "widget.js"
+
+
+@cache
+def widget_source() -> tuple[bytes, str]:
+    body = WIDGET_PATH.read_bytes()
+    return body, hashlib.sha256(body).hexdigest()[:16]
+
+
+@require_GET
+def widget_js(request: HttpRequest) -> HttpResponse:
+    """The widget script at a stable URL: cached for five minutes, then revalidated by
+    ETag, so site owners never change their snippet and still get fixes within minutes."""
+    body, version = widget_source()
+    etag = f'"{version}"'
+    if request.headers.get("If-None-Match") == etag:
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        response = HttpResponse(body, content_type="application/javascript; charset=utf-8")
+    response["ETag"] = etag
+    response["Cache-Control"] = "public, max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
+@login_required
+def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
+    """A bot's page: its embed code and the sites allowed to use it."""
+    membership = membership_current(user=request.user)
+    if membership is None:
+        return render(request, "dashboard/no_organization.html", status=403)
+    bot = bot_get(organization=membership.organization, bot_id=bot_id)
+    if bot is None:
+        raise Http404("No such bot.")
+    can_edit = membership.role in (Role.OWNER, Role.ADMIN)
+    form = BotOriginsForm(initial={"allowed_origins": "\n".join(bot.allowed_origins)})
+    if request.method == "POST":
+        if not can_edit:
+            return render(request, "dashboard/forbidden.html", status=403)
+        form = BotOriginsForm(request.POST)
+        if form.is_valid():
+            bot.allowed_origins = form.cleaned_data["allowed_origins"]
+            bot.save(update_fields=["allowed_origins", "updated_at"])
+            messages.success(request, "Allowed sites saved.")
+            return redirect("dashboard:bot", bot_id=bot.pk)
+    return render(
+        request,
+        "dashboard/bot.html",
+        {"bot": bot, "form": form, "can_edit": can_edit, "snippet": widget_snippet(request, bot)},
+    )

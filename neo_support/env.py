@@ -88,6 +88,18 @@ def env_matching(name: str, default: str, pattern: str, hint: str, *, environ: E
     return value
 
 
+def env_rate(name: str, default: str, *, environ: Environ | None = None) -> str:
+    """Rate limits in the `limits` notation, e.g. `10/minute;100/hour`."""
+    from limits import parse_many
+
+    value = env_str(name, default, environ=environ)
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(name, f"expected limits like '10/minute' or '10/minute;100/hour', got {value!r}") from None
+    return value
+
+
 def env_list(name: str, default: Sequence[str] = (), *, environ: Environ | None = None) -> list[str]:
     """A comma-separated list; blanks between commas are dropped."""
     value = _raw(name, environ)

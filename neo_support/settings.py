@@ -25,6 +25,7 @@ from neo_support.env import (
     env_matching,
     env_origins,
     env_path,
+    env_rate,
     env_secret,
     env_str,
     env_url,
@@ -149,7 +150,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "neo_support.channel_layers.ThreadSafeInMemoryChannelLayer"}}
 
 # Without Redis, tasks run in this process on a thread pool per queue
 # (neo_support.tasking); with it, on Celery workers.
@@ -189,6 +190,19 @@ NEO_CONVERSATION_CLOSE_DAYS = env_int("NEO_CONVERSATION_CLOSE_DAYS", 7, minimum=
 
 # Longest visitor message accepted; longer ones are refused with a clear error.
 NEO_MAX_MESSAGE_CHARS = env_int("NEO_MAX_MESSAGE_CHARS", 4000, minimum=100)
+
+# Chat sockets (docs/protocol.md) -----------------------------------------
+
+NEO_WS_MAX_FRAME_BYTES = env_int("NEO_WS_MAX_FRAME_BYTES", 16384, minimum=1024, maximum=1048576)
+NEO_WS_HELLO_SECONDS = env_int("NEO_WS_HELLO_SECONDS", 10, minimum=1, maximum=300)
+NEO_VISITOR_TOKEN_DAYS = env_int("NEO_VISITOR_TOKEN_DAYS", 30, minimum=1)
+NEO_EVENT_LOG_SECONDS = env_int("NEO_EVENT_LOG_SECONDS", 3600, minimum=60)
+NEO_EVENT_LOG_EVENTS = env_int("NEO_EVENT_LOG_EVENTS", 2000, minimum=100)
+# Rate limits in the `limits` notation ("10/minute", "100/hour;10/minute").
+NEO_RATE_MESSAGES_PER_VISITOR = env_rate("NEO_RATE_MESSAGES_PER_VISITOR", "12/minute;120/hour")
+NEO_RATE_MESSAGES_PER_IP = env_rate("NEO_RATE_MESSAGES_PER_IP", "60/minute")
+NEO_RATE_FRAMES_PER_SOCKET = env_rate("NEO_RATE_FRAMES_PER_SOCKET", "120/minute")
+NEO_RATE_CONNECTIONS_PER_IP = env_rate("NEO_RATE_CONNECTIONS_PER_IP", "60/minute")
 
 # Models ------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
+from bots import http_chat
 from bots import views as bot_views
 from neo_support import views
 
@@ -17,6 +18,10 @@ urlpatterns = [
     path("dashboard/", include("bots.urls")),
     path("dashboard/knowledge-bases/", include("retrieval.dashboard_urls")),
     path("demo/", bot_views.demo_page, name="demo"),
+    path("demo/<str:public_key>/", bot_views.demo_bot_page, name="demo-bot"),
+    path("widget.js", bot_views.widget_js, name="widget-js"),
+    path("chat/<str:public_key>/frames", http_chat.frames, name="chat-frames"),
+    path("chat/<str:public_key>/events", http_chat.events, name="chat-events"),
     path("", bot_views.home, name="home"),
     # Anything else under /api/ answers in JSON, in DEBUG too.
     re_path(r"^api/", views.api_not_found),

@@ -66,5 +66,26 @@ def test_the_root_redirects_to_the_dashboard(client) -> None:
 
 def test_the_demo_page_explains_itself_without_demo_data(client) -> None:
     response = client.get("/demo/")
-    assert response.status_code == 200
+    assert response.status_code == 404
     assert b"load_demo" in response.content
+
+
+def test_the_demo_page_embeds_the_widget_as_a_customer_would(client) -> None:
+    from tests.factories import BotFactory
+
+    bot = BotFactory(organization__slug="tallyho-demo")
+    response = client.get("/demo/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/demo/{bot.public_key}/"
+    tag = f'<script src="http://testserver/widget.js" data-bot-key="{bot.public_key}" async></script>'
+    assert tag.encode() in response.content
+    assert client.get("/demo/pk_unknown/").status_code == 404
+
+
+def test_widget_js_is_cacheable_and_revalidated_by_etag(client) -> None:
+    response = client.get("/widget.js")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/javascript")
+    assert response["Cache-Control"] == "public, max-age=300"
+    assert b"data-bot-key" in response.content
+    again = client.get("/widget.js", HTTP_IF_NONE_MATCH=response["ETag"])
+    assert again.status_code == 304

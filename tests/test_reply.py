@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from bots.event_log import parse_event_id
 from bots.events import conversation_group
 from bots.models import Message
 from bots.services import MessageRejected, conversation_ask, conversation_start
@@ -53,6 +54,9 @@ class Listener:
             while not events or events[-1]["type"] != "done":
                 message = await asyncio.wait_for(self.layer.receive(self.channel), timeout=60)
                 events.append(message["event"])
+            # Every event carries its id in the conversation's log, increasing.
+            ids = [parse_event_id(event.pop("id")) for event in events]
+            assert ids == sorted(ids) and len(set(ids)) == len(ids)
             return events
 
         return async_to_sync(until_done)()

@@ -39,7 +39,7 @@ def test_with_no_variables_it_runs_embedded_on_sqlite_in_var(var_dir: Path) -> N
     assert built["debug"] is True
     assert built["engine"] == "django.db.backends.sqlite3"
     assert built["db_name"] == str(var_dir / "db.sqlite3")
-    assert built["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert built["layer"] == "neo_support.channel_layers.ThreadSafeInMemoryChannelLayer"
     assert built["in_process"] is True
     assert built["email"] == "django.core.mail.backends.console.EmailBackend"
 

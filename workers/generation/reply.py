@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from bots.events import Citation, DeltaEvent, DoneEvent, ErrorEvent, ResetEvent, StatusEvent
 from bots.models import AnswerMode, Bot, Message, MessageStatus, Role
+from retrieval.models import Document
 from retrieval.search import IndexUnavailable, search
 from workers.generation.cancellation import reply_is_cancelled
 from workers.generation.confidence import confidence
@@ -162,8 +163,16 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
     if handoff and passages:
         stream.send(f"\n\n{UNSURE}")
         answer = f"{answer}\n\n{UNSURE}"
+    urls = dict(Document.objects.filter(pk__in={p.document_id for _, p in cited}).values_list("pk", "source_url"))
     citations: list[Citation] = [
-        {"number": n, "chunk_id": p.chunk_id, "document_id": p.document_id, "title": p.title, "location": p.location}
+        {
+            "number": n,
+            "chunk_id": p.chunk_id,
+            "document_id": p.document_id,
+            "title": p.title,
+            "location": p.location,
+            "url": urls.get(p.document_id, ""),
+        }
         for n, p in cited
     ]
     timings = {

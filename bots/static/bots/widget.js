@@ -1,0 +1,457 @@
+/*! Neo Support chat widget. One script tag:
+ *  <script src="https://support.example.com/widget.js" data-bot-key="pk_..." async></script>
+ * Optional: data-base-url, data-position (right|left), data-color, data-language,
+ * data-expiry-days, data-open. Protocol: docs/protocol.md (version 1). No dependencies. */
+(function () {
+  "use strict";
+  var PROTOCOL = 1;
+  var script = document.currentScript || document.querySelector("script[data-bot-key]");
+  if (!script || window.NeoSupport && window.NeoSupport.version) return;
+  var data = script.dataset;
+  var key = data.botKey || "";
+  if (!key) { console.error("Neo Support: the script tag needs data-bot-key."); return; }
+  var base = (data.baseUrl || new URL(script.src, location.href).origin).replace(/\/+$/, "");
+  var cfg = {
+    position: data.position === "left" ? "left" : "right",
+    color: /^#[0-9a-f]{3,8}$/i.test(data.color || "") ? data.color : "#2456d6",
+    language: data.language || document.documentElement.lang || "en",
+    expiryDays: Math.max(1, parseInt(data.expiryDays || "30", 10) || 30)
+  };
+  var TEXT = {
+    en: { title: "Support", placeholder: "Type your question…", send: "Send", stop: "Stop", open: "Open support chat",
+      close: "Close chat", newChat: "New chat", human: "Talk to a person", sources: "Sources", helpful: "Helpful",
+      unhelpful: "Not helpful", thanks: "Thanks for the feedback.", offline: "Reconnecting…", handedOff: "A person will take over this conversation.",
+      typing: "The assistant is typing", error: "Something went wrong.", refused: "This chat is not available on this site." },
+    fr: { title: "Assistance", placeholder: "Votre question…", send: "Envoyer", stop: "Arrêter", open: "Ouvrir le chat",
+      close: "Fermer", newChat: "Nouvelle conversation", human: "Parler à une personne", sources: "Sources", helpful: "Utile",
+      unhelpful: "Pas utile", thanks: "Merci pour votre avis.", offline: "Reconnexion…", handedOff: "Une personne va prendre le relais.",
+      typing: "L'assistant écrit", error: "Une erreur est survenue.", refused: "Ce chat n'est pas disponible sur ce site." }
+  };
+  var t = TEXT[cfg.language.slice(0, 2)] || TEXT.en;
+
+  // Stored state -------------------------------------------------------------------
+  var STORE = "neo-support:" + key;
+  var state = load();
+  function fresh() { return { token: null, lastEventId: null, messages: [], savedAt: Date.now() }; }
+  function load() {
+    try {
+      var saved = JSON.parse(localStorage.getItem(STORE) || "null");
+      if (saved && Date.now() - saved.savedAt < cfg.expiryDays * 864e5) return saved;
+    } catch (e) { /* storage blocked or corrupt: start afresh */ }
+    return fresh();
+  }
+  function save() {
+    state.savedAt = Date.now();
+    state.messages = state.messages.slice(-100);
+    try { localStorage.setItem(STORE, JSON.stringify(state)); } catch (e) { /* private mode */ }
+  }
+
+  // Host-page API ------------------------------------------------------------------
+  var listeners = {};
+  function emit(name, detail) {
+    (listeners[name] || []).forEach(function (fn) { try { fn(detail); } catch (e) { console.error(e); } });
+  }
+
+  // DOM ----------------------------------------------------------------------------
+  var host = document.createElement("div");
+  host.setAttribute("data-neo-support", "");
+  var root = host.attachShadow({ mode: "open" });
+  var side = cfg.position;
+  root.innerHTML = "<style>" +
+    ":host{all:initial}*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',sans-serif}" +
+    ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;border-radius:50%;border:0;background:var(--c);color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000;display:flex;align-items:center;justify-content:center}" +
+    ".launcher svg{width:26px;height:26px;fill:currentColor}.badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;border-radius:10px;background:#d93025;color:#fff;font-size:12px;line-height:20px;text-align:center;padding:0 5px}" +
+    ".panel{position:fixed;bottom:88px;" + side + ":20px;width:380px;max-width:calc(100vw - 40px);height:600px;max-height:calc(100vh - 110px);background:#fff;color:#1b1f24;border-radius:14px;box-shadow:0 8px 30px rgba(0,0,0,.25);display:flex;flex-direction:column;overflow:hidden;z-index:2147483001;font-size:15px}" +
+    ".panel[hidden]{display:none}header{background:var(--c);color:#fff;padding:12px 14px;display:flex;align-items:center;gap:8px}header h2{font-size:16px;margin:0;flex:1}" +
+    "header button{background:transparent;border:1px solid rgba(255,255,255,.5);color:#fff;border-radius:6px;padding:4px 8px;cursor:pointer;font-size:13px}" +
+    ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:10px;background:#f6f7f9}" +
+    ".msg{max-width:85%;padding:9px 12px;border-radius:12px;line-height:1.4;white-space:normal;word-wrap:break-word}.msg p{margin:0 0 6px}.msg p:last-child{margin:0}.msg ul,.msg ol{margin:4px 0;padding-left:20px}" +
+    ".visitor{align-self:flex-end;background:var(--c);color:#fff;white-space:pre-wrap}.bot,.agent{align-self:flex-start;background:#fff;border:1px solid #e1e4e8}.system{align-self:center;color:#57606a;font-size:13px;text-align:center}" +
+    ".msg a{color:inherit}.cite{font-size:11px;vertical-align:super;text-decoration:none;background:#e7ecfb;color:#2456d6;border-radius:4px;padding:0 3px;margin-left:1px}" +
+    ".sources{margin-top:6px;font-size:12px;color:#57606a}.sources ol{margin:2px 0;padding-left:18px}.rate{margin-top:6px;display:flex;gap:6px}.rate button{border:1px solid #d0d7de;background:#fff;border-radius:6px;cursor:pointer;padding:2px 8px}.rate button[aria-pressed=true]{background:#e7ecfb}" +
+    ".typing{align-self:flex-start;color:#57606a;font-size:13px}.starters{display:flex;flex-wrap:wrap;gap:6px}.starters button{border:1px solid var(--c);color:var(--c);background:#fff;border-radius:16px;padding:5px 10px;cursor:pointer;font-size:13px}" +
+    ".bar{font-size:12px;color:#8a5a00;background:#fff4d6;padding:4px 12px}.bar[hidden]{display:none}form{display:flex;gap:6px;padding:10px;border-top:1px solid #e1e4e8;background:#fff}" +
+    "textarea{flex:1;resize:none;border:1px solid #d0d7de;border-radius:8px;padding:8px;font-size:15px;max-height:120px}form button{background:var(--c);color:#fff;border:0;border-radius:8px;padding:0 14px;cursor:pointer}" +
+    ".human{border:0;background:transparent;color:#57606a;font-size:12px;padding:4px 12px 8px;text-align:left;cursor:pointer;text-decoration:underline}" +
+    "button:focus-visible,textarea:focus-visible,a:focus-visible{outline:2px solid #ffbf47;outline-offset:2px}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}" +
+    "@media (max-width:640px){.panel{inset:0;width:100%;max-width:none;height:100%;max-height:none;border-radius:0;bottom:0}}" +
+    "</style>" +
+    "<button class='launcher' type='button' aria-haspopup='dialog' aria-expanded='false'><svg viewBox='0 0 24 24' aria-hidden='true'><path d='M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z'/></svg><span class='badge' hidden></span></button>" +
+    "<section class='panel' role='dialog' aria-modal='false' hidden><header><h2></h2><button type='button' class='new'></button><button type='button' class='x'>✕</button></header>" +
+    "<div class='bar' role='status' hidden></div><div class='log' role='log' aria-live='polite' aria-relevant='additions text' tabindex='0'></div>" +
+    "<button type='button' class='human'></button><form><label class='sr' for='neo-q'></label><textarea id='neo-q' rows='1' maxlength='4000'></textarea><button type='submit' class='send'></button></form></section>";
+  host.style.setProperty("--c", cfg.color);
+  var $ = function (s) { return root.querySelector(s); };
+  var launcher = $(".launcher"), badge = $(".badge"), panel = $(".panel"), log = $(".log"), bar = $(".bar");
+  var form = $("form"), input = $("textarea"), sendButton = $(".send"), humanButton = $(".human");
+  $("h2").textContent = t.title;
+  $(".new").textContent = t.newChat;
+  $(".x").setAttribute("aria-label", t.close);
+  $(".sr").textContent = t.placeholder;
+  launcher.setAttribute("aria-label", t.open);
+  panel.setAttribute("aria-label", t.title);
+  input.placeholder = t.placeholder;
+  sendButton.textContent = t.send;
+  humanButton.textContent = t.human;
+
+  // Markdown, built from DOM nodes and text only: nothing the bot says becomes HTML.
+  function inline(parent, text, citations) {
+    var pattern = /(\*\*([^*]+)\*\*)|(\*([^*]+)\*)|(`([^`]+)`)|(\[([^\]]+)\]\((https?:\/\/[^\s)]+)\))|(\[(\d{1,2})\])/g;
+    var last = 0, m;
+    while ((m = pattern.exec(text))) {
+      if (m.index > last) parent.appendChild(document.createTextNode(text.slice(last, m.index)));
+      var node;
+      if (m[1]) { node = document.createElement("strong"); node.textContent = m[2]; }
+      else if (m[3]) { node = document.createElement("em"); node.textContent = m[4]; }
+      else if (m[5]) { node = document.createElement("code"); node.textContent = m[6]; }
+      else if (m[7]) { node = document.createElement("a"); node.textContent = m[8]; node.href = m[9]; node.target = "_blank"; node.rel = "noopener noreferrer nofollow"; }
+      else {
+        var cite = citationFor(citations, +m[11]);
+        node = document.createElement(cite && cite.url ? "a" : "span");
+        node.className = "cite";
+        node.textContent = m[11];
+        if (cite) {
+          node.title = cite.title + (cite.location ? " — " + cite.location : "");
+          if (cite.url && /^https?:/.test(cite.url)) { node.href = cite.url; node.target = "_blank"; node.rel = "noopener noreferrer"; }
+        }
+      }
+      parent.appendChild(node);
+      last = pattern.lastIndex;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+  function citationFor(citations, n) {
+    for (var i = 0; i < (citations || []).length; i++) if (citations[i].number === n) return citations[i];
+    return null;
+  }
+  function markdown(text, citations) {
+    var out = document.createDocumentFragment();
+    text.split(/\n{2,}/).forEach(function (block) {
+      var lines = block.split("\n");
+      var bullet = lines.every(function (l) { return /^\s*[-*]\s+/.test(l); });
+      var numbered = lines.every(function (l) { return /^\s*\d+[.)]\s+/.test(l); });
+      if (block.trim() && (bullet || numbered)) {
+        var list = document.createElement(bullet ? "ul" : "ol");
+        lines.forEach(function (l) {
+          var li = document.createElement("li");
+          inline(li, l.replace(/^\s*([-*]|\d+[.)])\s+/, ""), citations);
+          list.appendChild(li);
+        });
+        out.appendChild(list);
+      } else if (block.trim()) {
+        var p = document.createElement("p");
+        lines.forEach(function (l, i) { if (i) p.appendChild(document.createElement("br")); inline(p, l, citations); });
+        out.appendChild(p);
+      }
+    });
+    return out;
+  }
+
+  // Transcript ---------------------------------------------------------------------
+  var nodes = {}; // message id or client id -> element
+  function find(id) { for (var i = 0; i < state.messages.length; i++) if (state.messages[i].id === id) return state.messages[i]; return null; }
+  function render(message) {
+    var el = nodes[message.id] || nodes[message.clientId];
+    if (!el) {
+      el = document.createElement("div");
+      log.insertBefore(el, typingNode.parentNode === log ? typingNode : null);
+    }
+    nodes[message.id || message.clientId] = el;
+    el.className = "msg " + message.role;
+    el.textContent = "";
+    if (message.role === "bot" && message.status !== "pending" && message.status !== "streaming") {
+      el.appendChild(markdown(message.text, message.citations));
+      if (message.citations && message.citations.length) {
+        var sources = document.createElement("div");
+        sources.className = "sources";
+        sources.textContent = t.sources;
+        var ol = document.createElement("ol");
+        message.citations.forEach(function (c) {
+          var li = document.createElement("li");
+          li.value = c.number;
+          var label = c.title + (c.location ? " — " + c.location : "");
+          if (c.url && /^https?:/.test(c.url)) { var a = document.createElement("a"); a.href = c.url; a.target = "_blank"; a.rel = "noopener noreferrer"; a.textContent = label; li.appendChild(a); }
+          else li.textContent = label;
+          ol.appendChild(li);
+        });
+        sources.appendChild(ol);
+        el.appendChild(sources);
+      }
+      if (message.id && message.status === "done") el.appendChild(rating(message));
+    } else {
+      el.textContent = message.text;
+    }
+    log.scrollTop = log.scrollHeight;
+    return el;
+  }
+  function rating(message) {
+    var box = document.createElement("div");
+    box.className = "rate";
+    var thumb = "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6c-.4.4-.6.9-.6 1.4v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z";
+    [[1, "", t.helpful], [-1, "transform:rotate(180deg)", t.unhelpful]].forEach(function (r) {
+      var b = document.createElement("button");
+      b.type = "button";
+      var svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+      svg.setAttribute("viewBox", "0 0 24 24");
+      svg.setAttribute("aria-hidden", "true");
+      svg.setAttribute("style", "width:14px;height:14px;fill:currentColor;" + r[1]);
+      var path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+      path.setAttribute("d", thumb);
+      svg.appendChild(path);
+      b.appendChild(svg);
+      b.setAttribute("aria-label", r[2]);
+      b.setAttribute("aria-pressed", String(message.rating === r[0]));
+      b.onclick = function () { message.rating = r[0]; save(); render(message); send({ type: "feedback", message_id: message.id, rating: r[0] }); };
+      box.appendChild(b);
+    });
+    return box;
+  }
+  var typingNode = document.createElement("div");
+  typingNode.className = "typing";
+  typingNode.textContent = t.typing + "…";
+  function typing(on) {
+    if (on && typingNode.parentNode !== log) log.appendChild(typingNode);
+    if (!on && typingNode.parentNode === log) log.removeChild(typingNode);
+  }
+  function redraw() {
+    log.textContent = "";
+    nodes = {};
+    if (welcome.text) render({ id: "welcome", role: "bot", status: "welcome", text: welcome.text, citations: [] });
+    state.messages.forEach(render);
+    if (!state.messages.length && welcome.starters.length) {
+      var box = document.createElement("div");
+      box.className = "starters";
+      welcome.starters.forEach(function (q) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.textContent = q;
+        b.onclick = function () { ask(q); };
+        box.appendChild(b);
+      });
+      log.appendChild(box);
+    }
+  }
+  var welcome = { text: "", starters: [] };
+  function streaming() {
+    var m = state.messages[state.messages.length - 1];
+    return m && m.role === "bot" && (m.status === "pending" || m.status === "streaming") ? m : null;
+  }
+  function updateComposer() { sendButton.textContent = streaming() ? t.stop : t.send; }
+
+  // Connection ---------------------------------------------------------------------
+  // A websocket, or (after three failures to open one) the HTTP fallback: frames by
+  // POST and events as Server-Sent Events.
+  var socket = null, connected = false, attempts = 0, timer = null, fatal = false, traits = null;
+  var everOpened = false, httpMode = !window.WebSocket, source = null;
+  function wsUrl() { return base.replace(/^http/, "ws") + "/ws/chat/?key=" + encodeURIComponent(key); }
+  function hello() { return { type: "hello", v: PROTOCOL, visitor_token: state.token, last_event_id: state.lastEventId, page: location.href.slice(0, 2000), locale: cfg.language }; }
+  function post(frame) {
+    var headers = { "Content-Type": "application/json" };
+    if (state.token && frame.type !== "hello") headers["X-Visitor-Token"] = state.token;
+    return fetch(base + "/chat/" + encodeURIComponent(key) + "/frames", { method: "POST", headers: headers, body: JSON.stringify(frame) })
+      .then(function (r) {
+        if (r.status === 403 || r.status === 404) { fatal = true; showBar(t.refused); return []; }
+        return r.json();
+      })
+      .then(function (events) { (Array.isArray(events) ? events : [events]).forEach(handle); listen(); }, retry);
+  }
+  function listen() {
+    if (!httpMode || source || !state.token || !state.conversationId) return;
+    source = new EventSource(base + "/chat/" + encodeURIComponent(key) + "/events?token=" + encodeURIComponent(state.token) + "&last_event_id=" + encodeURIComponent(state.lastEventId || "0-0"));
+    source.onmessage = function (e) { try { handle(JSON.parse(e.data)); } catch (x) { /* ignore */ } };
+  }
+  function connect() {
+    if (fatal) return;
+    if (httpMode) { if (!connected) post(hello()); return; }
+    if (socket && socket.readyState <= 1) return;
+    clearTimeout(timer);
+    try { socket = new WebSocket(wsUrl()); } catch (e) { return retry(); }
+    socket.onopen = function () { everOpened = true; socket.send(JSON.stringify(hello())); };
+    socket.onmessage = function (e) { var event; try { event = JSON.parse(e.data); } catch (x) { return; } handle(event); };
+    socket.onclose = function (e) {
+      connected = false;
+      if (e.code === 4400 || e.code === 4403 || e.code === 4404) { fatal = true; showBar(t.refused); emit("error", { code: e.code }); return; }
+      retry();
+    };
+  }
+  function retry() {
+    connected = false;
+    if (!everOpened && attempts >= 2 && !httpMode) { httpMode = true; attempts = 0; return connect(); }
+    showBar(t.offline);
+    var delay = Math.min(30000, 1000 * Math.pow(2, attempts++)) * (0.7 + Math.random() * 0.6);
+    clearTimeout(timer);
+    timer = setTimeout(connect, delay);
+  }
+  function reconnectNow() { if (!connected && !fatal) { attempts = 0; if (socket && socket.readyState === 0) return; connect(); } }
+  window.addEventListener("online", reconnectNow);
+  // Offline, the socket is as good as dead; close it now and resume when back.
+  window.addEventListener("offline", function () { if (socket) socket.close(); if (source) { source.close(); source = null; } });
+  document.addEventListener("visibilitychange", function () { if (document.visibilityState === "visible") reconnectNow(); });
+  window.addEventListener("focus", reconnectNow);
+  // Frames sent while offline are dropped: unacknowledged questions are resent after
+  // the next welcome (the server keeps one copy per client id).
+  function send(frame) {
+    if (httpMode && connected) post(frame);
+    else if (connected && socket && socket.readyState === 1) socket.send(JSON.stringify(frame));
+    else connect();
+  }
+  function showBar(text) { bar.textContent = text; bar.hidden = !text; }
+
+  function handle(event) {
+    if (event.id) state.lastEventId = event.id;
+    switch (event.type) {
+      case "welcome":
+        connected = true; attempts = 0; showBar("");
+        state.token = event.visitor_token;
+        state.conversationId = event.conversation_id;
+        welcome = { text: event.bot.welcome_message || "", starters: event.bot.starter_questions || [] };
+        $("h2").textContent = event.bot.name || t.title;
+        panel.setAttribute("aria-label", event.bot.name || t.title);
+        if (!event.resumed) {
+          var pending = state.messages.filter(function (m) { return m.role === "visitor" && !m.id; });
+          state.messages = event.history.map(function (m) { return { id: m.id, role: m.role, text: m.text, status: m.status, citations: m.citations, seq: m.seq || 0 }; }).concat(pending);
+          state.lastEventId = event.last_event_id;
+        }
+        save(); redraw(); updateComposer();
+        typing(!!streaming());
+        if (traits) send(traits);
+        state.messages.forEach(function (m) { if (m.role === "visitor" && !m.id) send({ type: "message", client_id: m.clientId, text: m.text }); });
+        emit("ready", { conversationId: event.conversation_id });
+        break;
+      case "ack":
+        if (event.visitor_token) state.token = event.visitor_token;
+        state.conversationId = event.conversation_id;
+        state.messages.forEach(function (m) { if (m.clientId === event.client_id) { m.id = event.message_id; nodes[m.id] = nodes[m.clientId]; } });
+        if (!find(event.reply_id)) state.messages.push({ id: event.reply_id, role: "bot", text: "", status: "pending", citations: [], seq: 0 });
+        save(); typing(true); updateComposer();
+        break;
+      case "visitor_message":
+        if (!find(event.message.id)) { state.messages.push({ id: event.message.id, role: "visitor", text: event.message.text, status: "done" }); render(state.messages[state.messages.length - 1]); save(); }
+        break;
+      case "delta":
+        var m = find(event.message_id);
+        if (!m) { m = { id: event.message_id, role: "bot", text: "", status: "streaming", citations: [], seq: 0 }; state.messages.push(m); }
+        if (event.seq !== (m.seq || 0)) break; // already shown
+        m.seq = event.seq + 1; m.text += event.text; m.status = "streaming";
+        typing(false); render(m); unread(); save(); updateComposer();
+        break;
+      case "reset":
+        var r = find(event.message_id);
+        if (r) { r.text = ""; r.seq = 0; render(r); save(); }
+        break;
+      case "done":
+        var d = find(event.message_id);
+        if (!d) { d = { id: event.message_id, role: "bot" }; state.messages.push(d); }
+        d.text = event.text; d.status = event.status; d.citations = event.citations || []; d.seq = 0;
+        typing(false); render(d); unread(); save(); updateComposer();
+        emit("reply", { id: d.id, text: d.text, citations: d.citations });
+        break;
+      case "agent_message":
+        state.messages.push({ id: event.message && event.message.id, role: "agent", text: event.message ? event.message.text : event.text, status: "done" });
+        render(state.messages[state.messages.length - 1]); unread(); save();
+        break;
+      case "status":
+        if (event.status === "bot_typing") typing(true);
+        if (event.status === "bot_idle") typing(false);
+        if (event.status === "handed_off") { state.messages.push({ role: "system", text: t.handedOff, status: "done" }); render(state.messages[state.messages.length - 1]); save(); }
+        break;
+      case "error":
+        emit("error", event);
+        if (event.code === "token_invalid" || event.code === "token_expired") { state = fresh(); save(); break; }
+        var note = { role: "system", text: event.message || t.error, status: "done" };
+        if (event.details && event.details.client_id) {
+          state.messages = state.messages.filter(function (x) { return x.clientId !== event.details.client_id || x.id; });
+          redraw();
+        }
+        render(note);
+        break;
+    }
+  }
+  function unread() {
+    if (!panel.hidden) return;
+    badge.hidden = false;
+    badge.textContent = String(Math.min(99, (parseInt(badge.textContent, 10) || 0) + (state.messages.length ? 1 : 0)));
+  }
+
+  // Actions ------------------------------------------------------------------------
+  var counter = 0;
+  function ask(text) {
+    text = (text || "").trim();
+    if (!text) return;
+    var clientId = "c" + Date.now().toString(36) + (counter++).toString(36) + Math.random().toString(36).slice(2, 6);
+    var message = { clientId: clientId, role: "visitor", text: text, status: "sending" };
+    state.messages.push(message);
+    save();
+    var starters = log.querySelector(".starters");
+    if (starters) starters.remove();
+    render(message);
+    send({ type: "message", client_id: clientId, text: text });
+    emit("message", { text: text });
+  }
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var busy = streaming();
+    if (busy) { send({ type: "stop", message_id: busy.id }); return; }
+    ask(input.value);
+    input.value = "";
+  });
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit")); }
+  });
+  humanButton.addEventListener("click", function () { send({ type: "handoff_request" }); });
+  $(".x").addEventListener("click", function () { close(); });
+  $(".new").addEventListener("click", function () { newChat(); });
+  launcher.addEventListener("click", function () { panel.hidden ? open() : close(); });
+  root.addEventListener("keydown", function (e) { if (e.key === "Escape" && !panel.hidden) { e.stopPropagation(); close(); } });
+
+  function open() {
+    panel.hidden = false;
+    launcher.setAttribute("aria-expanded", "true");
+    badge.hidden = true; badge.textContent = "";
+    connect();
+    input.focus();
+    emit("open");
+  }
+  function close() {
+    panel.hidden = true;
+    launcher.setAttribute("aria-expanded", "false");
+    launcher.focus();
+    emit("close");
+  }
+  function newChat() {
+    state = fresh();
+    state.token = null;
+    save();
+    if (socket) { socket.onclose = null; socket.close(1000); socket = null; }
+    if (source) { source.close(); source = null; }
+    connected = false;
+    redraw();
+    connect();
+  }
+
+  window.NeoSupport = {
+    version: PROTOCOL,
+    open: open,
+    close: close,
+    toggle: function () { panel.hidden ? open() : close(); },
+    newChat: newChat,
+    identify: function (who) {
+      who = who || {};
+      traits = { type: "identify" };
+      if (who.name) traits.name = String(who.name).slice(0, 200);
+      if (who.email) traits.email = String(who.email).slice(0, 254);
+      if (who.id) traits.external_id = String(who.id).slice(0, 200);
+      if (connected) send(traits);
+    },
+    on: function (name, fn) { (listeners[name] = listeners[name] || []).push(fn); },
+    off: function (name, fn) { listeners[name] = (listeners[name] || []).filter(function (f) { return f !== fn; }); }
+  };
+
+  function mount() {
+    document.body.appendChild(host);
+    redraw();
+    if (state.token) connect(); // a returning visitor hears replies and agents at once; others on open
+    if (data.open === "true") open();
+  }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+})();

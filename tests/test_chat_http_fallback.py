@@ -1,0 +1,101 @@
+"""The HTTP fallback: the same frames by POST and the same events as Server-Sent
+Events, against the real ASGI application."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.testing import ApplicationCommunicator, HttpCommunicator
+
+from bots import rate_limits
+from neo_support.asgi import application
+from retrieval.services import document_create_from_text, documents_ingest_all
+from tests.factories import BotFactory, KnowledgeBaseFactory
+
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("in_process_tasks"),
+]
+
+ORIGIN = "https://shop.example"
+
+
+@pytest.fixture
+def bot(db, settings):
+    settings.NEO_MODEL = "/nonexistent/model"
+    rate_limits.rate_reset()
+    knowledge_base = KnowledgeBaseFactory()
+    text = "# Billing\n\n## Refunds\n\nRefunds reach your card within five working days."
+    documents_ingest_all(
+        documents=[document_create_from_text(knowledge_base=knowledge_base, title="Billing", text=text, queue=False)]
+    )
+    bot = BotFactory(
+        organization=knowledge_base.organization, allowed_origins=[ORIGIN], answer_threshold=0.0, handoff_threshold=0.0
+    )
+    bot.knowledge_bases.add(knowledge_base)
+    return bot
+
+
+async def post(bot, frame: dict, token: str = "", origin: str = ORIGIN) -> tuple[int, list[dict]]:
+    headers = [(b"host", b"testserver"), (b"origin", origin.encode()), (b"content-type", b"application/json")]
+    if token:
+        headers.append((b"x-visitor-token", token.encode()))
+    communicator = HttpCommunicator(
+        application, "POST", f"/chat/{bot.public_key}/frames", body=json.dumps(frame).encode(), headers=headers
+    )
+    response = await communicator.get_response(timeout=30)
+    return response["status"], json.loads(response["body"])
+
+
+async def read_events_until_done(bot, token: str) -> list[dict]:
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "path": f"/chat/{bot.public_key}/events",
+        "raw_path": f"/chat/{bot.public_key}/events".encode(),
+        "query_string": f"token={token}".encode(),
+        "headers": [(b"host", b"testserver"), (b"origin", ORIGIN.encode())],
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await communicator.receive_output(timeout=30)
+    assert start["status"] == 200
+    assert {k.lower(): v for k, v in start["headers"]}[b"content-type"] == b"text/event-stream"
+    buffer, events = "", []
+    while not events or events[-1]["type"] != "done":
+        chunk = await communicator.receive_output(timeout=60)
+        buffer += chunk["body"].decode()
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            data = [line[6:] for line in block.splitlines() if line.startswith("data: ")]
+            if data:
+                events.append(json.loads(data[0]))
+    await communicator.send_input({"type": "http.disconnect"})
+    return events
+
+
+async def test_frames_by_post_and_the_reply_as_server_sent_events(bot) -> None:
+    status, [welcome] = await post(bot, {"type": "hello", "v": 1})
+    assert status == 200 and welcome["type"] == "welcome"
+    status, [ack] = await post(bot, {"type": "message", "client_id": "c1", "text": "How long do refunds take?"},
+                               token=welcome["visitor_token"])  # fmt: skip
+    assert status == 200 and ack["type"] == "ack"
+    events = await read_events_until_done(bot, ack["visitor_token"])
+    deltas = [e for e in events if e["type"] == "delta"]
+    assert "".join(d["text"] for d in deltas) == events[-1]["text"]
+    assert "five working days" in events[-1]["text"]
+
+
+async def test_the_fallback_refuses_what_the_socket_refuses(bot) -> None:
+    status, body = await post(bot, {"type": "hello"}, origin="https://evil.example")
+    assert status == 403 and body["code"] == "origin_refused"
+    status, [error] = await post(bot, {"type": "message", "client_id": "c", "text": "hi"})
+    assert status == 400 and error["code"] == "hello_required"
+    status, [error] = await post(bot, {"type": "message", "client_id": "c", "text": "hi"}, token="forged")
+    assert status == 400 and error["code"] == "token_invalid"
