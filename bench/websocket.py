@@ -96,7 +96,8 @@ def rss_kb(pid: int) -> int:
 async def connect(url: str, token: str | None = None):  # type: ignore[no-untyped-def]
     import websockets
 
-    socket = await websockets.connect(url, origin="http://127.0.0.1", max_size=2**20, open_timeout=60)
+    origin = "http://" + url.split("//", 1)[1].split("/", 1)[0]  # the server's own pages are always allowed
+    socket = await websockets.connect(url, origin=origin, max_size=2**20, open_timeout=60)
     await socket.send(json.dumps({"type": "hello", "v": 1, "visitor_token": token}))
     while True:
         event = json.loads(await socket.recv())
@@ -109,7 +110,6 @@ async def idle_and_fanout(url: str, server_pid: int, bot, sockets_wanted: int) -
 
     from bots.services import conversation_start
     from bots.visitors import Visitor, visitor_token_issue
-    from workers.publishing import publish
 
     before = rss_kb(server_pid)
     idle = []
@@ -132,22 +132,28 @@ async def idle_and_fanout(url: str, server_pid: int, bot, sockets_wanted: int) -
 
     latencies: list[float] = []
 
-    async def read(socket) -> None:  # type: ignore[no-untyped-def]
-        for _ in range(DELTAS_PER_STREAM):
+    received = [0] * len(streaming)
+
+    async def read(index: int, socket) -> None:  # type: ignore[no-untyped-def]
+        while received[index] < DELTAS_PER_STREAM:
             event = json.loads(await socket.recv())
+            if event["type"] != "delta":
+                continue
+            received[index] += 1
             latencies.append(time.time() - float(event["text"]))
 
-    readers = [asyncio.ensure_future(read(socket)) for socket in streaming]
+    readers = [asyncio.ensure_future(read(n, socket)) for n, socket in enumerate(streaming)]
 
-    def publish_all() -> None:
-        for seq in range(DELTAS_PER_STREAM):
-            started = time.monotonic()
-            for pk in conversations:
-                publish(pk, {"type": "delta", "message_id": 1, "seq": seq, "text": repr(time.time())})
-            time.sleep(max(0.0, DELTA_INTERVAL_S - (time.monotonic() - started)))
-
-    await asyncio.to_thread(publish_all)
-    await asyncio.wait_for(asyncio.gather(*readers), 120)
+    # The deltas come from another process, as from a generation worker.
+    publisher = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--publish", ",".join(map(str, conversations)), cwd=ROOT, env=os.environ.copy()
+    )
+    await publisher.wait()
+    try:
+        await asyncio.wait_for(asyncio.gather(*readers), 60)
+    except TimeoutError:
+        short = [count for count in received if count < DELTAS_PER_STREAM]
+        raise SystemExit(f"{len(short)} streams missed deltas: received {sorted(short)}") from None
     for socket in idle + streaming:
         await socket.close()
     return {
@@ -200,6 +206,7 @@ async def end_to_end(url: str, bot, questions: int) -> list[float]:  # type: ign
             event = json.loads(await socket.recv())
             if event["type"] == "ack":
                 reply_id = event["reply_id"]
+                acked = time.perf_counter() - sent
             if event["type"] == "delta":
                 first = time.perf_counter() - sent
             if event["type"] == "done":
@@ -207,14 +214,39 @@ async def end_to_end(url: str, bot, questions: int) -> list[float]:  # type: ign
         await socket.close()
         reply = await sync_to_async(Message.objects.get)(pk=reply_id)
         overheads.append(first * 1000 - reply.timings["first_token_ms"])
+        if os.environ.get("BENCH_VERBOSE"):
+            print(f"ack {acked * 1000:.1f} first {first * 1000:.1f} worker {reply.timings}")
     return overheads
+
+
+def publish_deltas(conversations: list[int]) -> None:
+    """The worker's side of the fan-out run: deltas stamped with the time they were published."""
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from workers.publishing import publish
+
+    # A worker is long-running: its connections are open before the measured deltas.
+    for pk in conversations:
+        publish(pk, {"type": "status", "status": "bot_typing"})
+    for seq in range(DELTAS_PER_STREAM):
+        started = time.monotonic()
+        for pk in conversations:
+            publish(pk, {"type": "delta", "message_id": 1, "seq": seq, "text": repr(time.time())})
+        time.sleep(max(0.0, DELTA_INTERVAL_S - (time.monotonic() - started)))
+    publish(conversations[0], {"type": "status", "status": "bot_idle"})  # waits until all were sent
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sockets", type=int, default=500)
     parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--publish", help=argparse.SUPPRESS)  # internal: the publishing process
     arguments = parser.parse_args()
+    if arguments.publish:
+        publish_deltas([int(pk) for pk in arguments.publish.split(",")])
+        return
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     with tempfile.TemporaryDirectory(prefix="neo-wsbench-") as temporary:
         env = setup(Path(temporary), redis_url)

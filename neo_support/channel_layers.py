@@ -1,5 +1,5 @@
-"""The embedded default's channel layer: Channels' in-memory layer, safe to send to
-from another thread's event loop.
+"""Channel layers: the embedded default's in-memory layer, safe to send to from
+another thread's event loop, and the Redis pub/sub layer, always listening.
 
 In the embedded default the reply tasks run on worker threads of the web process and
 publish from their own event loop, while the sockets wait on the ASGI server's loop;
@@ -15,6 +15,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from channels.layers import InMemoryChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+
+STANDING_GROUP = "neo.standing"  # nothing is ever sent to it
 
 T = TypeVar("T")
 
@@ -55,3 +58,21 @@ class ThreadSafeInMemoryChannelLayer(InMemoryChannelLayer):  # type: ignore[misc
 
     async def group_discard(self, group: str, channel: str) -> None:
         await self._at_home(lambda: super(ThreadSafeInMemoryChannelLayer, self).group_discard(group, channel))
+
+
+class StandingRedisPubSubChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
+    """channels-redis's pub/sub layer, always listening.
+
+    Its receive loop sleeps 0.1 s at a time while the process has no subscription, so
+    the first event for the first socket of an idle process waited up to 100 ms (half
+    the end-to-end overhead measured by bench/websocket.py). One standing subscription,
+    taken with the first channel of each event loop's layer, keeps it on the socket.
+    """
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        layer = self._get_layer()  # one per event loop
+        channel = await layer.new_channel(prefix)
+        if not getattr(layer, "neo_standing", False):
+            layer.neo_standing = True
+            await layer.group_add(STANDING_GROUP, await layer.new_channel("standing."))
+        return str(channel)

@@ -145,8 +145,16 @@ REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("NEO_CHANNEL_PREFIX", "neo")},
+            # Pub/sub: one PUBLISH per event for a whole group, against a ZADD per socket and a
+            # process-wide inbox of 100 with the core layer, which dropped deltas at 1,000/s
+            # (bench/websocket.py). Delivery is at most once; clients resume from the event log.
+            "BACKEND": "neo_support.channel_layers.StandingRedisPubSubChannelLayer",
+            "CONFIG": {
+                # redis-py 8 times socket reads out after 5 s, exactly channels-redis's
+                # blocking receive: idle sockets' consumers died with TimeoutError.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+                "prefix": env_str("NEO_CHANNEL_PREFIX", "neo"),
+            },
         }
     }
 else:

@@ -244,3 +244,12 @@ async def test_a_flood_of_messages_is_rate_limited_with_a_retry_after(bot, setti
         assert error["code"] == "rate_limited" and error["details"]["retry_after"] >= 1
         await client.send({"type": "ping"})
         assert (await client.event())["type"] == "pong"
+
+
+async def test_an_idle_socket_outlives_the_redis_read_timeout(bot, redis_url) -> None:
+    # channels-redis blocks 5 s per receive; redis-py's default read timeout is also 5 s.
+    async with Client(bot.public_key) as client:
+        await client.hello()
+        await asyncio.sleep(11)
+        await client.send({"type": "ping"})
+        assert (await client.event())["type"] == "pong"

@@ -3,18 +3,13 @@ layer, and the saved reply. Real database, embedding model, index and tiny GPT-N
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
-from bots.event_log import parse_event_id
-from bots.events import conversation_group
 from bots.models import Message
 from bots.services import MessageRejected, conversation_ask, conversation_start
 from neo_support.tasking import wait_for_in_process_tasks
 from retrieval.services import document_create_from_text, documents_ingest_all
+from tests.channel_listener import ConversationListener
 from tests.factories import BotFactory, KnowledgeBaseFactory
 from workers.generation.cancellation import reply_cancel
 from workers.generation.reply import NOTHING_FOUND, reply_generate
@@ -39,32 +34,9 @@ def bot(tiny_neo):
     return bot
 
 
-class Listener:
-    """A channel in the conversation's group, as a widget socket would have."""
-
-    def __init__(self, conversation_id: int) -> None:
-        self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        async_to_sync(self.layer.group_add)(conversation_group(conversation_id), self.channel)
-
-    def events_until_done(self) -> list[dict]:
-        # One event loop for the whole wait: the Redis layer's receive keeps state per loop.
-        async def until_done() -> list[dict]:
-            events: list[dict] = []
-            while not events or events[-1]["type"] != "done":
-                message = await asyncio.wait_for(self.layer.receive(self.channel), timeout=60)
-                events.append(message["event"])
-            # Every event carries its id in the conversation's log, increasing.
-            ids = [parse_event_id(event.pop("id")) for event in events]
-            assert ids == sorted(ids) and len(set(ids)) == len(ids)
-            return events
-
-        return async_to_sync(until_done)()
-
-
-def ask(bot, text: str = "How long do refunds take?") -> tuple[Listener, Message]:
+def ask(bot, text: str = "How long do refunds take?") -> tuple[ConversationListener, Message]:
     conversation = conversation_start(bot=bot, visitor_id="v1")
-    listener = Listener(conversation.pk)
+    listener = ConversationListener(conversation.pk)
     _, reply = conversation_ask(conversation=conversation, text=text)
     wait_for_in_process_tasks(timeout=120)
     reply.refresh_from_db()

@@ -3,7 +3,6 @@ the Redis channel layer, the reply saved. Tiny GPT-Neo, real embedding model and
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -11,13 +10,11 @@ import sys
 import uuid
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
-from bots.events import conversation_group
 from bots.services import conversation_ask, conversation_start
 from neo_support.redis_client import get_redis
 from retrieval.services import document_create_from_text, documents_ingest_all
+from tests.channel_listener import ConversationListener
 from tests.conftest import ROOT, clean_env
 from tests.factories import BotFactory, KnowledgeBaseFactory
 from tests.test_worker_process import database_url, wait_for
@@ -45,9 +42,7 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
     bot.knowledge_bases.add(knowledge_base)
     conversation = conversation_start(bot=bot, visitor_id="visitor")
 
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(conversation_group(conversation.pk), channel)
+    listener = ConversationListener(conversation.pk)
 
     env = clean_env(
         DATABASE_URL=database_url(),
@@ -69,15 +64,7 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
     )  # fmt: skip
     try:
         _, reply = conversation_ask(conversation=conversation, text="How long do refunds take?")
-
-        async def until_done() -> list[dict]:
-            received = []
-            while not received or received[-1]["type"] != "done":
-                message = await asyncio.wait_for(layer.receive(channel), timeout=120)
-                received.append(message["event"])
-            return received
-
-        events = async_to_sync(until_done)()
+        events = listener.events_until_done()
         model = wait_for(lambda: _model_state(client), 15, "the worker to report its model")
     finally:
         worker.send_signal(signal.SIGTERM)

@@ -54,7 +54,7 @@ def test_database_and_redis_urls_switch_to_postgres_redis_and_celery(var_dir: Pa
         }
     )
     assert built["engine"] == "django.db.backends.postgresql"
-    assert built["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert built["layer"] == "neo_support.channel_layers.StandingRedisPubSubChannelLayer"
     assert built["in_process"] is False
     assert built["broker"] == "redis://cache.internal:6379/1"
     assert built["email"] == "django.core.mail.backends.smtp.EmailBackend"

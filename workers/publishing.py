@@ -5,7 +5,8 @@ call, and channels-redis opens its connections per loop: 2.4 ms a delta against 
 most of it holding the GIL the decode loop needs. Instead each process keeps one event
 loop thread that sends events in the order they were published; deltas are handed over
 without waiting, and the events that end a reply (`done`, `error`, `reset`) wait until
-everything before them has been sent. Each event is first written to the conversation's
+everything before them has been sent. Each conversation's events go out in order;
+conversations do not wait for one another. Each event is first written to the conversation's
 event log (`bots.event_log`), which gives it the `id` clients resume from.
 """
 
@@ -29,39 +30,44 @@ SEND_TIMEOUT_SECONDS = 10
 _WAIT_FOR = {"done", "error", "reset", "status"}
 
 
+Pending = tuple[dict[str, Any], "concurrent.futures.Future[None] | None"]
+
+
 class _Publisher:
+    """Events of one conversation are sent one after the other, in order; different
+    conversations are sent concurrently, so one slow round trip holds up no one else."""
+
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.queue: asyncio.Queue[tuple[int, dict[str, Any], concurrent.futures.Future[None] | None]] | None = None
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,), name="neo-publisher", daemon=True)
+        self.queues: dict[int, asyncio.Queue[Pending]] = {}
+        self.thread = threading.Thread(target=self.loop.run_forever, name="neo-publisher", daemon=True)
         self.thread.start()
-        ready.wait()
 
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.queue = asyncio.Queue()
-        ready.set()
-        self.loop.run_until_complete(self._send_forever())
+    def _enqueue(self, conversation_id: int, pending: Pending) -> None:
+        queue = self.queues.get(conversation_id)
+        if queue is None:
+            queue = self.queues[conversation_id] = asyncio.Queue()
+            self.loop.create_task(self._drain(conversation_id, queue))
+        queue.put_nowait(pending)
 
-    async def _send_forever(self) -> None:
-        assert self.queue is not None
-        while True:
-            conversation_id, event, delivered = await self.queue.get()
+    async def _drain(self, conversation_id: int, queue: asyncio.Queue[Pending]) -> None:
+        while not queue.empty():
+            event, delivered = queue.get_nowait()
             try:
                 await asyncio.wait_for(deliver(conversation_id, event), SEND_TIMEOUT_SECONDS)
             except Exception as error:  # noqa: BLE001 - reported to a waiting caller, else logged
                 if delivered is not None:
                     delivered.set_exception(error)
-                    continue
-                logger.warning("could not publish to conversation %s: %s", conversation_id, error)
+                else:
+                    logger.warning("could not publish to conversation %s: %s", conversation_id, error)
+                continue
             if delivered is not None:
                 delivered.set_result(None)
+        del self.queues[conversation_id]  # nothing was added meanwhile: this loop is the only writer
 
     def send(self, conversation_id: int, event: dict[str, Any], *, wait: bool) -> None:
-        assert self.queue is not None
         delivered: concurrent.futures.Future[None] | None = concurrent.futures.Future() if wait else None
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (conversation_id, event, delivered))
+        self.loop.call_soon_threadsafe(self._enqueue, conversation_id, (event, delivered))
         if delivered is not None:
             delivered.result(timeout=SEND_TIMEOUT_SECONDS + 5)
 
