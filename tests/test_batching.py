@@ -51,6 +51,8 @@ def test_greedy_output_batched_equals_unbatched(loaded) -> None:
     ]
     batched = run_concurrently(loaded, BatchScheduler(loaded), lengths)
     assert batched == alone
+    # More requests than the batch holds: the rest wait their turn and decode the same.
+    assert run_concurrently(loaded, BatchScheduler(loaded, max_batch=2), lengths) == alone
 
 
 def test_a_sequence_joining_a_running_batch_decodes_the_same(loaded) -> None:
