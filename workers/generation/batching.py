@@ -34,6 +34,8 @@ GPU_MAX_BATCH = 32
 
 def default_max_batch(device: str) -> int:
     return GPU_MAX_BATCH if device.startswith("cuda") else CPU_MAX_BATCH
+
+
 _DONE = object()
 
 
