@@ -27,4 +27,4 @@ RUN useradd --system --uid 1000 --home /var/lib/neo neo \
 USER neo
 
 EXPOSE 8000
-CMD ["uvicorn", "neo_support.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", "--proxy-headers", "--workers", "2"]
+CMD ["uvicorn", "neo_support.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--lifespan", "off", "--proxy-headers", "--ws-max-size", "1048576", "--workers", "2"]

@@ -154,6 +154,21 @@ async def test_forged_and_foreign_tokens_start_afresh(bot) -> None:
         assert (await client.event())["code"] == "token_invalid"
 
 
+async def test_an_expired_token_is_refused_and_a_new_visitor_starts(bot) -> None:
+    import time
+    from unittest import mock
+
+    from bots.visitors import Visitor, visitor_token_issue
+
+    with mock.patch("django.core.signing.time.time", return_value=time.time() - 31 * 86400):
+        old = visitor_token_issue(Visitor(bot_id=bot.pk, visitor_id="v_old", conversation_id=None))
+    async with Client(bot.public_key) as client:
+        await client.send({"type": "hello", "visitor_token": old})
+        assert (await client.event())["code"] == "token_expired"
+        welcome = await client.event()
+        assert welcome["type"] == "welcome" and welcome["visitor_token"] != old
+
+
 async def ask(client: Client, text: str = "How long do refunds take?", client_id: str = "c1") -> list[dict]:
     await client.send({"type": "message", "client_id": client_id, "text": text})
     return await client.until("done")

@@ -37,6 +37,11 @@ class Child:
     process: subprocess.Popen[bytes]
 
 
+# The server drops larger websocket frames (close 1009); the chat consumer answers
+# frames over NEO_WS_MAX_FRAME_BYTES (16 kB) with a readable error first.
+WS_MAX_BYTES = 1_048_576
+
+
 class Command(BaseCommand):
     help = "Run the web server and, when REDIS_URL is set, the Celery workers and beat. Ctrl-C stops them all."
 
@@ -78,6 +83,7 @@ class Command(BaseCommand):
         return [
             sys.executable, "-m", "uvicorn", "neo_support.asgi:application",
             "--host", host, "--port", str(port), "--lifespan", "off", "--proxy-headers",
+            "--ws-max-size", str(WS_MAX_BYTES),
         ]  # fmt: skip
 
     def _celery(self, *arguments: str) -> list[str]:
