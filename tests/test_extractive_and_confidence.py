@@ -35,3 +35,15 @@ def test_confidence_needs_both_a_strong_match_and_a_grounded_answer() -> None:
     weak_match = confidence(top_score=0.1, answer="Refunds take five days", cited_texts=["Refunds take five days."])
     assert grounded > ungrounded and grounded > weak_match
     assert 0.0 <= weak_match <= grounded <= 1.0
+
+
+def test_table_rows_are_quoted_with_their_headers() -> None:
+    from workers.generation.extractive import table_rows_as_sentences
+
+    table = "Plans:\n\n| Plan | Monthly | Users |\n|---|---|---|\n| Solo | $12 | 1 |\n| Team | $29 | 5 |\n\nAfter."
+    assert table_rows_as_sentences(table) == (
+        "Plans:\n\nPlan: Solo; Monthly: $12; Users: 1.\nPlan: Team; Monthly: $29; Users: 5.\n\nAfter."
+    )
+    passage = Passage(1, 1, "Plans", ("Pricing",), "", table, 0.9)
+    answer = extractive_answer("What does the Team plan cost per month?", [passage])
+    assert "Plan: Team; Monthly: $29" in answer and "| Plan |" not in answer

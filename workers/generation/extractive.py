@@ -19,6 +19,36 @@ def _overlap(sentence: str, question_terms: set[str]) -> float:
     return len(terms & question_terms) / (len(question_terms) or 1)
 
 
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def table_rows_as_sentences(text: str) -> str:
+    """Markdown table rows rewritten as `Header: value; ...` lines. Quoted alone, a
+    table's header row says nothing and a data row loses what its numbers mean."""
+    lines = text.split("\n")
+    out: list[str] = []
+    header: list[str] | None = None
+    for index, line in enumerate(lines):
+        if not line.lstrip().startswith("|"):
+            header = None
+            out.append(line)
+            continue
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if header is None and set(following.strip()) <= set("|-: ") and following.strip().startswith("|"):
+            header = _cells(line)  # the header row, followed by its separator
+            continue
+        if set(line.strip()) <= set("|-: "):
+            continue  # the separator
+        cells = _cells(line)
+        if header and len(header) == len(cells):
+            pairs = zip(header, cells, strict=True)
+            out.append("; ".join(f"{name}: {value}" if name else value for name, value in pairs) + ".")
+        else:
+            out.append(" ".join(cells))
+    return "\n".join(out)
+
+
 def extractive_answer(question: str, passages: Sequence[Passage]) -> str:
     """Up to three sentences from the two best passages, in reading order, each passage
     cited by its number; empty when there is nothing to quote."""
@@ -28,9 +58,7 @@ def extractive_answer(question: str, passages: Sequence[Passage]) -> str:
     picked: list[tuple[float, int, int, str]] = []  # (score, passage number, position, sentence)
     for number, passage in enumerate(passages[:MAX_PASSAGES], start=1):
         rank_weight = 1.0 if number == 1 else 0.6
-        for position, sentence in enumerate(split_sentences(passage.text)):
-            if sentence.startswith("|") and set(sentence) <= set("|-: "):
-                continue  # a table's separator line says nothing
+        for position, sentence in enumerate(split_sentences(table_rows_as_sentences(passage.text))):
             overlap = _overlap(sentence, question_terms)
             # Earlier sentences break ties: a passage usually leads with its point.
             picked.append((rank_weight * (overlap + 0.01 / (1 + position)), number, position, sentence))
