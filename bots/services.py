@@ -87,11 +87,19 @@ def conversation_ask(
         busy = reply_in_progress(conversation=conversation)
         if busy is not None:
             raise ReplyInProgress(busy.pk)
+    from workers.moderation.pipeline import Policy, screen_input
     from workers.tasks import generate_reply
 
+    # Personal data is redacted before the message is stored; a blocked message is kept,
+    # and the bot answers it with the safe reply.
+    verdict = screen_input(text, Policy.from_bot(conversation.bot.moderation_policy))
     with transaction.atomic():
         question = Message.objects.create(
-            conversation=conversation, role=Role.VISITOR, text=text, client_id=client_id or None
+            conversation=conversation,
+            role=Role.VISITOR,
+            text=verdict.text,
+            client_id=client_id or None,
+            moderation=[verdict.as_dict()] if verdict.findings else [],
         )
         reply = Message.objects.create(conversation=conversation, role=Role.BOT, status=MessageStatus.PENDING)
         Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=timezone.now())

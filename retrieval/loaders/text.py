@@ -22,7 +22,7 @@ _BYTE_ORDER_MARKS = (
 
 
 def decode_text(data: bytes) -> str:
-    """Decode uploaded text: UTF-8 (or a UTF-16/UTF-8 byte order mark), else a detected or cp1252 encoding.
+    """Decode uploaded text: UTF-8 (or a UTF-16/UTF-8 byte order mark), else cp1252.
 
     Raises LoaderError for binary data and for bytes no encoding we trust decodes cleanly.
     """
@@ -38,9 +38,6 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    detected = _decode_with_charset_normalizer(data)
-    if detected is not None:
-        return detected
     # cp1252 maps almost every byte, so it is only trusted when no undefined byte turns up.
     return _decode_strictly(data, "cp1252")
 
@@ -66,13 +63,3 @@ def _decode_strictly(data: bytes, encoding: str) -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise LoaderError(NOT_UTF8) from exc
-
-
-def _decode_with_charset_normalizer(data: bytes) -> str | None:
-    # Optional: used when some other package has installed it; the cp1252 fallback covers the common case.
-    try:
-        import charset_normalizer
-    except ImportError:
-        return None
-    best = charset_normalizer.from_bytes(data).best()
-    return None if best is None else str(best)

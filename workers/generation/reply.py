@@ -30,6 +30,8 @@ from workers.generation.prompt import (
     strip_unknown_citations,
 )
 from workers.generation.streaming import GenerationStats, SamplingParameters, stream_text
+from workers.moderation.leakage import new_canary
+from workers.moderation.pipeline import OutputScreen, Policy, SentenceGate
 from workers.publishing import publish
 
 logger = logging.getLogger(__name__)
@@ -129,6 +131,18 @@ def reply_generate(*, message: Message) -> None:
         publish(conversation_id, failed)
 
 
+def _question_blocked(message: Message) -> bool:
+    """Whether the visitor message this reply answers was blocked by input screening."""
+    question = (
+        Message.objects.filter(
+            conversation_id=message.conversation_id, role=Role.VISITOR, created_at__lte=message.created_at
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    return bool(question and any(v.get("action") == "block" for v in question.moderation))
+
+
 def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
     bot = message.conversation.bot
     question, turns = _question_and_turns(message)
@@ -146,21 +160,35 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
     top_score = next((h.dense_score for h in hits if h.dense_score is not None), hits[0].score if hits else None)
     stats = GenerationStats()
     mode = "extractive"
-    if not passages or (top_score is not None and top_score < bot.handoff_threshold):
+    policy = Policy.from_bot(bot.moderation_policy)
+    canary = new_canary()
+    # Nothing the bot writes reaches the visitor before it passed the output filters.
+    gate = SentenceGate(
+        OutputScreen(policy, passages=[p.text for p in passages], canary=canary, instructions=bot.instructions),
+        stream.send,
+    )
+    if _question_blocked(message):
+        stream.send(policy.safe_reply)
+        gate.blocked, passages = True, []
+        mode = "blocked_input"
+    elif not passages or (top_score is not None and top_score < bot.handoff_threshold):
         for piece in _words(NOTHING_FOUND):
             stream.send(piece)
         passages = []
-    elif bot.answer_mode == AnswerMode.GENERATIVE and _generate(message, bot, question, turns, passages, stream, stats):
+    elif bot.answer_mode == AnswerMode.GENERATIVE and _generate(
+        message, bot, question, turns, passages, gate, stats, canary
+    ):
         mode = "generative"
     else:
         for piece in _words(extractive_answer(question, passages)):
-            stream.send(piece)
+            gate.feed(piece)
+    gate.flush()
 
     answer = strip_unknown_citations(stream.text.strip(), len(passages))
     cited = cited_passages(answer, passages)
     score = confidence(top_score=top_score, answer=answer, cited_texts=[p.text for _, p in cited]) if passages else 0.0
-    handoff = not passages or score < bot.answer_threshold
-    if handoff and passages:
+    handoff = not passages or score < bot.answer_threshold or gate.blocked
+    if handoff and passages and not gate.blocked:
         stream.send(f"\n\n{UNSURE}")
         answer = f"{answer}\n\n{UNSURE}"
     urls = dict(Document.objects.filter(pk__in={p.document_id for _, p in cited}).values_list("pk", "source_url"))
@@ -184,7 +212,8 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
     }
     Message.objects.filter(pk=message.pk).update(
         text=answer,
-        status=MessageStatus.DONE,
+        status=MessageStatus.BLOCKED if gate.blocked else MessageStatus.DONE,
+        moderation=gate.verdicts,
         citations=citations,
         retrieval_scores=[{"chunk_id": h.chunk_id, "score": h.score, "dense": h.dense_score} for h in hits],
         prompt_tokens=stats.prompt_tokens,
@@ -200,7 +229,7 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
         "citations": citations,
         "confidence": score,
         "handoff_suggested": handoff,
-        "status": "done",
+        "status": "blocked" if gate.blocked else "done",
     }
     publish(message.conversation_id, done)
 
@@ -211,8 +240,9 @@ def _generate(
     question: str,
     turns: list[Turn],
     passages: list[Passage],
-    stream: _Stream,
+    gate: SentenceGate,
     stats: GenerationStats,
+    canary: str,
 ) -> bool:
     """Stream a generated answer; False (nothing sent) when the model is unavailable, the
     prompt cannot fit, or the model said nothing, so the caller quotes instead."""
@@ -223,7 +253,7 @@ def _generate(
     params = SamplingParameters.from_bot(bot.generation)
     try:
         prompt = build_prompt(
-            instructions=bot.instructions,
+            instructions=f"{bot.instructions}\n[{canary}]".strip(),
             passages=passages,
             turns=turns,
             question=question,
@@ -240,12 +270,12 @@ def _generate(
         prompt.text,
         params,
         stop_sequences=prompt.stop_sequences,
-        cancelled=lambda: reply_is_cancelled(message.pk),
+        cancelled=lambda: gate.blocked or reply_is_cancelled(message.pk),
         stats=stats,
         scheduler=loaded.scheduler,
     ):
         if not produced and not piece.strip():
             continue  # leading whitespace after "Assistant:"
+        gate.feed(piece if produced else piece.lstrip())
         produced = True
-        stream.send(piece.lstrip() if stream.seq == 0 else piece)
     return produced or stats.stopped_by == "cancelled"

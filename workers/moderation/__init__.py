@@ -1,0 +1,1 @@
+"""Screening of visitor input and bot output (docs/moderation.md)."""
