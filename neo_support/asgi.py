@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neo_support.settings")
 
@@ -23,6 +24,16 @@ from bots.routing import websocket_urlpatterns  # noqa: E402
 
 # Origins are not checked globally: each bot has its own allowed origins,
 # checked by its consumer when a widget connects.
+
+
+def _warm_up() -> None:
+    from workers.moderation.pii import warm_up
+
+    warm_up()  # visitors' messages are screened for personal data before they are stored
+
+
+threading.Thread(target=_warm_up, name="neo-moderation-warm-up", daemon=True).start()
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

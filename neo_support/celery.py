@@ -65,6 +65,9 @@ def _load_model_quietly() -> None:
     # A failure is logged once by the holder; replies then fall back to extractive answers.
     with contextlib.suppress(ModelUnavailable):
         holder.get()
+    from workers.moderation.pii import warm_up
+
+    warm_up()  # the answers' personal-data screen, a few seconds to build
 
 
 @worker_shutdown.connect

@@ -56,6 +56,11 @@ def _entities() -> list[str]:
     return [entity for entity in ENTITIES if entity in set(_analyzer().get_supported_entities("en"))]
 
 
+def warm_up() -> None:
+    """Build the recognisers now (a few seconds) rather than on the first message."""
+    PiiFilter().check("warm up: jo@example.com")
+
+
 class PiiFilter:
     name = "pii"
 
