@@ -14,7 +14,6 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
@@ -305,7 +304,3 @@ def _fill_streaming_text(history: list[dict[str, Any]], events: list[dict[str, A
         elif event["type"] == "delta" and event["seq"] == item["seq"]:
             item["text"] += event["text"]
             item["seq"] += 1
-
-
-def frame_limit() -> int:
-    return int(settings.NEO_WS_MAX_FRAME_BYTES)

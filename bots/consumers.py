@@ -4,6 +4,7 @@ sockets opened on unknown paths. Close and error codes: docs/protocol.md."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -29,7 +30,6 @@ from bots.selectors import bot_get_by_public_key
 
 logger = logging.getLogger(__name__)
 
-CLOSE_UNKNOWN_PATH = CLOSE_UNKNOWN_BOT
 MAX_ERRORS_IN_A_ROW = 10
 
 
@@ -38,7 +38,7 @@ class UnknownPathConsumer(WebsocketConsumer):
 
     def connect(self) -> None:
         self.accept()
-        self.close(code=CLOSE_UNKNOWN_PATH)
+        self.close(code=CLOSE_UNKNOWN_BOT)
 
 
 def header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -137,6 +137,4 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 
 def _encode(event: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
