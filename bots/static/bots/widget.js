@@ -285,7 +285,7 @@
   function reconnectNow() { if (!connected && !fatal) { attempts = 0; if (socket && socket.readyState === 0) return; connect(); } }
   window.addEventListener("online", reconnectNow);
   // Offline, the socket is as good as dead; close it now and resume when back.
-  window.addEventListener("offline", function () { if (socket) socket.close(); if (source) { source.close(); source = null; } });
+  window.addEventListener("offline", function () { connected = false; if (socket) socket.close(); if (source) { source.close(); source = null; } });
   document.addEventListener("visibilitychange", function () { if (document.visibilityState === "visible") reconnectNow(); });
   window.addEventListener("focus", reconnectNow);
   // Frames sent while offline are dropped: unacknowledged questions are resent after
