@@ -128,3 +128,10 @@ def test_a_blocked_question_is_kept_and_answered_with_the_safe_reply(settings) -
     reply.refresh_from_db()
     assert question.text == "this d4rn app" and question.moderation[0]["action"] == "block"
     assert reply.text == SAFE_REPLY and reply.status == "blocked"
+
+
+def test_the_canary_is_secret_and_the_same_for_every_attempt_at_a_reply() -> None:
+    from workers.moderation.leakage import canary_for
+
+    assert canary_for("key", 7) == canary_for("key", 7)
+    assert len({canary_for("key", 7), canary_for("key", 8), canary_for("other", 7)}) == 3

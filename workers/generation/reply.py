@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.utils import timezone
 
 from bots.events import Citation, DeltaEvent, DoneEvent, ErrorEvent, ResetEvent, StatusEvent
@@ -30,7 +31,7 @@ from workers.generation.prompt import (
     strip_unknown_citations,
 )
 from workers.generation.streaming import GenerationStats, SamplingParameters, stream_text
-from workers.moderation.leakage import new_canary
+from workers.moderation.leakage import canary_for
 from workers.moderation.pipeline import OutputScreen, Policy, SentenceGate
 from workers.publishing import publish
 
@@ -161,7 +162,7 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
     stats = GenerationStats()
     mode = "extractive"
     policy = Policy.from_bot(bot.moderation_policy)
-    canary = new_canary()
+    canary = canary_for(settings.SECRET_KEY, message.pk)
     # Nothing the bot writes reaches the visitor before it passed the output filters.
     gate = SentenceGate(
         OutputScreen(policy, passages=[p.text for p in passages], canary=canary, instructions=bot.instructions),

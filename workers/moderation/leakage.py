@@ -3,8 +3,9 @@ instructions, and internal ids."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
-import secrets
 
 from workers.moderation.verdicts import Action, Finding
 
@@ -12,8 +13,11 @@ INTERNAL_ID = re.compile(r"\b(?:chunk|document|message|conversation)[_ ]?id\s*[:
 MIN_INSTRUCTION_RUN = 8  # words in a row from the instructions that count as leaking them
 
 
-def new_canary() -> str:
-    return f"canary-{secrets.token_hex(6)}"
+def canary_for(secret: str, message_id: int) -> str:
+    """A canary nobody can guess, the same for every attempt at one reply (a retried
+    reply must see the same prompt, so greedy decoding gives the same answer)."""
+    digest = hmac.new(secret.encode(), f"canary:{message_id}".encode(), hashlib.sha256).hexdigest()
+    return f"canary-{digest[:12]}"
 
 
 class LeakageFilter:
