@@ -93,6 +93,17 @@ def rss_kb(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss / 1024)
 
 
+def wait_until_settled(pid: int, timeout: float = 90) -> None:
+    """Until the server's memory stops moving: it builds its moderation recognisers in
+    the background when it starts, which must not be counted as the sockets' memory."""
+    deadline, steady, last = time.monotonic() + timeout, 0, rss_kb(pid)
+    while steady < 3 and time.monotonic() < deadline:
+        time.sleep(1)
+        now = rss_kb(pid)
+        steady = steady + 1 if abs(now - last) < 1024 else 0
+        last = now
+
+
 async def connect(url: str, token: str | None = None):  # type: ignore[no-untyped-def]
     import websockets
 
@@ -111,6 +122,7 @@ async def idle_and_fanout(url: str, server_pid: int, bot, sockets_wanted: int) -
     from bots.services import conversation_start
     from bots.visitors import Visitor, visitor_token_issue
 
+    wait_until_settled(server_pid)
     before = rss_kb(server_pid)
     idle = []
     for start in range(0, sockets_wanted - STREAMS, 50):
