@@ -9,7 +9,8 @@
   same run's raw channels-redis `group_send` → `receive` with no server in between;
 - end to end: one visitor asks with a Celery worker running (extractive answers, so
   the figure is the pipeline's, not the model's); time from sending the question to
-  the first delta, minus the worker's own first-token time (`timings.first_token_ms`).
+  the first delta, minus the time the worker published its first (screened) text
+  (`timings.first_text_ms`).
 
 Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/0); uses a throwaway SQLite
 database in a temporary folder shared by the processes.
@@ -225,7 +226,7 @@ async def end_to_end(url: str, bot, questions: int) -> list[float]:  # type: ign
                 break
         await socket.close()
         reply = await sync_to_async(Message.objects.get)(pk=reply_id)
-        overheads.append(first * 1000 - reply.timings["first_token_ms"])
+        overheads.append(first * 1000 - reply.timings["first_text_ms"])
         if os.environ.get("BENCH_VERBOSE"):
             print(f"ack {acked * 1000:.1f} first {first * 1000:.1f} worker {reply.timings}")
     return overheads

@@ -55,7 +55,8 @@ def test_a_generated_reply_streams_deltas_and_is_saved_with_its_facts(bot) -> No
     streamed = "".join(d["text"] for d in deltas)
     assert streamed.strip() and reply.text  # the saved text is the streamed one, minus invented citations
     assert reply.timings["mode"] == "generative"
-    assert {"queue_wait_ms", "retrieval_ms", "first_token_ms", "total_ms"} <= reply.timings.keys()
+    assert {"queue_wait_ms", "retrieval_ms", "first_token_ms", "first_text_ms", "total_ms"} <= reply.timings.keys()
+    assert reply.timings["first_token_ms"] <= reply.timings["first_text_ms"]
     assert reply.prompt_tokens > 0 and 0 < reply.completion_tokens <= 12
     assert reply.retrieval_scores and reply.confidence is not None
     assert all(c["number"] == 1 for c in reply.citations)  # only passages the answer cites

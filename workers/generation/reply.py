@@ -52,14 +52,20 @@ class _Stream:
     started: float
     seq: int = 0
     text: str = ""
-    first_token_ms: float | None = None
+    first_token_ms: float | None = None  # the first text produced (decoded or quoted)
+    first_text_ms: float | None = None  # the first text published, after screening
     pieces: list[str] = field(default_factory=list)
+
+    def mark_first_token(self) -> None:
+        if self.first_token_ms is None:
+            self.first_token_ms = round((time.perf_counter() - self.started) * 1000, 1)
 
     def send(self, piece: str) -> None:
         if not piece:
             return
-        if self.first_token_ms is None:
-            self.first_token_ms = round((time.perf_counter() - self.started) * 1000, 1)
+        self.mark_first_token()
+        if self.first_text_ms is None:
+            self.first_text_ms = round((time.perf_counter() - self.started) * 1000, 1)
         self.text += piece
         event: DeltaEvent = {"type": "delta", "message_id": self.message.pk, "seq": self.seq, "text": piece}
         publish(self.message.conversation_id, event)
@@ -167,6 +173,7 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
     gate = SentenceGate(
         OutputScreen(policy, passages=[p.text for p in passages], canary=canary, instructions=bot.instructions),
         stream.send,
+        on_text=stream.mark_first_token,
     )
     if _question_blocked(message):
         stream.send(policy.safe_reply)
@@ -208,6 +215,7 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
         "queue_wait_ms": queue_wait_ms,
         "retrieval_ms": retrieval_ms,
         "first_token_ms": stream.first_token_ms,
+        "first_text_ms": stream.first_text_ms,
         "total_ms": round((time.perf_counter() - stream.started) * 1000, 1),
         "mode": mode,
     }

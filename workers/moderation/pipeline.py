@@ -83,6 +83,7 @@ class SentenceGate:
 
     screen: OutputScreen
     release: Callable[[str], None]
+    on_text: Callable[[], None] = lambda: None  # told whenever text arrives (timings)
     held: str = ""
     blocked: bool = False
     verdicts: list[dict[str, Any]] = field(default_factory=list)
@@ -90,6 +91,8 @@ class SentenceGate:
     def feed(self, piece: str) -> None:
         if self.blocked:
             return
+        if piece:
+            self.on_text()
         self.held += piece
         end = self._last_boundary()
         if end:
