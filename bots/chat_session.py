@@ -24,6 +24,7 @@ from bots.protocol import PROTOCOL_VERSION, FrameError
 from bots.rate_limits import rate_hit
 from bots.selectors import conversation_for_visitor, conversation_history, message_payload
 from bots.services import (
+    IDENTITY_FIELDS,
     MessageRejected,
     ReplyInProgress,
     conversation_ask,
@@ -245,7 +246,7 @@ class ChatSession:
             await database_sync_to_async(reply_cancel)(message_id=busy.pk)
 
     async def identify(self, frame: dict[str, Any]) -> None:
-        traits = {name: frame[name] for name in ("name", "email", "external_id") if name in frame}
+        traits = {name: frame[name] for name in IDENTITY_FIELDS if name in frame}
         if "email" in traits:
             try:
                 validate_email(traits["email"])

@@ -62,14 +62,6 @@ class _MemoryLog:
             return None  # the log no longer reaches back to `after`
         return [event for ident, _, event in events if ident > after]
 
-    def last_id(self, conversation_id: int) -> str:
-        with self._lock:
-            events = self._events.get(conversation_id)
-            if not events:
-                return "0-0"
-            ident = events[-1][0]
-            return f"{ident[0]}-{ident[1]}"
-
 
 _memory = _MemoryLog()
 _clients: WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = WeakKeyDictionary()
@@ -124,11 +116,3 @@ async def read_after(conversation_id: int, after_id: str) -> list[Event] | None:
         event["id"] = ident
         events.append(event)
     return events
-
-
-async def last_id(conversation_id: int) -> str:
-    """The id of the newest event, `0-0` when there is none."""
-    if not settings.REDIS_URL:
-        return _memory.last_id(conversation_id)
-    entries = await _redis().xrevrange(_key(conversation_id), count=1)
-    return str(entries[0][0]) if entries else "0-0"

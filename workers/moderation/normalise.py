@@ -1,6 +1,6 @@
 """Undoing the ways people disguise words, with a map back to the original text.
 
-`normalise("F.u.u.u.c k")` gives `"fuck"` and, for each of its characters, the index
+`normalise("F.u.u.u.c k")` gives `"fuuuck"` (which `squeeze` makes `"fuck"`) and, for each of its characters, the index
 of the character it came from, so a match can be reported (and redacted) where it
 stands in the original.
 """
@@ -35,7 +35,7 @@ def _unleet(characters: list[str], position: int) -> str:
 
 def normalise(text: str) -> tuple[str, list[int]]:
     """Lower case, accents and zero-width characters removed, leetspeak decoded,
-    letters spaced or dotted apart joined, runs of 3+ repeated letters collapsed."""
+    letters spaced or dotted apart joined (repeated letters are left to `squeeze`)."""
     characters: list[str] = []
     origins: list[int] = []
     for index, character in enumerate(text):
@@ -50,8 +50,6 @@ def normalise(text: str) -> tuple[str, list[int]]:
     for position, character in enumerate(characters):
         if character in SEPARATORS and _between_single_letters(characters, position):
             continue  # "f u c k", "f.u.c.k"
-        if len(joined) >= 2 and character.isalpha() and joined[-1] == character == joined[-2]:
-            continue  # "fuuuuck" -> "fuuck" -> matched with the double-letter rule below
         joined.append(character)
         joined_origins.append(origins[position])
     return "".join(joined), joined_origins

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from workers.moderation.blocklist import BlocklistFilter
@@ -42,8 +43,14 @@ class Policy:
         safe = str(data.get("safe_reply") or SAFE_REPLY)
         return cls(strings("blocklist"), strings("allowlist"), action, pii, safe)
 
-    def _blocklist(self) -> BlocklistFilter:
-        return BlocklistFilter(self.blocklist, self.allowlist, action=self.blocklist_action)
+    def blocklist_filter(self) -> BlocklistFilter:
+        return _blocklist_filter(self.blocklist, self.allowlist, self.blocklist_action)
+
+
+@lru_cache(maxsize=256)
+def _blocklist_filter(blocked: tuple[str, ...], allowed: tuple[str, ...], action: Action) -> BlocklistFilter:
+    """Parsed once per distinct policy, not once per message."""
+    return BlocklistFilter(blocked, allowed, action=action)
 
 
 def _verdict(text: str, findings: list[Finding]) -> Verdict:
@@ -52,7 +59,7 @@ def _verdict(text: str, findings: list[Finding]) -> Verdict:
 
 def screen_input(text: str, policy: Policy) -> Verdict:
     """A visitor's message: blocked terms, and personal data redacted before it is stored."""
-    findings = policy._blocklist().check(text)
+    findings = policy.blocklist_filter().check(text)
     if policy.pii is not None:
         findings += PiiFilter(action=policy.pii).check(text)
     return _verdict(text, findings)
@@ -64,7 +71,7 @@ class OutputScreen:
     def __init__(self, policy: Policy, *, passages: Iterable[str] = (), canary: str = "", instructions: str = ""):
         self.policy = policy
         self.passages = list(passages)
-        self.blocklist = policy._blocklist()
+        self.blocklist = policy.blocklist_filter()
         self.pii = PiiFilter(action=policy.pii) if policy.pii is not None else None
         self.leakage = LeakageFilter(canary=canary, instructions=instructions)
 
@@ -122,8 +129,3 @@ class SentenceGate:
             self.release(self.screen.policy.safe_reply)
             return
         self.release(verdict.text)
-
-    @property
-    def action(self) -> Action:
-        names = {action.name.lower(): action for action in Action}
-        return max((names[v["action"]] for v in self.verdicts), default=Action.ALLOW)
