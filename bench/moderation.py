@@ -1,23 +1,32 @@
 #!/usr/bin/env python
-"""Moderation latency: the filters that have landed (blocklist, personal data, leakage),
-against an unscreened run in the same process.
+"""Moderation: latency against an unscreened run in the same process, and accuracy on
+the public labelled sets in `../shared/eval/` (see its SOURCES.md).
 
-- input: Banking77's test questions (`../shared/eval/intent_banking77/test.csv`, real
-  customer messages) through `screen_input` with a 50-term blocklist; p50 and p95 per
-  message, against the cost of merely copying the text (the unscreened path);
-- output: StackFAQ answers (`../shared/eval/retrieval_stackfaq/beir/corpus.jsonl`)
-  split into sentences and streamed word by word through the `SentenceGate` that
-  holds, screens and releases them, against the same words streamed with no gate;
-  the added time per sentence.
+Latency
+- input: Banking77's test questions (real customer messages) through `screen_input`
+  with a 50-term blocklist, personal data, injection and hate. The question's
+  embedding is the one retrieval computes to search for it (the worker reuses it), so
+  it is given; a text that names a group is embedded once more, masked, and that
+  counts. The unscreened path copies the text. The embedding alone is reported too.
+- output: StackFAQ answers streamed word by word through the `SentenceGate` with every
+  output filter, grounding included, against the same words streamed ungated; the
+  added time per sentence. Grounded: each answer checked against its own text (word
+  overlap settles it). Ungrounded: against another answer, so every sentence with
+  content is embedded and compared (the worst case).
 
-The accuracy figures of this issue (HateCheck, prompt injection, XSTest) need the
-toxicity and injection filters, which have not landed yet.
+Accuracy
+- HateCheck (positive `hateful`): the toxicity filter; accuracy and false-positive rate.
+- XSTest: the share of the 250 safe prompts the whole input screen flags or blocks.
+- deepset prompt injections (positive 1): 5-fold cross-validation of the injection
+  classifier plus heuristics, trained per fold exactly as `train_moderation` does.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
+import os
 import re
 import statistics
 import sys
@@ -34,41 +43,61 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def main() -> None:
-    sys.path.insert(0, str(ROOT))
-    from workers.moderation.pipeline import OutputScreen, Policy, SentenceGate, screen_input
+def input_latency(policy: object) -> tuple[float, float]:
+    from workers.moderation.pipeline import screen_input
+    from workers.moderation.vectors import embed_text, embed_texts
 
-    policy = Policy.from_bot({"blocklist": BLOCKLIST})
     with open(EVAL / "intent_banking77" / "test.csv", newline="") as handle:
         messages = [row["text"] for row in csv.DictReader(handle)][:1000]
-    screen_input("warm up jo@example.com", policy)
-
-    screened, raw = [], []
-    for text in messages:
+    vectors = embed_texts(messages)
+    screen_input("warm up jo@example.com", policy, vectors[0], embed=embed_text)  # type: ignore[arg-type]
+    screened, raw, embedding = [], [], []
+    for text, vector in zip(messages, vectors, strict=True):
         started = time.perf_counter()
-        screen_input(text, policy)
+        screen_input(text, policy, vector, embed=embed_text)  # type: ignore[arg-type]
         screened.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
         _ = "".join(list(text))
         raw.append((time.perf_counter() - started) * 1000)
+    for text in messages[:200]:
+        started = time.perf_counter()
+        embed_text(text)
+        embedding.append((time.perf_counter() - started) * 1000)
     p50, p95 = percentile(screened, 0.5), percentile(screened, 0.95)
     print(f"input    {len(messages)} Banking77 messages: screened p50 {p50:.2f} ms, p95 {p95:.2f} ms; "
-          f"unscreened p50 {percentile(raw, 0.5):.4f} ms")  # fmt: skip
+          f"unscreened p50 {percentile(raw, 0.5):.4f} ms; the question's embedding (shared with "
+          f"retrieval) p50 {percentile(embedding, 0.5):.2f} ms")  # fmt: skip
+    return p50, p95
+
+
+def output_latency(policy: object) -> tuple[float, float]:
+    from workers.moderation.pipeline import OutputScreen, SentenceGate
+    from workers.moderation.vectors import embed_text, embed_texts
 
     answers = []
     with open(EVAL / "retrieval_stackfaq" / "beir" / "corpus.jsonl") as handle:
         for line in handle:
             answers.append(json.loads(line)["text"])
     answers = answers[:120]
-    sentences = sum(len([s for s in re.split(r"(?<=[.!?])\s+|\n+", a) if s.strip()]) for a in answers)
+    vectors = embed_texts(answers)
+    sentences = sum(len([s for s in re.split(r"(?<=[.!?:;])\s+|\n+", a) if s.strip()]) for a in answers)
 
-    def stream(gated: bool) -> float:
+    def stream(gated: bool, source_offset: int = 0) -> float:
         started = time.perf_counter()
-        for answer in answers:
+        for i, answer in enumerate(answers):
             released: list[str] = []
             sink = released.append
             if gated:
-                gate = SentenceGate(OutputScreen(policy, passages=[answer], canary="canary-0123456789ab"), sink)
+                j = (i + source_offset) % len(answers)
+                screen = OutputScreen(
+                    policy,  # type: ignore[arg-type]
+                    passages=[answers[j]],
+                    passage_vectors=vectors[j : j + 1],
+                    canary="canary-0123456789ab",
+                    grounded=True,
+                    embed=embed_text,
+                )
+                gate = SentenceGate(screen, sink)
                 for word in re.findall(r"\S+\s*", answer):
                     gate.feed(word)
                 gate.flush()
@@ -78,14 +107,80 @@ def main() -> None:
         return time.perf_counter() - started
 
     stream(True)
-    gated = statistics.median(stream(True) for _ in range(3))
     plain = statistics.median(stream(False) for _ in range(3))
-    per_sentence = (gated - plain) * 1000 / sentences
-    print(f"output   {len(answers)} StackFAQ answers, {sentences} sentences streamed word by word: gated "
-          f"{gated:.2f} s, ungated {plain:.4f} s; {per_sentence:.2f} ms added per sentence")  # fmt: skip
-    print(f"FIGURE input_screen_p50_ms={p50:.2f} ms")
-    print(f"FIGURE input_screen_p95_ms={p95:.2f} ms")
+    grounded = statistics.median(stream(True) for _ in range(3))
+    ungrounded = stream(True, source_offset=1)
+    per_sentence = (grounded - plain) * 1000 / sentences
+    worst = (ungrounded - plain) * 1000 / sentences
+    print(f"output   {len(answers)} StackFAQ answers, {sentences} sentences streamed word by word: ungated "
+          f"{plain:.4f} s; gated {grounded:.2f} s grounded in their passage ({per_sentence:.2f} ms per sentence), "
+          f"{ungrounded:.2f} s against another passage ({worst:.2f} ms per sentence)")  # fmt: skip
+    return per_sentence, worst
+
+
+def accuracy() -> dict[str, float]:
+    from workers.moderation import injection
+    from workers.moderation.classifier import cross_validate
+    from workers.moderation.datasets import read_examples
+    from workers.moderation.evaluation import evaluate
+    from workers.moderation.pipeline import Policy
+
+    figures = {}
+    hatecheck = read_examples(
+        EVAL / "moderation_hatecheck" / "test_suite_cases.csv",
+        text_field="test_case",
+        label_field="label_gold",
+        positive="hateful",
+    )
+    report = evaluate(hatecheck, "toxicity", Policy())
+    print(f"hate     HateCheck {report.examples} cases: accuracy {report.accuracy:.3f}, recall {report.recall:.3f}, "
+          f"false-positive rate {report.false_positive_rate:.3f}")  # fmt: skip
+    figures["hatecheck_accuracy"] = report.accuracy
+    figures["hatecheck_false_positive_rate"] = report.false_positive_rate
+
+    xstest = read_examples(EVAL / "jailbreak_xstest" / "xstest_prompts.csv", text_field="prompt", positive="unsafe")
+    report = evaluate(xstest, "all", Policy())
+    print(f"xstest   {report.examples - report.positive} safe prompts: {report.false_positive_rate:.1%} flagged or "
+          f"blocked by the whole input screen")  # fmt: skip
+    figures["xstest_safe_flagged"] = report.false_positive_rate * 100
+
+    rows = read_examples(EVAL / "injection_deepset" / "train.jsonl")
+    texts = [r.text for r in rows]
+    labels = [int(r.positive) for r in rows]
+    vectors = injection.training_vectors(texts)
+    prepared = [injection.features(t) for t in texts]
+    folds = cross_validate(
+        [p[0] for p in prepared],
+        vectors,
+        [p[1] for p in prepared],
+        labels,
+        injection.SETTINGS,
+        decide=lambda model, i: bool(injection.InjectionFilter(model=model).check(texts[i], vectors[i])),
+    )
+    print(f"inject   deepset {len(rows)} texts, 5-fold cross-validation: accuracy {statistics.mean(folds):.3f} "
+          f"(folds {', '.join(f'{f:.3f}' for f in folds)})")  # fmt: skip
+    figures["injection_cv_accuracy"] = statistics.mean(folds)
+    return figures
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.disable(logging.WARNING)
+    from workers.moderation.pipeline import Policy
+
+    policy = Policy.from_bot({"blocklist": BLOCKLIST})
+    input_p50, input_p95 = input_latency(policy)
+    per_sentence, worst = output_latency(policy)
+    figures = accuracy()
+    print(f"FIGURE input_screen_p50_ms={input_p50:.2f} ms")
+    print(f"FIGURE input_screen_p95_ms={input_p95:.2f} ms")
     print(f"FIGURE output_screen_ms_per_sentence={per_sentence:.2f} ms")
+    print(f"FIGURE output_screen_ms_per_sentence_ungrounded={worst:.2f} ms")
+    print(f"FIGURE hatecheck_accuracy={figures['hatecheck_accuracy']:.3f} ratio")
+    print(f"FIGURE hatecheck_false_positive_rate={figures['hatecheck_false_positive_rate']:.3f} ratio")
+    print(f"FIGURE xstest_safe_flagged={figures['xstest_safe_flagged']:.1f} %")
+    print(f"FIGURE injection_cv_accuracy={figures['injection_cv_accuracy']:.3f} ratio")
 
 
 if __name__ == "__main__":

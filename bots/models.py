@@ -134,6 +134,11 @@ class Message(TenantModel):
     citations = models.JSONField(default=list, blank=True)
     retrieval_scores = models.JSONField(default=list, blank=True)
     moderation = models.JSONField(default=list, blank=True)
+    # The strongest action in `moderation` (bots.moderation_log.strongest_action), so the
+    # moderation log finds flagged messages by index rather than by reading every verdict.
+    moderation_action = models.CharField(max_length=10, blank=True, default="", db_index=True)
+    # A person's review of the verdicts: {"false_positive": true, "by": user id, "at": iso time, "phrases": [...]}.
+    moderation_review = models.JSONField(default=dict, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -13,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from bots.models import Bot, Channel, Conversation, ConversationStatus, Feedback, Message, MessageStatus, Role
+from bots.moderation_log import false_positive_phrases, merge_phrases, strongest_action
 from neo_support.models import Organization
 from neo_support.tasking import enqueue
 from retrieval.models import KnowledgeBase
@@ -93,13 +95,15 @@ def conversation_ask(
     # Personal data is redacted before the message is stored; a blocked message is kept,
     # and the bot answers it with the safe reply.
     verdict = screen_input(text, Policy.from_bot(conversation.bot.moderation_policy))
+    verdicts = [verdict.as_dict()] if verdict.findings else []
     with transaction.atomic():
         question = Message.objects.create(
             conversation=conversation,
             role=Role.VISITOR,
             text=verdict.text,
             client_id=client_id or None,
-            moderation=[verdict.as_dict()] if verdict.findings else [],
+            moderation=verdicts,
+            moderation_action=strongest_action(verdicts),
         )
         reply = Message.objects.create(conversation=conversation, role=Role.BOT, status=MessageStatus.PENDING)
         Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=timezone.now())
@@ -197,3 +201,35 @@ def conversation_identify(*, conversation: Conversation, traits: dict[str, str])
             raise MessageRejected("That email address is not valid.") from None
     Conversation.objects.filter(pk=conversation.pk).update(visitor_info={**conversation.visitor_info, **info})
     conversation.visitor_info = {**conversation.visitor_info, **info}
+
+
+def message_mark_false_positive(*, message: Message, user: AbstractBaseUser) -> list[str]:
+    """Record that `message`'s flag or block was wrong and allowlist what was flagged
+    (bots.moderation_log.false_positive_phrases) in its bot's moderation policy.
+
+    Marking again is harmless: the phrases are merged case-insensitively, so a repeat
+    only re-adds any that were removed since, and the first review is kept. Returns the
+    message's phrases.
+    """
+    phrases = false_positive_phrases(
+        text=message.text, verdicts=message.moderation, from_visitor=message.role == Role.VISITOR
+    )
+    with transaction.atomic():
+        # Locked, so two reviews at once cannot drop each other's phrases.
+        bot = Bot.objects.select_for_update().get(pk=message.conversation.bot_id)
+        policy = bot.moderation_policy if isinstance(bot.moderation_policy, dict) else {}
+        existing = policy.get("allowlist")
+        existing = [str(phrase) for phrase in existing] if isinstance(existing, list) else []
+        allowlist = merge_phrases(existing, phrases)
+        if allowlist != existing:
+            bot.moderation_policy = {**policy, "allowlist": allowlist}
+            bot.save(update_fields=["moderation_policy", "updated_at"])
+        if not message.moderation_review.get("false_positive"):
+            message.moderation_review = {
+                "false_positive": True,
+                "by": user.pk,
+                "at": timezone.now().isoformat(),
+                "phrases": phrases,
+            }
+            message.save(update_fields=["moderation_review", "updated_at"])
+    return phrases

@@ -91,5 +91,10 @@ def embed(texts: Sequence[str], name: str = DEFAULT_MODEL, *, batch_size: int = 
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+def model_is_packaged(name: str) -> bool:
+    """Whether `name` is the bundled all-MiniLM-L6-v2 (whose vectors moderation reuses)."""
+    return name in _PACKAGED_ALIASES
+
+
 def model_is_local(name: str) -> bool:
     return name in _PACKAGED_ALIASES or Path(name).is_dir()

@@ -48,6 +48,8 @@ class SearchHit:
     score: float
     dense_score: float | None = None
     lexical_score: float | None = None
+    # The chunk's stored embedding (float32, unit length), when it has one.
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -126,9 +128,11 @@ def search(
     mode: str | None = None,
     candidates: int = CANDIDATES,
     timings: SearchTimings | None = None,
+    query_vectors: dict[str, np.ndarray] | None = None,
 ) -> list[SearchHit]:
     """The `k` best chunks across `knowledge_bases` for `query`. `mode` overrides each
-    knowledge base's own search mode."""
+    knowledge base's own search mode. `query_vectors` (embedding model name -> the
+    query's vector) is used and filled in, so a caller can reuse the query's embedding."""
     query = " ".join(query.split())
     if not query or not knowledge_bases:
         return []
@@ -141,7 +145,7 @@ def search(
         for kb, pair, kb_mode in pairs
         if kb_mode != SearchMode.DENSE
     }
-    vectors: dict[str, np.ndarray] = {}
+    vectors = query_vectors if query_vectors is not None else {}
     for kb, _, kb_mode in pairs:
         if kb_mode != SearchMode.LEXICAL and kb.embedding_model not in vectors:
             vectors[kb.embedding_model] = embeddings.embed([query], kb.embedding_model)
@@ -178,6 +182,7 @@ def search(
             score=round(score, 4),
             dense_score=found[chunk_id][1],
             lexical_score=found[chunk_id][2],
+            vector=np.frombuffer(bytes(chunk.embedding), dtype=np.float32) if chunk.embedding else None,
         )
         for chunk_id, score in best
         if (chunk := chunks.get(chunk_id)) is not None  # deleted since the index was written

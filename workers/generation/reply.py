@@ -10,14 +10,18 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
 from bots.events import Citation, DeltaEvent, DoneEvent, ErrorEvent, ResetEvent, StatusEvent
 from bots.models import AnswerMode, Bot, Message, MessageStatus, Role
+from bots.moderation_log import strongest_action
+from retrieval.embeddings import model_is_packaged
 from retrieval.models import Document
-from retrieval.search import IndexUnavailable, search
+from retrieval.search import IndexUnavailable, SearchHit, search
 from workers.generation.cancellation import reply_is_cancelled
 from workers.generation.confidence import confidence
 from workers.generation.extractive import extractive_answer
@@ -32,7 +36,9 @@ from workers.generation.prompt import (
 )
 from workers.generation.streaming import GenerationStats, SamplingParameters, stream_text
 from workers.moderation.leakage import canary_for
-from workers.moderation.pipeline import OutputScreen, Policy, SentenceGate
+from workers.moderation.pipeline import OutputScreen, Policy, SentenceGate, screen_passage, screen_question
+from workers.moderation.vectors import embed_text
+from workers.moderation.verdicts import Action
 from workers.publishing import publish
 
 logger = logging.getLogger(__name__)
@@ -138,8 +144,10 @@ def reply_generate(*, message: Message) -> None:
         publish(conversation_id, failed)
 
 
-def _question_blocked(message: Message) -> bool:
-    """Whether the visitor message this reply answers was blocked by input screening."""
+def _question_blocked(message: Message, policy: Policy, query_vectors: dict[str, np.ndarray]) -> bool:
+    """Whether the visitor message this reply answers is blocked. The web process screened
+    it with the rules before storing it; here the classifiers (hate, injection) complete
+    the check with the vector that searched for it, and their verdict joins the message's."""
     question = (
         Message.objects.filter(
             conversation_id=message.conversation_id, role=Role.VISITOR, created_at__lte=message.created_at
@@ -147,19 +155,63 @@ def _question_blocked(message: Message) -> bool:
         .order_by("-created_at", "-pk")
         .first()
     )
-    return bool(question and any(v.get("action") == "block" for v in question.moderation))
+    if question is None:
+        return False
+    if any(v.get("action") == "block" for v in question.moderation):
+        return True
+    vector = next((v[0] for name, v in query_vectors.items() if model_is_packaged(name)), None)
+    if vector is None:
+        vector = embed_text(question.text)
+    verdict = screen_question(question.text, policy, vector, embed_text)
+    if verdict.findings and verdict.as_dict() not in question.moderation:  # a retried reply adds it once
+        verdicts = [*question.moderation, verdict.as_dict()]
+        Message.objects.filter(pk=question.pk).update(moderation=verdicts, moderation_action=strongest_action(verdicts))
+    return verdict.action == Action.BLOCK
+
+
+def _screen_passages(hits: list[SearchHit]) -> tuple[list[SearchHit], list[dict[str, Any]]]:
+    """Passages that carry instructions for the bot are left out of the prompt (they are
+    never obeyed); each one left out is recorded on the reply."""
+    kept, verdicts = [], []
+    for hit in hits:
+        verdict = screen_passage(hit.text)
+        if verdict.findings:
+            reasons = "; ".join(sorted({f.reason for f in verdict.findings}))
+            verdicts.append(
+                {
+                    "action": "flag",
+                    "excerpt": hit.snippet,
+                    "findings": [
+                        {
+                            "filter": "injection",
+                            "action": "flag",
+                            "reason": f"retrieved passage (chunk {hit.chunk_id}) left out of the prompt: {reasons}",
+                            "span": [0, len(hit.snippet)],
+                        }
+                    ],
+                }
+            )
+        else:
+            kept.append(hit)
+    return kept, verdicts
 
 
 def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
     bot = message.conversation.bot
     question, turns = _question_and_turns(message)
     started = time.perf_counter()
+    query_vectors: dict[str, np.ndarray] = {}
     try:
-        hits = search(knowledge_bases=list(bot.knowledge_bases.all()), query=question, k=RETRIEVAL_K)
+        hits = search(
+            knowledge_bases=list(bot.knowledge_bases.all()), query=question, k=RETRIEVAL_K, query_vectors=query_vectors
+        )
     except IndexUnavailable:
         logger.exception("retrieval failed for reply %s", message.pk)
         hits = []
     retrieval_ms = round((time.perf_counter() - started) * 1000, 1)
+    policy = Policy.from_bot(bot.moderation_policy)
+    blocked_input = _question_blocked(message, policy, query_vectors)
+    hits, passage_verdicts = _screen_passages(hits) if policy.injection is not None else (hits, [])
     passages = [
         Passage(h.chunk_id, h.document_id, h.document_title, tuple(h.heading_path), h.location, h.text, h.score)
         for h in hits
@@ -167,15 +219,21 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
     top_score = next((h.dense_score for h in hits if h.dense_score is not None), hits[0].score if hits else None)
     stats = GenerationStats()
     mode = "extractive"
-    policy = Policy.from_bot(bot.moderation_policy)
     canary = canary_for(settings.SECRET_KEY, message.pk)
+    packaged = {kb.pk for kb in bot.knowledge_bases.all() if model_is_packaged(kb.embedding_model)}
+    vectors = [h.vector for h in hits if h.vector is not None and h.knowledge_base_id in packaged]
     # Nothing the bot writes reaches the visitor before it passed the output filters.
-    gate = SentenceGate(
-        OutputScreen(policy, passages=[p.text for p in passages], canary=canary, instructions=bot.instructions),
-        stream.send,
-        on_text=stream.mark_first_token,
+    screen = OutputScreen(
+        policy,
+        passages=[p.text for p in passages],
+        passage_vectors=np.stack(vectors) if vectors and len(vectors) == len(hits) else None,
+        canary=canary,
+        instructions=bot.instructions,
+        grounded=True,
+        embed=embed_text,
     )
-    if _question_blocked(message):
+    gate = SentenceGate(screen, stream.send, on_text=stream.mark_first_token)
+    if blocked_input:
         stream.send(policy.safe_reply)
         gate.blocked, passages = True, []
         mode = "blocked_input"
@@ -191,6 +249,11 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
         for piece in _words(extractive_answer(question, passages)):
             gate.feed(piece)
     gate.flush()
+    if gate.removed and not gate.released and not gate.blocked:
+        # Nothing the model said was supported by the passages: say so and offer a person.
+        for piece in _words(NOTHING_FOUND):
+            stream.send(piece)
+        passages = []
 
     answer = strip_unknown_citations(stream.text.strip(), len(passages))
     cited = cited_passages(answer, passages)
@@ -222,7 +285,8 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
     Message.objects.filter(pk=message.pk).update(
         text=answer,
         status=MessageStatus.BLOCKED if gate.blocked else MessageStatus.DONE,
-        moderation=gate.verdicts,
+        moderation=passage_verdicts + gate.verdicts,
+        moderation_action=strongest_action(passage_verdicts + gate.verdicts),
         citations=citations,
         retrieval_scores=[{"chunk_id": h.chunk_id, "score": h.score, "dense": h.dense_score} for h in hits],
         prompt_tokens=stats.prompt_tokens,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -13,7 +14,8 @@ class Action(IntEnum):
     ALLOW = 0
     REDACT = 1
     FLAG = 2
-    BLOCK = 3
+    REMOVE = 3  # this piece is withheld (an unsupported sentence); the rest goes on
+    BLOCK = 4
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,11 @@ class Verdict:
         return max((finding.action for finding in self.findings), default=Action.ALLOW)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"action": self.action.name.lower(), "findings": [f.as_dict() for f in self.findings]}
+        """As stored with a message: the spans point into `text`, the redacted text that is
+        stored, not into the text as it was screened."""
+        redactions = [(f.start, f.end, f.replacement) for f in self.findings if f.action == Action.REDACT]
+        findings = rebase_spans([f.as_dict() for f in self.findings], redactions)
+        return {"action": self.action.name.lower(), "findings": findings}
 
 
 def redact(text: str, findings: list[Finding]) -> str:
@@ -60,3 +66,33 @@ def redact(text: str, findings: list[Finding]) -> str:
         position = finding.end
     out.append(text[position:])
     return "".join(out)
+
+
+def rebase_spans(findings: list[dict[str, Any]], redactions: Iterable[tuple[int, int, str]]) -> list[dict[str, Any]]:
+    """`findings` with their spans moved from the screened text into the stored one, in
+    which each redaction (start, end, replacement) was applied the way
+    workers.moderation.verdicts.redact applies them: by start, an overlapping one skipped.
+    A span edge inside a redaction moves to the replacement's edge."""
+    applied: list[tuple[int, int, str]] = []
+    for start, end, replacement in sorted(redactions, key=lambda r: (r[0], -r[1])):
+        if not applied or start >= applied[-1][1]:
+            applied.append((start, end, replacement))
+
+    def move(position: int, *, is_end: bool) -> int:
+        shift = 0
+        for start, end, replacement in applied:
+            if position >= end:
+                shift += len(replacement) - (end - start)
+            elif position <= start:
+                break
+            else:
+                return start + shift + (len(replacement) if is_end else 0)
+        return position + shift
+
+    rebased = []
+    for finding in findings:
+        span = finding.get("span")
+        if isinstance(span, list) and len(span) == 2 and all(isinstance(bound, int) for bound in span):
+            finding = {**finding, "span": [move(span[0], is_end=False), move(span[1], is_end=True)]}
+        rebased.append(finding)
+    return rebased

@@ -1,0 +1,216 @@
+"""Prompt injection: a text that tries to give the bot new instructions, whether a
+visitor typed it or a document carried it into the retrieved passages.
+
+Two parts: phrase heuristics in the languages our visitors write (English, German,
+French, Spanish, Russian), and a linear classifier over the sentence embedding and
+character n-grams (`classifier.py`), trained by `manage.py train_moderation` on a
+labelled file. The heuristic hit count is also one of the classifier's features.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from workers.moderation.classifier import LinearTextModel, TrainingSettings
+from workers.moderation.normalise import normalise
+from workers.moderation.verdicts import Action, Finding
+
+MODEL_PATH = Path(__file__).resolve().parent / "data" / "injection.npz"
+EXTRA_NAMES = ("heuristic_hits",)
+SETTINGS = TrainingSettings(
+    name="injection", extra_names=EXTRA_NAMES, embedding_weight=0.5, regularisation=20.0, threshold=0.6
+)
+
+_OVERRIDE_VERB = r"(?:ignore|disregard|forget|skip|override|bypass|drop|abandon)"
+_PRIOR = (
+    r"(?:all|any|every|the|your|my|these|those|previous|prior|above|earlier|preceding|original|initial|former|other)"
+)
+_RULES = (
+    r"(?:instructions?|rules?|prompts?|directions?|guidelines?|tasks?|context|commands?|orders?|restrictions?"
+    r"|constraints?|programming|everything|what\b)"
+)
+DROP = "tells the bot to drop its instructions"
+ROLE = "gives the bot a new role"
+REVEAL = "asks for the bot's instructions"
+UNLIMIT = "tries to lift the bot's limits"
+TASK = "gives the bot a new task"
+DICTATE = "dictates the bot's answer"
+# (alternatives, reason): each alternative is one regular expression, matched case-insensitively.
+PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        (
+            rf"\b{_OVERRIDE_VERB}\b(?:\W+\w+){{0,3}}?\W+{_PRIOR}\b(?:\W+\w+){{0,2}}?\W+{_RULES}",
+            rf"\b{_OVERRIDE_VERB}\s+(?:everything|all\s+that|what\s+(?:you|i)\s+(?:said|were\s+told|told\s+you))",
+        ),
+        DROP,
+    ),
+    (
+        (
+            r"\b(?:you\s+are|you're)\s+now\b",
+            r"\bfrom\s+now\s+on\b",
+            r"\bact\s+as\b",
+            r"\bpretend\s+(?:to\s+be|you\s+are|that)",
+            r"\broleplay\s+as\b",
+            r"\bimagine\s+(?:that\s+)?you\s+are\b",
+        ),
+        ROLE,
+    ),
+    (
+        (
+            r"\b(?:reveal|show|print|repeat|output|display|tell\s+me|give\s+me|write\s+out|leak)\b(?:\W+\w+){0,3}?\W+"
+            r"(?:system\s+prompt|prompt\s+texts?|initial\s+(?:prompt|instructions)|instructions|hidden\s+(?:rules|prompt))",
+        ),
+        REVEAL,
+    ),
+    (
+        (
+            r"\bsystem\s+prompt\b",
+            r"\bdeveloper\s+mode\b",
+            r"\bjailbreak",
+            r"\bdo\s+anything\s+now\b",
+            r"\bwithout\s+(?:any\s+)?(?:restrictions|filters|limits|rules|censorship)\b",
+            r"\bno\s+(?:restrictions|filters|rules)\b",
+        ),
+        UNLIMIT,
+    ),
+    (
+        (
+            r"\b(?:your\s+)?new\s+(?:task|instructions?|role|rules?|assignment)\b",
+            r"\binstead,?\s+(?:say|write|respond|answer|reply|output)\b",
+        ),
+        TASK,
+    ),
+    (
+        (
+            # imperative: at the start of a sentence or after "please", "now", "and", "then"
+            r"(?:^|[.!?,:;]\s*|\b(?:please|now|just|and|then)\s+)(?:say|write|state|answer|respond|reply|output|print)"
+            r"\s+(?:only\s+|exactly\s+|just\s+)?(?:that|with|the\s+words?)\b",
+            r"\bmake\s+(?:something|it)\s+up\b",
+            r"\bdespite\s+what\s+you(?:'ve|\s+have|\s+were)?\s+(?:been\s+)?told\b",
+        ),
+        DICTATE,
+    ),
+    # German
+    (
+        (
+            r"\b(?:ignorier|vergiss|vergessen\s+sie|missacht|übergeh|verwirf)\w*\b(?:\W+\w+){0,4}?\W+"
+            r"(?:alle|alles|vorherig\w*|obig\w*|bisherig\w*|anweisung\w*|aufgabe\w*|ausführung\w*|befehl\w*|regeln)",
+        ),
+        DROP,
+    ),
+    (
+        (
+            r"\b(?:du\s+bist|sie\s+sind)\s+(?:jetzt|nun|ab\s+(?:jetzt|sofort))\b",
+            r"\bstell\s+dir\s+vor,?\s+du\s+bist\b",
+            r"\btu\s+so,?\s+als\b",
+            r"\bneue\s+aufgabe\b",
+            r"\bab\s+jetzt\b",
+        ),
+        ROLE,
+    ),
+    ((r"\b(?:sag|sage|sagen\s+sie|schreib|schreibe|antworte|antworten\s+sie)\s+(?:nur|dass|mit|einfach)\b",), DICTATE),
+    # French, Spanish, Russian
+    (
+        (
+            r"\b(?:ignore[zr]?|oublie[zr]?)\b(?:\W+\w+){0,3}?\W+(?:instructions|consignes|règles)",
+            r"\btu\s+es\s+maintenant\b",
+            r"\b(?:ignora|olvida)\w*\b(?:\W+\w+){0,3}?\W+(?:instrucciones|reglas|indicaciones)",
+            r"\bahora\s+eres\b",
+            r"(?:забуд|игнорир)\w*(?:\W+\w+){0,3}?\W+(?:инструкц|правил|указани)\w*",
+            r"\bтеперь\s+ты\b",
+        ),
+        DROP,
+    ),
+)
+# In a document, text that speaks to the assistant itself; a help page tells people what to
+# do ("choose a new role", "click Save instead"), so only these count there.
+PASSAGE_PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
+    *(entry for entry in PATTERNS if entry[1] in {DROP, REVEAL, UNLIMIT}),
+    (
+        (
+            r"\b(?:ai|assistant|chat\s*bot|bot|language\s+model|llm|gpt)\b(?:\W+\w+){0,6}?\W+"
+            r"(?:must|should|shall|has\s+to|needs?\s+to|is\s+(?:now|required|instructed))\b",
+            r"\b(?:tell|inform|instruct|ask)\s+(?:the\s+)?(?:user|customer|visitor|reader)s?\s+(?:to|that)\b",
+            r"\b(?:when|if)\s+you\s+(?:answer|respond|reply)\s+(?:to\s+)?(?:the\s+|a\s+|any\s+)?"
+            r"(?:user|customer|visitor|question)s?\b",
+            r"\b(?:you\s+are|you're)\s+now\b",
+        ),
+        "speaks to the assistant, not to readers",
+    ),
+)
+_COMPILED = tuple((re.compile("|".join(alternatives), re.IGNORECASE), reason) for alternatives, reason in PATTERNS)
+
+
+@dataclass(frozen=True)
+class HeuristicHit:
+    start: int
+    end: int
+    reason: str
+
+
+_PASSAGE_COMPILED = tuple(
+    (re.compile("|".join(alternatives), re.IGNORECASE), reason) for alternatives, reason in PASSAGE_PATTERNS
+)
+
+
+def heuristic_hits(text: str, *, passage: bool = False) -> list[HeuristicHit]:
+    """Matches in the text as written and in its de-obfuscated form (spans in the original).
+    `passage`: the narrower set for retrieved documents."""
+    compiled = _PASSAGE_COMPILED if passage else _COMPILED
+    hits = [HeuristicHit(m.start(), m.end(), reason) for pattern, reason in compiled for m in pattern.finditer(text)]
+    folded, origins = normalise(text)
+    if folded != text.lower():
+        for pattern, reason in compiled:
+            for m in pattern.finditer(folded):
+                start, end = origins[m.start()], origins[m.end() - 1] + 1
+                if not any(h.start <= start < h.end for h in hits):
+                    hits.append(HeuristicHit(start, end, reason))
+    return hits
+
+
+def features(text: str) -> tuple[str, dict[str, float]]:
+    """The classifier's inputs besides the embedding: the normalised text and rule features."""
+    return normalise(text)[0], {"heuristic_hits": float(min(len(heuristic_hits(text)), 3))}
+
+
+def training_vectors(texts: list[str]) -> np.ndarray:
+    from workers.moderation.vectors import embed_texts
+
+    return embed_texts(texts, progress=True)
+
+
+@cache
+def default_model() -> LinearTextModel | None:
+    return LinearTextModel.load(MODEL_PATH) if MODEL_PATH.exists() else None
+
+
+class InjectionFilter:
+    name = "injection"
+
+    def __init__(self, *, action: Action = Action.BLOCK, model: LinearTextModel | None = None) -> None:
+        self.action = action
+        self.model = model if model is not None else default_model()
+
+    def probability(self, text: str, vector: np.ndarray | None) -> float | None:
+        if self.model is None or vector is None:
+            return None
+        normalised, extras = features(text)
+        return self.model.probability(normalised, vector, extras)
+
+    def check(self, text: str, vector: np.ndarray | None = None) -> list[Finding]:
+        """Heuristic hits are findings on their own (at the filter's action); the classifier
+        (given the text's embedding) adds a flag over the whole text when it is confident."""
+        hits = heuristic_hits(text)
+        findings = [Finding(self.name, self.action, hit.reason, hit.start, hit.end) for hit in hits]
+        probability = self.probability(text, vector)
+        if not findings and probability is not None and self.model is not None and probability >= self.model.threshold:
+            # The classifier alone flags (the message is answered, and listed for review);
+            # a phrase heuristic blocks.
+            reason = f"reads as an attempt to instruct the bot (p={probability:.2f})"
+            findings.append(Finding(self.name, min(self.action, Action.FLAG), reason, 0, len(text)))
+        return findings
