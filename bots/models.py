@@ -25,6 +25,22 @@ def default_theme() -> dict[str, str]:
     return {"accent": "#2563eb", "position": "right", "title": "Ask us anything"}
 
 
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_ticket_token() -> str:
+    """Short, unambiguous, upper case: it goes in email subjects as "[#K7Q2MX9A]"."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+class TicketMode(models.TextChoices):
+    OFF = "off", "Off: agents answer every ticket"
+    DRAFT = "draft", "Draft: the bot drafts, an agent sends"
+    AUTO = "auto", "Auto-send when confident, else draft"
+
+
 class AnswerMode(models.TextChoices):
     GENERATIVE = "generative", "Generative (GPT-Neo)"
     EXTRACTIVE = "extractive", "Extractive (quote the best passages)"
@@ -48,6 +64,11 @@ class Bot(TenantModel):
     welcome_message = models.TextField(default="Hi! How can I help you today?", blank=True)
     starter_questions = models.JSONField(default=list, blank=True)
     theme = models.JSONField(default=default_theme, blank=True)
+    ticket_mode = models.CharField(max_length=5, choices=TicketMode.choices, default=TicketMode.DRAFT)
+    # The address tickets are answered from (DEFAULT_FROM_EMAIL when blank).
+    support_email = models.EmailField(blank=True)
+    # Signs inbound-email webhook calls (HMAC-SHA256 of the raw message).
+    inbound_secret = models.CharField(max_length=64, default=new_secret, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -119,6 +140,14 @@ class MessageStatus(models.TextChoices):
     BLOCKED = "blocked", "Blocked by moderation"
 
 
+class Delivery(models.TextChoices):
+    """How a ticket reply reaches the customer; blank for chat messages."""
+
+    DRAFT = "draft", "Draft for an agent"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Sending failed"
+
+
 class Message(TenantModel):
     organization_path = "conversation__bot__organization"
 
@@ -143,6 +172,9 @@ class Message(TenantModel):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     confidence = models.FloatField(null=True, blank=True)
+    # Email: the Message-ID (threading, and the same email delivered twice is stored once).
+    external_id = models.CharField(max_length=500, blank=True, db_index=True)
+    delivery = models.CharField(max_length=6, choices=Delivery.choices, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -189,6 +221,13 @@ class Ticket(TenantModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
     )
     due_at = models.DateTimeField(null=True, blank=True)
+    token = models.CharField(max_length=12, unique=True, default=new_ticket_token, editable=False)
+    # "agent" when a person set the category (what triage learns from), "triage" when triage did.
+    category_source = models.CharField(max_length=6, blank=True)
+    category_confidence = models.FloatField(null=True, blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    triage = models.JSONField(default=dict, blank=True)  # reasons, sentiment, urgency, alternatives
+    auto_answer = models.JSONField(default=dict, blank=True)  # decision, reason, confidence, message id
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -198,6 +237,23 @@ class Ticket(TenantModel):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class Attachment(TenantModel):
+    organization_path = "message__conversation__bot__organization"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to="attachments/%Y/%m/")
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=200, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.filename
 
 
 class Rating(models.IntegerChoices):

@@ -13,7 +13,17 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from bots.models import Bot, Channel, Conversation, ConversationStatus, Feedback, Message, MessageStatus, Role
+from bots.models import (
+    Bot,
+    Channel,
+    Conversation,
+    ConversationStatus,
+    Feedback,
+    Message,
+    MessageStatus,
+    Role,
+    Ticket,
+)
 from bots.moderation_log import false_positive_phrases, merge_phrases, strongest_action
 from neo_support.models import Organization
 from neo_support.tasking import enqueue
@@ -187,8 +197,28 @@ def conversation_request_handoff(*, conversation: Conversation, reason: str = ""
         locked.save(update_fields=["status", "last_activity_at", "updated_at"])
         note = "The visitor asked to talk to a person." + (f" Reason: {reason.strip()[:500]}" if reason.strip() else "")
         Message.objects.create(conversation=locked, role=Role.SYSTEM, text=note, status=MessageStatus.DONE)
+        ticket = _handoff_ticket(locked)
     conversation.status = ConversationStatus.PENDING_AGENT
+    if ticket is not None:
+        from workers.tasks import triage_ticket
+
+        enqueue(triage_ticket, ticket.pk)
     return True
+
+
+def _handoff_ticket(conversation: Conversation) -> Ticket | None:
+    """The ticket agents pick a handed-off chat up from (None when it has one already)."""
+    if Ticket.objects.filter(conversation=conversation).exists():
+        return None
+    first = conversation.messages.filter(role=Role.VISITOR).order_by("created_at", "pk").first()
+    subject = " ".join((first.text if first else "Chat with a visitor").split())
+    info = conversation.visitor_info
+    return Ticket.objects.create(
+        conversation=conversation,
+        subject=subject[:77] + "…" if len(subject) > 80 else subject,
+        requester_email=str(info.get("email", "")),
+        requester_name=str(info.get("name", ""))[:200],
+    )
 
 
 def conversation_identify(*, conversation: Conversation, traits: dict[str, str]) -> None:

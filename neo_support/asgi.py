@@ -32,7 +32,8 @@ def _warm_up() -> None:
     warm_up()  # visitors' messages are screened for personal data before they are stored
 
 
-threading.Thread(target=_warm_up, name="neo-moderation-warm-up", daemon=True).start()
+if os.environ.get("NEO_WARM_UP", "1") != "0":
+    threading.Thread(target=_warm_up, name="neo-moderation-warm-up", daemon=True).start()
 
 application = ProtocolTypeRouter(
     {

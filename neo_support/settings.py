@@ -242,6 +242,9 @@ STORAGES = {
 # warning is noise (docs/decisions.md).
 warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
 NEO_UPLOAD_MAX_BYTES = env_int("NEO_UPLOAD_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+# Inbound email: the largest raw message the webhook accepts, and the largest attachment kept.
+NEO_EMAIL_MAX_BYTES = env_int("NEO_EMAIL_MAX_BYTES", 40 * 1024 * 1024, minimum=1024)
+NEO_EMAIL_MAX_ATTACHMENT_BYTES = env_int("NEO_EMAIL_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 

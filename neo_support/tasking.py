@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
@@ -67,12 +68,17 @@ def dispatch_now(task: Task, *args: Any, **kwargs: Any) -> None:
 
 
 def wait_for_in_process_tasks(timeout: float = 60.0) -> None:
-    """Block until every in-process task submitted so far has finished (tests, shutdown)."""
-    with _lock:
-        futures = set(_pending)
-    _done, not_done = wait(futures, timeout=timeout)
-    if not_done:
-        raise TimeoutError(f"{len(not_done)} in-process task(s) still running after {timeout}s")
+    """Block until every in-process task has finished, including tasks those tasks
+    enqueue (tests, shutdown)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _lock:
+            futures = {future for future in _pending if not future.done()}
+        if not futures:
+            return
+        _done, not_done = wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+        if not_done:
+            raise TimeoutError(f"{len(not_done)} in-process task(s) still running after {timeout}s")
 
 
 def _pool_for(queue: str) -> ThreadPoolExecutor:

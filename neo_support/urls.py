@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
+from bots import api as bot_api
 from bots import http_chat
 from bots import views as bot_views
 from neo_support import views
@@ -14,6 +15,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/tickets/", bot_api.TicketListApi.as_view(), name="api-tickets"),
+    path("api/tickets/<int:ticket_id>/", bot_api.TicketDetailApi.as_view(), name="api-ticket"),
+    path("api/bots/<str:public_key>/inbound-email", bot_api.inbound_email, name="inbound-email"),
     path("api/", include("retrieval.urls")),
     path("dashboard/", include("bots.urls")),
     path("dashboard/knowledge-bases/", include("retrieval.dashboard_urls")),

@@ -14,6 +14,9 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# No background warm-up thread when a test imports the ASGI app: it would create loggers
+# while pytest's logging plugin walks them (RuntimeError: dictionary changed size).
+os.environ["NEO_WARM_UP"] = "0"
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
-from bots.models import Bot, Conversation, Feedback, Message, Ticket
+from bots.models import Attachment, Bot, Conversation, Feedback, Message, Ticket
 from neo_support.models import ApiKey, Membership, Organization
 from retrieval.models import Chunk, Document, KnowledgeBase
 
@@ -108,6 +108,17 @@ class TicketFactory(factory.django.DjangoModelFactory):
     conversation = factory.SubFactory(ConversationFactory, channel="email")
     subject = "Refund not received"
     requester_email = "customer@example.com"
+
+
+class AttachmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Attachment
+
+    message = factory.SubFactory(MessageFactory)
+    file = factory.django.FileField(filename="invoice.pdf", data=b"%PDF-1.4 test")
+    filename = "invoice.pdf"
+    content_type = "application/pdf"
+    size_bytes = 13
 
 
 class FeedbackFactory(factory.django.DjangoModelFactory):

@@ -23,6 +23,7 @@ FACTORIES = {
     "Message": factories.MessageFactory,
     "Ticket": factories.TicketFactory,
     "Feedback": factories.FeedbackFactory,
+    "Attachment": factories.AttachmentFactory,
 }
 
 

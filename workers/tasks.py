@@ -16,3 +16,27 @@ def generate_reply(message_id: int) -> str:
         return "gone"
     reply_generate(message=message)
     return Message.objects.filter(pk=message_id).values_list("status", flat=True).first() or "gone"
+
+
+@task(queue="default", soft_time_limit=60, time_limit=90)
+def triage_ticket(ticket_id: int) -> str:
+    """Category, priority, SLA and language of a new ticket; then its automatic answer."""
+    from bots.models import Ticket
+    from bots.tickets import ticket_triage
+
+    ticket = Ticket.objects.select_related("conversation__bot").filter(pk=ticket_id).first()
+    if ticket is None:
+        return "gone"
+    return str(ticket_triage(ticket=ticket).get("priority"))
+
+
+@task(queue="generation", soft_time_limit=120, time_limit=150)
+def answer_ticket_task(ticket_id: int) -> str:
+    """Draft (and, when allowed, send) the bot's answer to a new ticket."""
+    from bots.models import Ticket
+    from bots.tickets import ticket_answer
+
+    ticket = Ticket.objects.select_related("conversation__bot").filter(pk=ticket_id).first()
+    if ticket is None:
+        return "gone"
+    return str(ticket_answer(ticket=ticket).get("decision"))
