@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from bots.models import Bot, Conversation, Feedback, Message, Ticket
+from bots.models import Attachment, Bot, Conversation, Feedback, Message, Ticket, WebhookDelivery, WebhookEndpoint
 
 
 @admin.register(Bot)
@@ -46,8 +46,30 @@ class TicketAdmin(admin.ModelAdmin):
     raw_id_fields = ["conversation", "assignee"]
 
 
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    list_display = ["filename", "content_type", "size_bytes", "message", "created_at"]
+    search_fields = ["filename"]
+    raw_id_fields = ["message"]
+
+
 @admin.register(Feedback)
 class FeedbackAdmin(admin.ModelAdmin):
     list_display = ["message", "rating", "created_at"]
     list_filter = ["rating"]
     raw_id_fields = ["message"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "organization", "active", "created_at"]
+    list_filter = ["active", "organization"]
+    search_fields = ["url"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["id", "endpoint", "event", "status", "attempts", "last_status_code", "created_at"]
+    list_filter = ["status", "event"]
+    raw_id_fields = ["endpoint"]
+    readonly_fields = ["delivered_at", "created_at"]

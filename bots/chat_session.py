@@ -204,7 +204,7 @@ class ChatSession:
             "type": "ack",
             "client_id": frame["client_id"],
             "message_id": question.pk,
-            "reply_id": reply.pk,
+            "reply_id": reply.pk if reply is not None else None,  # None: a person holds the conversation
             "conversation_id": self.conversation.pk,
         }
         if created:

@@ -24,7 +24,7 @@ Event = dict[str, Any]
 
 
 def _key(conversation_id: int) -> str:
-    return f"neo:events:{conversation_id}"
+    return f"{settings.NEO_CHANNEL_PREFIX}:events:{conversation_id}"
 
 
 def parse_event_id(value: object) -> tuple[int, int] | None:

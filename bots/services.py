@@ -73,8 +73,10 @@ def conversation_start(*, bot: Bot, visitor_id: str, channel: str = Channel.WIDG
 
 def conversation_ask(
     *, conversation: Conversation, text: str, client_id: str | None = None, refuse_while_replying: bool = False
-) -> tuple[Message, Message]:
-    """Store the visitor's message and a pending bot reply, and queue the reply.
+) -> tuple[Message, Message | None]:
+    """Store the visitor's message and a pending bot reply, and queue the reply. While a
+    person holds the conversation (an agent took it over), the bot stays silent: the
+    message is stored for the agent and there is no reply (None).
 
     A message resent with the same `client_id` (a reconnecting widget) returns the pair
     stored the first time instead of asking twice. With `refuse_while_replying`, a new
@@ -93,9 +95,10 @@ def conversation_ask(
                 .order_by("created_at", "pk")
                 .first()
             )
-            if reply is not None:
+            if reply is not None or _agent_holds(conversation):
                 return earlier, reply
-    if refuse_while_replying:
+    agent_holds = _agent_holds(conversation)
+    if refuse_while_replying and not agent_holds:
         busy = reply_in_progress(conversation=conversation)
         if busy is not None:
             raise ReplyInProgress(busy.pk)
@@ -115,10 +118,16 @@ def conversation_ask(
             moderation=verdicts,
             moderation_action=strongest_action(verdicts),
         )
-        reply = Message.objects.create(conversation=conversation, role=Role.BOT, status=MessageStatus.PENDING)
         Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=timezone.now())
+        if agent_holds:
+            return question, None
+        reply = Message.objects.create(conversation=conversation, role=Role.BOT, status=MessageStatus.PENDING)
         enqueue(generate_reply, reply.pk)
     return question, reply
+
+
+def _agent_holds(conversation: Conversation) -> bool:
+    return Conversation.objects.filter(pk=conversation.pk, status=ConversationStatus.AGENT).exists()
 
 
 def conversations_close_idle(*, now: datetime | None = None) -> tuple[int, int]:
@@ -200,8 +209,10 @@ def conversation_request_handoff(*, conversation: Conversation, reason: str = ""
         ticket = _handoff_ticket(locked)
     conversation.status = ConversationStatus.PENDING_AGENT
     if ticket is not None:
+        from bots.webhooks import webhooks_emit_ticket
         from workers.tasks import triage_ticket
 
+        webhooks_emit_ticket(ticket=ticket, event="ticket.created")
         enqueue(triage_ticket, ticket.pk)
     return True
 

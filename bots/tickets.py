@@ -36,6 +36,7 @@ from bots.models import (
     TicketStatus,
 )
 from bots.moderation_log import strongest_action
+from bots.webhooks import webhooks_emit_message, webhooks_emit_ticket
 from neo_support.tasking import enqueue
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,9 @@ def ticket_receive_email(*, bot: Bot, raw: bytes) -> EmailOutcome:
     except IntegrityError:  # the same email, delivered twice at the same moment
         duplicate = _message_with_external_id(bot, [email.message_id], role=Role.VISITOR)
         return EmailOutcome("duplicate", duplicate.conversation.ticket if duplicate else None, duplicate)
+    if status in {"created", "follow_up"}:
+        webhooks_emit_ticket(ticket=ticket, event="ticket.created")
+    webhooks_emit_message(ticket=ticket, message=message)
     _after_customer_message(ticket, first=status in {"created", "follow_up"})
     return EmailOutcome(status, ticket, message)
 
@@ -120,6 +124,8 @@ def ticket_create(
         subject = subject.strip() or text.strip()[:80]
         ticket = _ticket_new(bot=bot, channel=channel, subject=subject, email=email, name=name)
         message = _store_customer_text(ticket, text, external_id="")
+    webhooks_emit_ticket(ticket=ticket, event="ticket.created")
+    webhooks_emit_message(ticket=ticket, message=message)
     _after_customer_message(ticket, first=True)
     return ticket, message
 
@@ -197,6 +203,8 @@ def _after_customer_message(ticket: Ticket, *, first: bool) -> None:
         return
     Ticket.objects.filter(pk=ticket.pk).update(status=TicketStatus.OPEN, updated_at=timezone.now())
     Conversation.objects.filter(pk=ticket.conversation_id).update(status=ConversationStatus.PENDING_AGENT)
+    if ticket.status != TicketStatus.OPEN:
+        webhooks_emit_ticket(ticket=ticket, event="ticket.updated")
 
 
 def _note(conversation: Conversation, text: str) -> None:
@@ -233,6 +241,7 @@ def ticket_triage(*, ticket: Ticket) -> dict[str, Any]:
             category=prediction.category, category_source="triage", category_confidence=prediction.confidence
         )
     Ticket.objects.filter(pk=ticket.pk).update(**changes, updated_at=timezone.now())
+    webhooks_emit_ticket(ticket=ticket, event="ticket.updated")
     # A chat handed off to a person is not answered by the bot again.
     if ticket.conversation.bot.ticket_mode != TicketMode.OFF and ticket.conversation.channel != Channel.WIDGET:
         from workers.tasks import answer_ticket_task
@@ -268,6 +277,8 @@ def ticket_answer(*, ticket: Ticket) -> dict[str, Any]:
             decision["decision"] = "sent"
             Ticket.objects.filter(pk=ticket.pk).update(status=TicketStatus.PENDING)
     Ticket.objects.filter(pk=ticket.pk).update(auto_answer=decision, updated_at=timezone.now())
+    if decision["decision"] == "sent":
+        webhooks_emit_ticket(ticket=ticket, event="ticket.updated")
     return decision
 
 
@@ -368,3 +379,4 @@ def ticket_send_reply(*, ticket: Ticket, reply: Message, automatic: bool) -> Non
         Message.objects.filter(pk=reply.pk).update(delivery=Delivery.FAILED)
         raise
     Message.objects.filter(pk=reply.pk).update(delivery=Delivery.SENT, external_id=message_id.strip("<>"))
+    webhooks_emit_message(ticket=ticket, message=reply)

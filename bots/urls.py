@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from bots import views
+from bots import inbox_views, views
 
 app_name = "dashboard"
 
@@ -10,6 +10,9 @@ urlpatterns = [
     path("", views.dashboard_home, name="home"),
     path("bots/<int:bot_id>/", views.bot_page, name="bot"),
     path("moderation/", views.moderation_log, name="moderation"),
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("inbox/<int:ticket_id>/", inbox_views.ticket_page, name="ticket"),
+    path("inbox/<int:ticket_id>/act", inbox_views.ticket_act, name="ticket-act"),
     path(
         "moderation/<int:message_id>/false-positive",
         views.moderation_false_positive,

@@ -16,6 +16,7 @@ from pathlib import Path
 import dj_database_url
 from kombu import Queue
 
+from bots.imap_config import env_imap_mailboxes
 from neo_support.env import (
     ConfigError,
     env_bool,
@@ -142,6 +143,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
 
+# Prefix of the channel layer's and the event log's Redis keys (the test suite sets its own).
+NEO_CHANNEL_PREFIX = env_str("NEO_CHANNEL_PREFIX", "neo")
+
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -153,7 +157,7 @@ if REDIS_URL:
                 # redis-py 8 times socket reads out after 5 s, exactly channels-redis's
                 # blocking receive: idle sockets' consumers died with TimeoutError.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
-                "prefix": env_str("NEO_CHANNEL_PREFIX", "neo"),
+                "prefix": NEO_CHANNEL_PREFIX,
             },
         }
     }
@@ -187,6 +191,10 @@ CELERY_BEAT_SCHEDULE = {
     "close-idle-conversations": {
         "task": "bots.tasks.close_idle_conversations",
         "schedule": 15 * 60,
+    },
+    "retry-due-webhooks": {
+        "task": "workers.tasks.retry_due_webhooks",
+        "schedule": 5 * 60,
     },
 }
 NEO_HEARTBEAT_SECONDS = env_int("NEO_HEARTBEAT_SECONDS", 10, minimum=1)
@@ -257,6 +265,15 @@ NEO_WEB_IMPORT_TIMEOUT = env_int("NEO_WEB_IMPORT_TIMEOUT", 10, minimum=1, maximu
 # Web import refuses private, loopback and link-local addresses (SSRF) unless this is on.
 NEO_WEB_IMPORT_ALLOW_PRIVATE = env_bool("NEO_WEB_IMPORT_ALLOW_PRIVATE", False)
 
+# Outgoing webhooks (docs/tickets.md) ---------------------------------------
+
+# Webhooks refuse private, loopback and link-local addresses (SSRF) unless this is on.
+NEO_WEBHOOK_ALLOW_PRIVATE = env_bool("NEO_WEBHOOK_ALLOW_PRIVATE", False)
+# Without Redis there is no broker to hold a retry's countdown: a failed delivery waits
+# up to this many seconds in its worker thread and tries again (0: it stays pending
+# until the `retry_due_webhooks` beat task, which needs Redis, picks it up).
+NEO_WEBHOOK_INLINE_RETRY_SECONDS = env_int("NEO_WEBHOOK_INLINE_RETRY_SECONDS", 0, minimum=0, maximum=300)
+
 # Email -------------------------------------------------------------------
 
 EMAIL_HOST = env_str("EMAIL_HOST", "")
@@ -273,6 +290,20 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
 )
+
+# Inbound email by IMAP (docs/tickets.md): a JSON list of mailboxes, each polled for
+# unseen mail by Celery beat; checked here so a bad entry stops start-up.
+NEO_IMAP_MAILBOXES = env_imap_mailboxes("NEO_IMAP_MAILBOXES")
+NEO_IMAP_POLL_SECONDS = env_int("NEO_IMAP_POLL_SECONDS", 60, minimum=5)
+NEO_IMAP_TIMEOUT = env_int("NEO_IMAP_TIMEOUT", 30, minimum=1)
+if NEO_IMAP_MAILBOXES:
+    # Only with mailboxes to poll; a poll not started within one interval is dropped,
+    # so polls never pile up behind a busy or stopped worker.
+    CELERY_BEAT_SCHEDULE["poll-mailboxes"] = {
+        "task": "bots.tasks.poll_mailboxes",
+        "schedule": NEO_IMAP_POLL_SECONDS,
+        "options": {"expires": NEO_IMAP_POLL_SECONDS},
+    }
 
 # Auth and security ---------------------------------------------------------
 

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from bots import api as bot_api
-from bots import http_chat
+from bots import http_chat, webhook_api
 from bots import views as bot_views
 from neo_support import views
 
@@ -18,6 +18,13 @@ urlpatterns = [
     path("api/tickets/", bot_api.TicketListApi.as_view(), name="api-tickets"),
     path("api/tickets/<int:ticket_id>/", bot_api.TicketDetailApi.as_view(), name="api-ticket"),
     path("api/bots/<str:public_key>/inbound-email", bot_api.inbound_email, name="inbound-email"),
+    path("api/webhooks/", webhook_api.WebhookListApi.as_view(), name="api-webhooks"),
+    path("api/webhooks/<int:endpoint_id>/", webhook_api.WebhookDetailApi.as_view(), name="api-webhook"),
+    path(
+        "api/webhooks/<int:endpoint_id>/deliveries/",
+        webhook_api.WebhookDeliveryListApi.as_view(),
+        name="api-webhook-deliveries",
+    ),
     path("api/", include("retrieval.urls")),
     path("dashboard/", include("bots.urls")),
     path("dashboard/knowledge-bases/", include("retrieval.dashboard_urls")),

@@ -17,6 +17,11 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # No background warm-up thread when a test imports the ASGI app: it would create loggers
 # while pytest's logging plugin walks them (RuntimeError: dictionary changed size).
 os.environ["NEO_WARM_UP"] = "0"
+# Redis keys of this run only: a fresh test database reuses conversation ids, and another
+# run's event log for "conversation 1" must not be replayed to this one. pytest-django has
+# read the settings already, so they are changed here too; servers and workers the tests
+# start read the variable.
+os.environ["NEO_CHANNEL_PREFIX"] = f"neo-test-{os.getpid()}"
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_VARIABLES = (
     "DEBUG", "SECRET_KEY", "SECRET_KEY_FILE", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "DATABASE_URL",
     "REDIS_URL", "NEO_VAR_DIR", "MEDIA_ROOT", "STATIC_ROOT", "NEO_MODEL", "NEO_DEVICE", "NEO_DTYPE",
-    "EMBEDDING_MODEL", "EMAIL_HOST", "EMAIL_USE_TLS", "EMAIL_USE_SSL", "SECURE_SSL_REDIRECT",
+    "EMBEDDING_MODEL", "EMAIL_HOST", "EMAIL_USE_TLS", "EMAIL_USE_SSL", "SECURE_SSL_REDIRECT", "NEO_IMAP_MAILBOXES",
+    "NEO_IMAP_MAILBOXES_FILE",
 )  # fmt: skip
 
 
@@ -51,6 +57,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _this_runs_redis_keys() -> None:
+    from django.conf import settings
+
+    settings.NEO_CHANNEL_PREFIX = os.environ["NEO_CHANNEL_PREFIX"]
+    layer = settings.CHANNEL_LAYERS["default"]
+    if "CONFIG" in layer:
+        layer["CONFIG"]["prefix"] = os.environ["NEO_CHANNEL_PREFIX"]
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
-from bots.models import Attachment, Bot, Conversation, Feedback, Message, Ticket
+from bots.models import Attachment, Bot, Conversation, Feedback, Message, Ticket, WebhookDelivery, WebhookEndpoint
 from neo_support.models import ApiKey, Membership, Organization
 from retrieval.models import Chunk, Document, KnowledgeBase
 
@@ -127,3 +127,20 @@ class FeedbackFactory(factory.django.DjangoModelFactory):
 
     message = factory.SubFactory(MessageFactory, role="bot", text="Five working days [1].")
     rating = 1
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookEndpoint
+
+    organization = factory.SubFactory(OrganizationFactory)
+    url = "https://hooks.example.com/neo"
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    event = "ticket.created"
+    payload = factory.LazyFunction(lambda: {"event": "ticket.created", "created_at": "", "data": {}})

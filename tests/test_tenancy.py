@@ -24,6 +24,8 @@ FACTORIES = {
     "Ticket": factories.TicketFactory,
     "Feedback": factories.FeedbackFactory,
     "Attachment": factories.AttachmentFactory,
+    "WebhookEndpoint": factories.WebhookEndpointFactory,
+    "WebhookDelivery": factories.WebhookDeliveryFactory,
 }
 
 

@@ -40,3 +40,20 @@ def answer_ticket_task(ticket_id: int) -> str:
     if ticket is None:
         return "gone"
     return str(ticket_answer(ticket=ticket).get("decision"))
+
+
+@task(queue="default", soft_time_limit=60, time_limit=90)
+def deliver_webhook(delivery_id: int) -> str:
+    """One attempt at a webhook delivery (bots.webhooks); a failed one schedules its retry.
+    A delivery that is gone, already settled or not yet due is left alone."""
+    from bots.webhooks import webhook_deliver
+
+    return webhook_deliver(delivery_id=delivery_id)
+
+
+@task(queue="default")
+def retry_due_webhooks() -> int:
+    """Periodic (Celery beat): queue the pending webhook deliveries whose retry time has come."""
+    from bots.webhooks import webhooks_retry_due
+
+    return webhooks_retry_due()

@@ -322,8 +322,9 @@
         if (event.visitor_token) state.token = event.visitor_token;
         state.conversationId = event.conversation_id;
         state.messages.forEach(function (m) { if (m.clientId === event.client_id) { m.id = event.message_id; nodes[m.id] = nodes[m.clientId]; } });
-        if (!find(event.reply_id)) state.messages.push({ id: event.reply_id, role: "bot", text: "", status: "pending", citations: [], seq: 0 });
-        save(); typing(true); updateComposer();
+        // reply_id is null while a person holds the conversation: no bot reply is coming.
+        if (event.reply_id != null && !find(event.reply_id)) state.messages.push({ id: event.reply_id, role: "bot", text: "", status: "pending", citations: [], seq: 0 });
+        save(); typing(event.reply_id != null); updateComposer();
         break;
       case "visitor_message":
         if (!find(event.message.id)) { state.messages.push({ id: event.message.id, role: "visitor", text: event.message.text, status: "done" }); render(state.messages[state.messages.length - 1]); save(); }
