@@ -12,16 +12,19 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from bots import event_log
 from bots.chat_session import ChatSession, error_event
-from bots.models import Bot
+from bots.models import Bot, Channel
 from bots.origins import origin_allowed
 from bots.protocol import FrameError, parse_frame
 from bots.rate_limits import rate_hit
 from bots.selectors import bot_get_by_public_key
+from bots.tickets import ticket_create
 
 KEEPALIVE_SECONDS = 15
 STREAM_SECONDS = 300  # then the browser's EventSource reconnects with Last-Event-ID
@@ -150,3 +153,49 @@ async def _stream(
 def _sse(event: dict[str, Any]) -> str:
     lines = f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
     return f"id: {event['id']}\n{lines}" if event.get("id") else lines
+
+
+@csrf_exempt  # no cookies are involved; the bot's allowed origins are checked
+async def contact(request: HttpRequest, public_key: str) -> HttpResponse:
+    """The widget's contact form: `{"email", "name"?, "subject"?, "text"}` becomes an email
+    ticket, answered by email (when no agent is online, or the visitor prefers it)."""
+    bot, refusal = await _checked_bot(request, public_key)
+    if refusal is not None:
+        return refusal
+    assert bot is not None
+    if request.method == "OPTIONS":
+        return _cors(HttpResponse(status=204), request)
+    if request.method != "POST":
+        return _cors(JsonResponse(error_event("method_not_allowed", "POST the form."), status=405), request)
+    if await rate_hit("NEO_RATE_MESSAGES_PER_IP", "contact", _client_ip(request)):
+        limited = JsonResponse(error_event("rate_limited", "Too many messages; try again later."), status=429)
+        return _cors(limited, request)
+    try:
+        form = json.loads(request.body.decode("utf-8", "replace")[: settings.NEO_WS_MAX_FRAME_BYTES])
+        if not isinstance(form, dict):
+            raise ValueError
+    except ValueError:
+        return _cors(JsonResponse(error_event("invalid_form", "Send the form as a JSON object."), status=400), request)
+    email = str(form.get("email", "")).strip()
+    text = str(form.get("text", "")).strip()
+    problems = []
+    try:
+        validate_email(email)
+    except ValidationError:
+        problems.append("a valid email address")
+    if not text:
+        problems.append("a message")
+    elif len(text) > settings.NEO_MAX_MESSAGE_CHARS:
+        problems.append(f"a message of at most {settings.NEO_MAX_MESSAGE_CHARS} characters")
+    if problems:
+        message = "Please give " + " and ".join(problems) + "."
+        return _cors(JsonResponse(error_event("invalid_form", message), status=400), request)
+    ticket, _ = await database_sync_to_async(ticket_create)(
+        bot=bot,
+        subject=str(form.get("subject", ""))[:300],
+        text=text,
+        email=email,
+        name=str(form.get("name", ""))[:200],
+        channel=Channel.EMAIL,
+    )
+    return _cors(JsonResponse({"type": "contact_received", "ticket": ticket.token}, status=201), request)

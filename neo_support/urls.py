@@ -33,6 +33,7 @@ urlpatterns = [
     path("widget.js", bot_views.widget_js, name="widget-js"),
     path("chat/<str:public_key>/frames", http_chat.frames, name="chat-frames"),
     path("chat/<str:public_key>/events", http_chat.events, name="chat-events"),
+    path("chat/<str:public_key>/contact", http_chat.contact, name="chat-contact"),
     path("", bot_views.home, name="home"),
     # Anything else under /api/ answers in JSON, in DEBUG too.
     re_path(r"^api/", views.api_not_found),

@@ -99,3 +99,29 @@ async def test_the_fallback_refuses_what_the_socket_refuses(bot) -> None:
     assert status == 400 and error["code"] == "hello_required"
     status, [error] = await post(bot, {"type": "message", "client_id": "c", "text": "hi"}, token="forged")
     assert status == 400 and error["code"] == "token_invalid"
+
+
+async def contact(bot, form: object, origin: str = ORIGIN, method: str = "POST") -> tuple[int, dict]:
+    headers = [(b"host", b"testserver"), (b"origin", origin.encode()), (b"content-type", b"application/json")]
+    body = json.dumps(form).encode() if method == "POST" else b""
+    communicator = HttpCommunicator(application, method, f"/chat/{bot.public_key}/contact", body=body, headers=headers)
+    response = await communicator.get_response(timeout=30)
+    return response["status"], json.loads(response["body"])
+
+
+async def test_the_widgets_contact_form_opens_an_email_ticket(bot) -> None:
+    from channels.db import database_sync_to_async
+
+    from bots.models import Ticket
+
+    status, body = await contact(bot, {"email": "jo@c.example", "text": "Please call me back about my invoice."})
+    assert status == 201 and body["type"] == "contact_received"
+    ticket = await database_sync_to_async(Ticket.objects.select_related("conversation").get)(token=body["ticket"])
+    assert ticket.conversation.channel == "email" and ticket.requester_email == "jo@c.example"
+
+    status, body = await contact(bot, {"email": "nope", "text": ""})
+    assert status == 400 and body["message"] == "Please give a valid email address and a message."
+    assert (await contact(bot, []))[0] == 400
+    assert (await contact(bot, {}, method="GET"))[0] == 405
+    assert (await contact(bot, {"email": "a@b.example", "text": "x"}, origin="https://evil.example"))[0] == 403
+    assert await database_sync_to_async(Ticket.objects.count)() == 1

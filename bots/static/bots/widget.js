@@ -20,11 +20,13 @@
   var TEXT = {
     en: { title: "Support", placeholder: "Type your question…", send: "Send", stop: "Stop", open: "Open support chat",
       close: "Close chat", newChat: "New chat", human: "Talk to a person", sources: "Sources", helpful: "Helpful",
-      unhelpful: "Not helpful", thanks: "Thanks for the feedback.", offline: "Reconnecting…", handedOff: "A person will take over this conversation.",
+      unhelpful: "Not helpful", thanks: "Thanks for the feedback.", offline: "Reconnecting…", handedOff: "A person will take over this conversation.", emailUs: "Email us instead",
+      yourEmail: "Your email", yourMessage: "Your message", sendEmail: "Send", contactDone: "Thanks! We will answer by email. Your ticket: ",
       typing: "The assistant is typing", error: "Something went wrong.", refused: "This chat is not available on this site." },
     fr: { title: "Assistance", placeholder: "Votre question…", send: "Envoyer", stop: "Arrêter", open: "Ouvrir le chat",
       close: "Fermer", newChat: "Nouvelle conversation", human: "Parler à une personne", sources: "Sources", helpful: "Utile",
-      unhelpful: "Pas utile", thanks: "Merci pour votre avis.", offline: "Reconnexion…", handedOff: "Une personne va prendre le relais.",
+      unhelpful: "Pas utile", thanks: "Merci pour votre avis.", offline: "Reconnexion…", handedOff: "Une personne va prendre le relais.", emailUs: "Nous écrire par e-mail",
+      yourEmail: "Votre e-mail", yourMessage: "Votre message", sendEmail: "Envoyer", contactDone: "Merci ! Nous répondrons par e-mail. Votre ticket : ",
       typing: "L'assistant écrit", error: "Une erreur est survenue.", refused: "Ce chat n'est pas disponible sur ce site." }
   };
   var t = TEXT[cfg.language.slice(0, 2)] || TEXT.en;
@@ -72,6 +74,7 @@
     ".typing{align-self:flex-start;color:#57606a;font-size:13px}.starters{display:flex;flex-wrap:wrap;gap:6px}.starters button{border:1px solid var(--c);color:var(--c);background:#fff;border-radius:16px;padding:5px 10px;cursor:pointer;font-size:13px}" +
     ".bar{font-size:12px;color:#8a5a00;background:#fff4d6;padding:4px 12px}.bar[hidden]{display:none}form{display:flex;gap:6px;padding:10px;border-top:1px solid #e1e4e8;background:#fff}" +
     "textarea{flex:1;resize:none;border:1px solid #d0d7de;border-radius:8px;padding:8px;font-size:15px;max-height:120px}form button{background:var(--c);color:#fff;border:0;border-radius:8px;padding:0 14px;cursor:pointer}" +
+    ".contact{display:flex;flex-direction:column;gap:6px;background:#fff;border:1px solid #e1e4e8;border-radius:10px;padding:10px}.contact input,.contact textarea{border:1px solid #d0d7de;border-radius:6px;padding:6px;font-size:14px}.contact button{align-self:flex-end;background:var(--c);color:#fff;border:0;border-radius:6px;padding:5px 12px;cursor:pointer}.contact .err{color:#b42318;font-size:13px}" +
     ".human{border:0;background:transparent;color:#57606a;font-size:12px;padding:4px 12px 8px;text-align:left;cursor:pointer;text-decoration:underline}" +
     "button:focus-visible,textarea:focus-visible,a:focus-visible{outline:2px solid #ffbf47;outline-offset:2px}.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}" +
     "@media (max-width:640px){.panel{inset:0;width:100%;max-width:none;height:100%;max-height:none;border-radius:0;bottom:0}}" +
@@ -79,7 +82,7 @@
     "<button class='launcher' type='button' aria-haspopup='dialog' aria-expanded='false'><svg viewBox='0 0 24 24' aria-hidden='true'><path d='M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z'/></svg><span class='badge' hidden></span></button>" +
     "<section class='panel' role='dialog' aria-modal='false' hidden><header><h2></h2><button type='button' class='new'></button><button type='button' class='x'>✕</button></header>" +
     "<div class='bar' role='status' hidden></div><div class='log' role='log' aria-live='polite' aria-relevant='additions text' tabindex='0'></div>" +
-    "<button type='button' class='human'></button><form><label class='sr' for='neo-q'></label><textarea id='neo-q' rows='1' maxlength='4000'></textarea><button type='submit' class='send'></button></form></section>";
+    "<div><button type='button' class='human'></button><button type='button' class='human email'></button></div><form><label class='sr' for='neo-q'></label><textarea id='neo-q' rows='1' maxlength='4000'></textarea><button type='submit' class='send'></button></form></section>";
   host.style.setProperty("--c", cfg.color);
   var $ = function (s) { return root.querySelector(s); };
   var launcher = $(".launcher"), badge = $(".badge"), panel = $(".panel"), log = $(".log"), bar = $(".bar");
@@ -93,6 +96,8 @@
   input.placeholder = t.placeholder;
   sendButton.textContent = t.send;
   humanButton.textContent = t.human;
+  var emailButton = $(".email");
+  emailButton.textContent = t.emailUs;
 
   // Markdown, built from DOM nodes and text only: nothing the bot says becomes HTML.
   function inline(parent, text, citations) {
@@ -400,6 +405,30 @@
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit")); }
   });
   humanButton.addEventListener("click", function () { send({ type: "handoff_request" }); });
+
+  // The contact form: a ticket answered by email, for when no person is around to chat.
+  emailButton.addEventListener("click", function () {
+    if (log.querySelector(".contact")) { log.querySelector(".contact input").focus(); return; }
+    var box = document.createElement("form"); box.className = "contact";
+    var email = document.createElement("input"); email.type = "email"; email.required = true; email.placeholder = t.yourEmail; email.setAttribute("aria-label", t.yourEmail);
+    var text = document.createElement("textarea"); text.rows = 3; text.required = true; text.maxLength = 4000; text.placeholder = t.yourMessage; text.setAttribute("aria-label", t.yourMessage);
+    var problem = document.createElement("p"); problem.className = "err"; problem.setAttribute("role", "alert");
+    var submit = document.createElement("button"); submit.type = "submit"; submit.textContent = t.sendEmail;
+    box.appendChild(email); box.appendChild(text); box.appendChild(problem); box.appendChild(submit);
+    box.addEventListener("submit", function (e) {
+      e.preventDefault(); submit.disabled = true; problem.textContent = "";
+      fetch(base + "/chat/" + encodeURIComponent(key) + "/contact", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ email: email.value, text: text.value, subject: text.value.slice(0, 80) }) })
+        .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+        .then(function (res) {
+          if (!res.ok) { problem.textContent = res.body.message || t.error; submit.disabled = false; return; }
+          box.remove();
+          state.messages.push({ role: "system", text: t.contactDone + res.body.ticket, status: "done" });
+          render(state.messages[state.messages.length - 1]); save();
+        }).catch(function () { problem.textContent = t.error; submit.disabled = false; });
+    });
+    log.appendChild(box); log.scrollTop = log.scrollHeight; email.focus();
+  });
   $(".x").addEventListener("click", function () { close(); });
   $(".new").addEventListener("click", function () { newChat(); });
   launcher.addEventListener("click", function () { panel.hidden ? open() : close(); });
