@@ -250,3 +250,65 @@ def test_a_chat_handed_off_to_a_person_becomes_a_triaged_ticket(settings) -> Non
     ticket = Ticket.objects.get(conversation=conversation)
     assert ticket.requester_email == "lead@customer.example" and ticket.subject.startswith("Our whole team")
     assert ticket.priority in {"high", "urgent"} and ticket.auto_answer == {}  # a person answers a handed-off chat
+
+
+def _mime_cases() -> dict[str, bytes]:
+    from email.mime.application import MIMEApplication
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    cases = {}
+    mixed = MIMEMultipart("mixed")
+    alternative = MIMEMultipart("alternative")
+    alternative.attach(MIMEText("The PDF invoice is attached, the total is wrong.", "plain", "utf-8"))
+    alternative.attach(MIMEText("<p>The PDF invoice is attached, the <b>total</b> is wrong.</p>", "html", "utf-8"))
+    mixed.attach(alternative)
+    pdf = MIMEApplication(b"%PDF-1.4 invoice", _subtype="pdf")
+    pdf.add_header("Content-Disposition", "attachment", filename="../../invoice 42.pdf")
+    mixed.attach(pdf)
+    cases["multipart with attachment"] = mixed
+    cases["html only"] = MIMEText(
+        "<html><body><p>Where is my <i>refund</i>?</p><script>x()</script></body></html>", "html"
+    )
+    cases["latin-1"] = MIMEText("Ma facture est erronée, merci de vérifier.", "plain", "iso-8859-1")
+    forwarded = MIMEText(
+        "Can you help with this?\n\n---------- Forwarded message ---------\nFrom: Boss <b@c.example>\n"
+        "Subject: Invoice\n\nThe invoice total is wrong.",
+        "plain",
+        "utf-8",
+    )
+    cases["forwarded"] = forwarded
+    raw = {}
+    for n, (name, mail) in enumerate(cases.items()):
+        mail["From"] = "Jo <jo@customer.example>"
+        mail["To"] = "help@tallyho.example"
+        mail["Subject"] = f"Case {n}"
+        mail["Message-ID"] = f"<case-{n}@customer.example>"
+        raw[name] = mail.as_bytes()
+    return raw
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("in_process_tasks")
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("multipart with attachment", "The PDF invoice is attached, the total is wrong."),
+        ("html only", "Where is my refund?"),
+        ("latin-1", "Ma facture est erronée, merci de vérifier."),
+        ("forwarded", "The invoice total is wrong."),
+    ],
+)
+def test_real_mime_through_the_webhook(settings, tmp_path, case: str, expected: str) -> None:
+    settings.NEO_MODEL = "/nonexistent/model"
+    settings.MEDIA_ROOT = tmp_path
+    bot = BotFactory(ticket_mode="off")
+    response = post_email(Client(), bot, _mime_cases()[case])
+    assert response.status_code == 201, response.content
+    message = Message.objects.get(pk=response.json()["message_id"])
+    assert expected in message.text and "<p>" not in message.text and "x()" not in message.text
+    if case == "multipart with attachment":
+        attachment = message.attachments.get()
+        assert attachment.filename == "invoice 42.pdf" and attachment.file.read() == b"%PDF-1.4 invoice"
+        assert str(tmp_path) in attachment.file.path
+    wait_for_in_process_tasks(timeout=60)
