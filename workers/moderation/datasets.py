@@ -33,8 +33,7 @@ def read_examples(
     equals `positive` (compared as text) should be flagged or blocked."""
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
-    kind = file_format or ("jsonl" if path.suffix.lower() in {".jsonl", ".ndjson"} else "csv")
-    rows = list(_jsonl_rows(path) if kind == "jsonl" else _csv_rows(path))
+    rows = read_rows(path, file_format=file_format)
     if not rows:
         raise DatasetError(f"{path}: no rows")
     for name in filter(None, (text_field, label_field, group_field)):
@@ -52,6 +51,13 @@ def read_examples(
         labels = sorted({str(row.get(label_field)) for row in rows})[:10]
         raise DatasetError(f"{path}: no row has {label_field}={positive!r} (labels seen: {', '.join(labels)})")
     return examples
+
+
+def read_rows(path: Path, *, file_format: str = "") -> list[dict[str, object]]:
+    """The rows of a `.jsonl`/`.ndjson` file (one JSON object a line) or of a CSV file with
+    a header, as dicts; DatasetError says which line is wrong."""
+    kind = file_format or ("jsonl" if path.suffix.lower() in {".jsonl", ".ndjson"} else "csv")
+    return _jsonl_rows(path) if kind == "jsonl" else _csv_rows(path)
 
 
 def _jsonl_rows(path: Path) -> list[dict[str, object]]:

@@ -3,8 +3,6 @@ report the figures that `manage.py evaluate_triage` prints."""
 
 from __future__ import annotations
 
-import csv
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workers.moderation.datasets import DatasetError, read_rows
 from workers.triage.categories import CategoryModel, TriageError
 
 
@@ -54,8 +53,10 @@ def read_tickets(path: Path, *, text_field: str = "text", label_field: str = "la
     """Rows of a `.jsonl`/`.ndjson` file, or of a CSV file with a header row (any other extension)."""
     if not path.is_file():
         raise TriageError(f"{path}: no such file")
-    jsonl = path.suffix.lower() in {".jsonl", ".ndjson"}
-    rows = _jsonl_rows(path) if jsonl else _csv_rows(path)
+    try:
+        rows = read_rows(path)
+    except DatasetError as error:
+        raise TriageError(str(error)) from None
     if not rows:
         raise TriageError(f"{path}: no rows")
     for name in (text_field, label_field):
@@ -141,27 +142,3 @@ def _macro_f1(truth: Sequence[str | None], said: Sequence[str | None], categorie
             continue  # a category absent from the test set and never predicted says nothing either way
         scores.append(2 * true_positive / (predicted + actual))
     return float(np.mean(scores)) if scores else 0.0
-
-
-def _jsonl_rows(path: Path) -> list[dict[str, object]]:
-    rows = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise TriageError(f"{path}:{number}: not JSON ({error.msg})") from None
-            if not isinstance(row, dict):
-                raise TriageError(f"{path}:{number}: each line must be a JSON object")
-            rows.append(row)
-    return rows
-
-
-def _csv_rows(path: Path) -> list[dict[str, object]]:
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        try:
-            return [dict(row) for row in csv.DictReader(handle)]
-        except csv.Error as error:
-            raise TriageError(f"{path}: not CSV ({error})") from None
