@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from bots.email_in import InboundEmail, parse_email
@@ -83,30 +83,29 @@ def ticket_receive_email(*, bot: Bot, raw: bytes) -> EmailOutcome:
         return EmailOutcome("ignored", reason=f"machine-sent ({email.automated})")
     if not email.from_address:
         return EmailOutcome("ignored", reason="no sender address")
-    duplicate = _message_with_external_id(bot, [email.message_id], role=Role.VISITOR)
-    if duplicate is not None:
-        return EmailOutcome("duplicate", duplicate.conversation.ticket, duplicate, "already received")
-    ticket = _thread_of(bot, email)
-    try:
-        with transaction.atomic():
-            if ticket is None or ticket.status == TicketStatus.CLOSED:
-                follow_up = ticket
-                ticket = _ticket_new(
-                    bot=bot,
-                    channel=Channel.EMAIL,
-                    subject=email.subject or "(no subject)",
-                    email=email.from_address,
-                    name=email.from_name,
-                )
-                if follow_up is not None:
-                    _note(ticket.conversation, f"Follow-up to closed ticket #{follow_up.token}.")
-                status = "follow_up" if follow_up is not None else "created"
-            else:
-                status = "reopened" if ticket.status in REOPENABLE else "threaded"
-            message = _customer_message(ticket, email)
-    except IntegrityError:  # the same email, delivered twice at the same moment
+    with transaction.atomic():
+        # One email at a time per bot, so the same email delivered twice at once (a
+        # webhook retry racing an IMAP poll) is still stored once.
+        list(Bot.objects.select_for_update().filter(pk=bot.pk).values_list("pk", flat=True))
         duplicate = _message_with_external_id(bot, [email.message_id], role=Role.VISITOR)
-        return EmailOutcome("duplicate", duplicate.conversation.ticket if duplicate else None, duplicate)
+        if duplicate is not None:
+            return EmailOutcome("duplicate", duplicate.conversation.ticket, duplicate, "already received")
+        ticket = _thread_of(bot, email)
+        if ticket is None or ticket.status == TicketStatus.CLOSED:
+            follow_up = ticket
+            ticket = _ticket_new(
+                bot=bot,
+                channel=Channel.EMAIL,
+                subject=email.subject or "(no subject)",
+                email=email.from_address,
+                name=email.from_name,
+            )
+            if follow_up is not None:
+                _note(ticket.conversation, f"Follow-up to closed ticket #{follow_up.token}.")
+            status = "follow_up" if follow_up is not None else "created"
+        else:
+            status = "reopened" if ticket.status in REOPENABLE else "threaded"
+        message = _customer_message(ticket, email)
     if status in {"created", "follow_up"}:
         webhooks_emit_ticket(ticket=ticket, event="ticket.created")
     webhooks_emit_message(ticket=ticket, message=message)
