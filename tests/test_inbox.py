@@ -67,11 +67,12 @@ def test_an_agent_approves_the_bots_draft_after_editing_it(client, smtp) -> None
     ticket = email_ticket(bot, status="open")
     draft = Message.objects.create(
         conversation=ticket.conversation, role=Role.BOT, text="Open Billing [1].", delivery=Delivery.DRAFT,
-        confidence=0.4, citations=[{"number": 1, "title": "Billing", "url": ""}],
+        confidence=0.4, citations=[{"number": 1, "title": "Billing", "url": ""}], moderation_action="flag",
     )  # fmt: skip
     client.force_login(agent.user)
     page = client.get(f"/dashboard/inbox/{ticket.pk}/").content.decode()
     assert "Bot draft (not sent)" in page and "confidence 0.40" in page and "Approve and send" in page
+    assert "moderation: flag" in page  # the verdict is shown where the agent decides
 
     response = client.post(
         f"/dashboard/inbox/{ticket.pk}/act",
