@@ -22,7 +22,7 @@ from bots.inbox import (
     ticket_note,
     ticket_reply,
 )
-from bots.models import Bot, Delivery, Priority, Role, Ticket, TicketStatus
+from bots.models import Bot, Channel, Delivery, Priority, Role, Ticket, TicketStatus
 from neo_support.models import Membership
 from neo_support.models import Role as MemberRole
 from neo_support.selectors import membership_current
@@ -103,12 +103,9 @@ def _thread(ticket: Ticket) -> list[dict[str, object]]:
     ]
 
 
-@login_required
-@require_GET
-def ticket_page(request: HttpRequest, ticket_id: int) -> HttpResponse:
-    membership, ticket = _ticket(request, ticket_id)
+def _ticket_context(membership: Membership, ticket: Ticket) -> dict[str, object]:
     members = get_user_model().objects.filter(memberships__organization=membership.organization).order_by("username")
-    context = {
+    return {
         "ticket": ticket,
         "thread": _thread(ticket),
         "overdue": ticket_is_overdue(ticket),
@@ -116,8 +113,15 @@ def ticket_page(request: HttpRequest, ticket_id: int) -> HttpResponse:
         "members": members,
         "statuses": TicketStatus.choices,
         "priorities": Priority.choices,
-        "live_chat": ticket.conversation.channel == "widget",
+        "live_chat": ticket.conversation.channel == Channel.WIDGET,
     }
+
+
+@login_required
+@require_GET
+def ticket_page(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    membership, ticket = _ticket(request, ticket_id)
+    context = _ticket_context(membership, ticket)
     template = "dashboard/ticket_thread.html" if request.GET.get("fragment") == "thread" else "dashboard/ticket.html"
     return render(request, template, context)
 
@@ -169,17 +173,7 @@ def ticket_act(request: HttpRequest, ticket_id: int) -> HttpResponse:
             raise InboxError(f"Unknown action {action!r}.")
     except InboxError as error:
         messages.error(request, str(error))
-        context = {
-            "ticket": ticket,
-            "thread": _thread(ticket),
-            "overdue": ticket_is_overdue(ticket),
-            "can_act": True,
-            "members": get_user_model().objects.filter(memberships__organization=membership.organization),
-            "statuses": TicketStatus.choices,
-            "priorities": Priority.choices,
-            "live_chat": ticket.conversation.channel == "widget",
-            "typed": request.POST.get("text", ""),
-            "typed_action": action,
-        }
+        # The page again, with what was typed kept in its form.
+        context = {**_ticket_context(membership, ticket), "typed": request.POST.get("text", ""), "typed_action": action}
         return render(request, "dashboard/ticket.html", context, status=400)
     return redirect("dashboard:ticket", ticket_id=ticket.pk)
