@@ -1,7 +1,12 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from bots import analytics_views
 
 app_name = "analytics"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [
+    path("", analytics_views.analytics_page, name="index"),
+    path("export.csv", analytics_views.analytics_export, name="export"),
+]

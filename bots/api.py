@@ -9,21 +9,25 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bots.email_in import EmailParseError
-from bots.models import Bot, Message, Role, Ticket
+from bots.models import Bot, Message, Role, Ticket, TicketStatus
 from bots.selectors import bot_get_by_public_key
 from bots.tickets import TicketRejected, inbound_signature_valid, ticket_create, ticket_receive_email
-from neo_support.api import api_error
+from neo_support.api import ApiPages, api_error
 from neo_support.api_auth import acting_organization
+from neo_support.api_schema import paginated
+from neo_support.permissions import Area
 
 
 class MessageOut(serializers.ModelSerializer):
+    delivery = serializers.CharField(read_only=True, help_text="Tickets: draft, sent or failed; blank in chat.")
+
     class Meta:
         model = Message
         fields = ["id", "role", "text", "status", "delivery", "citations", "confidence", "created_at"]
@@ -50,19 +54,30 @@ class TicketIn(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
-class TicketPages(PageNumberPagination):
-    page_size = 50
+class TicketDetailOut(TicketOut):
+    messages = MessageOut(many=True)
+
+    class Meta(TicketOut.Meta):
+        fields = [*TicketOut.Meta.fields, "messages"]
 
 
 class TicketListApi(APIView):
+    api_area = Area.TICKETS
+
+    @extend_schema(
+        operation_id="tickets_list",
+        responses=paginated(TicketOut),
+        parameters=[OpenApiParameter("status", str, enum=list(TicketStatus.values))],
+    )
     def get(self, request: Request) -> Response:
         tickets = Ticket.objects.for_organization(acting_organization(request)).select_related("conversation")
         if request.query_params.get("status"):
             tickets = tickets.filter(status=request.query_params["status"])
-        pages = TicketPages()
+        pages = ApiPages()
         page = pages.paginate_queryset(tickets.order_by("-created_at"), request, view=self)
         return pages.get_paginated_response(TicketOut(page, many=True).data)
 
+    @extend_schema(request=TicketIn, responses={201: TicketOut})
     def post(self, request: Request) -> Response:
         incoming = TicketIn(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -79,6 +94,9 @@ class TicketListApi(APIView):
 
 
 class TicketDetailApi(APIView):
+    api_area = Area.TICKETS
+
+    @extend_schema(responses=TicketDetailOut)
     def get(self, request: Request, ticket_id: int) -> Response:
         organization = acting_organization(request)
         ticket = get_object_or_404(

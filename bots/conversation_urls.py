@@ -1,7 +1,12 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
+
+from bots import conversation_views as views
 
 app_name = "conversations"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", views.conversation_index, name="index"),
+    path("<int:conversation_id>/", views.conversation_detail, name="detail"),
+]

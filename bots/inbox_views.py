@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,8 +22,10 @@ from bots.inbox import (
     ticket_reply,
 )
 from bots.models import Bot, Channel, Delivery, Priority, Role, Ticket, TicketStatus
+from neo_support.access import dashboard_area
 from neo_support.models import Membership
 from neo_support.models import Role as MemberRole
+from neo_support.permissions import Area
 from neo_support.selectors import membership_current
 
 ACTING_ROLES = (MemberRole.OWNER, MemberRole.ADMIN, MemberRole.AGENT)
@@ -38,7 +39,7 @@ def _membership(request: HttpRequest) -> Membership:
     return membership
 
 
-@login_required
+@dashboard_area(Area.TICKETS)
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     membership = _membership(request)
@@ -117,7 +118,7 @@ def _ticket_context(membership: Membership, ticket: Ticket) -> dict[str, object]
     }
 
 
-@login_required
+@dashboard_area(Area.TICKETS)
 @require_GET
 def ticket_page(request: HttpRequest, ticket_id: int) -> HttpResponse:
     membership, ticket = _ticket(request, ticket_id)
@@ -126,7 +127,7 @@ def ticket_page(request: HttpRequest, ticket_id: int) -> HttpResponse:
     return render(request, template, context)
 
 
-@login_required
+@dashboard_area(Area.TICKETS)
 @require_POST
 def ticket_act(request: HttpRequest, ticket_id: int) -> HttpResponse:
     """One form per action: reply, approve (the bot's draft, maybe edited), note, assign, update."""

@@ -11,6 +11,10 @@ from django.conf import settings
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import MemoryStorage as SyncMemoryStorage
+from limits.storage import RedisStorage as SyncRedisStorage
+from limits.storage import Storage as SyncStorage
+from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLimiter
 
 
 @cache
@@ -18,7 +22,7 @@ def _limiter() -> MovingWindowRateLimiter:
     storage: Storage
     if settings.REDIS_URL:
         uri = settings.REDIS_URL.replace("redis://", "async+redis://", 1).replace("rediss://", "async+rediss://", 1)
-        storage = RedisStorage(uri, implementation="redispy", key_prefix="neo:rate")
+        storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{settings.NEO_CHANNEL_PREFIX}:rate")
     else:
         storage = MemoryStorage()
     return MovingWindowRateLimiter(storage)
@@ -41,5 +45,28 @@ async def rate_hit(setting: str, *identifiers: str) -> float:
 
 
 def rate_reset() -> None:
-    """Forget every count (tests)."""
+    """Forget every count and re-read the settings (tests)."""
     _limiter.cache_clear()
+    _sync_limiter.cache_clear()
+    _items.cache_clear()
+
+
+@cache
+def _sync_limiter() -> SyncMovingWindowRateLimiter:
+    """The same windows for synchronous callers (the REST API's throttle)."""
+    storage: SyncStorage
+    if settings.REDIS_URL:
+        storage = SyncRedisStorage(settings.REDIS_URL, key_prefix=f"{settings.NEO_CHANNEL_PREFIX}:rate")
+    else:
+        storage = SyncMemoryStorage()
+    return SyncMovingWindowRateLimiter(storage)
+
+
+def rate_hit_sync(setting: str, *identifiers: str) -> float:
+    """`rate_hit` for synchronous code."""
+    limiter = _sync_limiter()
+    for item in _items(setting):
+        if not limiter.hit(item, setting, *identifiers):
+            stats = limiter.get_window_stats(item, setting, *identifiers)
+            return max(1.0, math.ceil(stats.reset_time - time.time()))
+    return 0.0

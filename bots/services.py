@@ -274,3 +274,30 @@ def message_mark_false_positive(*, message: Message, user: AbstractBaseUser) -> 
             }
             message.save(update_fields=["moderation_review", "updated_at"])
     return phrases
+
+
+def bot_update(*, bot: Bot, knowledge_bases: Iterable[KnowledgeBase] | None = None, **fields: object) -> Bot:
+    """Set `fields` on the bot, validate the whole bot (full_clean: field validators and the
+    threshold ordering constraint) and save only those fields; with `knowledge_bases`,
+    attach exactly those (all of the bot's organization). Raises ValidationError, or
+    ValueError for another organization's knowledge base, and then writes nothing and
+    leaves the instance as it was."""
+    before = {name: getattr(bot, name) for name in fields}
+    for name, value in fields.items():
+        setattr(bot, name, value)
+    try:
+        with transaction.atomic():
+            bot.full_clean()
+            bot.save(update_fields=[*fields, "updated_at"])
+            if knowledge_bases is not None:
+                bot_set_knowledge_bases(bot=bot, knowledge_bases=knowledge_bases)
+    except (ValidationError, ValueError):
+        for name, value in before.items():
+            setattr(bot, name, value)
+        raise
+    return bot
+
+
+def bot_delete(*, bot: Bot) -> None:
+    """Delete the bot with its conversations, messages and tickets (they cascade)."""
+    bot.delete()

@@ -8,7 +8,9 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.dashboard_home, name="home"),
+    path("bots/new", views.bot_new, name="bot-new"),
     path("bots/<int:bot_id>/", views.bot_page, name="bot"),
+    path("bots/<int:bot_id>/delete", views.bot_delete_view, name="bot-delete"),
     path("moderation/", views.moderation_log, name="moderation"),
     path("inbox/", inbox_views.inbox, name="inbox"),
     path("inbox/<int:ticket_id>/", inbox_views.ticket_page, name="ticket"),

@@ -6,16 +6,25 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, QueryDict
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotModified,
+    QueryDict,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
-from bots.forms import BotOriginsForm, ModerationFilterForm
+from bots.forms import SETTINGS_FORMS, BotCreateForm, BotDeleteForm, ModerationFilterForm
 from bots.models import Bot
 from bots.models import Role as MessageRole
 from bots.moderation_log import screened_pieces
@@ -27,9 +36,11 @@ from bots.selectors import (
     moderation_log_list,
     moderation_log_message_get,
 )
-from bots.services import message_mark_false_positive
+from bots.services import bot_create, bot_delete, bot_update, message_mark_false_positive
+from neo_support.access import dashboard_area
 from neo_support.health import check_model
-from neo_support.models import Role
+from neo_support.models import Membership, Role
+from neo_support.permissions import Area
 from neo_support.selectors import membership_current
 from retrieval.selectors import knowledge_base_list
 
@@ -112,37 +123,112 @@ def widget_js(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@login_required
+def _can_edit(membership: Membership) -> bool:
+    return membership.role in (Role.OWNER, Role.ADMIN)
+
+
+@dashboard_area(Area.BOTS)
+def bot_new(request: HttpRequest) -> HttpResponse:
+    """Create a bot (owners and admins) and go to its settings."""
+    membership = membership_current(user=request.user)
+    if membership is None:
+        return render(request, "dashboard/no_organization.html", status=403)
+    if not _can_edit(membership):
+        return render(request, "dashboard/forbidden.html", status=403)
+    organization = membership.organization
+    form = BotCreateForm(request.POST if request.method == "POST" else None, organization=organization)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        bot = bot_create(
+            organization=organization,
+            name=data["name"],
+            instructions=data["instructions"],
+            answer_mode=data["answer_mode"],
+            knowledge_bases=data["knowledge_bases"],
+        )
+        messages.success(request, f"{bot.name} is ready. Try it in the test chat below.")
+        return redirect("dashboard:bot", bot_id=bot.pk)
+    return render(request, "dashboard/bot_new.html", {"form": form})
+
+
+@dashboard_area(Area.BOTS)
 def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
-    """A bot's page: its embed code and the sites allowed to use it."""
+    """A bot's settings, one form per section (owners and admins save them; everyone
+    else reads them), its embed code and a live test chat. A POST names its `section`."""
     membership = membership_current(user=request.user)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
     bot = bot_get(organization=membership.organization, bot_id=bot_id)
     if bot is None:
         raise Http404("No such bot.")
-    can_edit = membership.role in (Role.OWNER, Role.ADMIN)
-    form = BotOriginsForm(initial={"allowed_origins": "\n".join(bot.allowed_origins)})
-    if request.method == "POST":
-        if not can_edit:
-            return render(request, "dashboard/forbidden.html", status=403)
-        form = BotOriginsForm(request.POST)
-        if form.is_valid():
-            bot.allowed_origins = form.cleaned_data["allowed_origins"]
-            bot.save(update_fields=["allowed_origins", "updated_at"])
-            messages.success(request, "Allowed sites saved.")
-            return redirect("dashboard:bot", bot_id=bot.pk)
-    return render(
-        request,
-        "dashboard/bot.html",
-        {"bot": bot, "form": form, "can_edit": can_edit, "snippet": widget_snippet(request, bot)},
-    )
+    if request.method != "POST":
+        return _bot_page_response(request, bot, can_edit=_can_edit(membership))
+    if not _can_edit(membership):
+        return render(request, "dashboard/forbidden.html", status=403)
+    form_class = SETTINGS_FORMS.get(request.POST.get("section", ""))
+    if form_class is None:
+        return HttpResponseBadRequest("Unknown settings section.")
+    form = form_class(request.POST, bot=bot)
+    if form.is_valid():
+        try:
+            bot_update(bot=bot, **form.changes())
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+        else:
+            messages.success(request, "Saved.", extra_tags=form.section)
+            return redirect(reverse("dashboard:bot", kwargs={"bot_id": bot.pk}) + f"#{form.section}")
+    return _bot_page_response(request, bot, can_edit=True, bound=form)
+
+
+@dashboard_area(Area.BOTS)
+@require_POST
+def bot_delete_view(request: HttpRequest, bot_id: int) -> HttpResponse:
+    """Delete a bot (owners and admins), once its name is typed to confirm."""
+    membership = membership_current(user=request.user)
+    if membership is None:
+        return render(request, "dashboard/no_organization.html", status=403)
+    bot = bot_get(organization=membership.organization, bot_id=bot_id)
+    if bot is None:
+        raise Http404("No such bot.")
+    if not _can_edit(membership):
+        return render(request, "dashboard/forbidden.html", status=403)
+    form = BotDeleteForm(request.POST, bot=bot)
+    if not form.is_valid():
+        return _bot_page_response(request, bot, can_edit=True, bound=form)
+    name = bot.name
+    bot_delete(bot=bot)
+    messages.success(request, f"{name} was deleted.")
+    return redirect("dashboard:home")
+
+
+def _bot_page_response(
+    request: HttpRequest, bot: Bot, *, can_edit: bool, bound: forms.Form | None = None
+) -> HttpResponse:
+    """The settings page, with `bound` (a form that failed validation, showing what was
+    typed and its errors) in place of its section's fresh form."""
+    sections = {
+        section: bound if isinstance(bound, form_class) else form_class(bot=bot, read_only=not can_edit)
+        for section, form_class in SETTINGS_FORMS.items()
+    }
+    delete_form = bound if isinstance(bound, BotDeleteForm) else BotDeleteForm(bot=bot)
+    theme = bot.theme if isinstance(bot.theme, dict) else {}
+    context = {
+        "bot": bot,
+        "can_edit": can_edit,
+        "forms": sections,
+        "delete_form": delete_form,
+        "snippet": widget_snippet(request, bot),
+        "widget_base": widget_base(request),
+        "theme_accent": theme.get("accent", ""),
+        "theme_position": theme.get("position", ""),
+    }
+    return render(request, "dashboard/bot.html", context)
 
 
 MODERATION_PAGE_SIZE = 50
 
 
-@login_required
+@dashboard_area(Area.MODERATION)
 @require_GET
 def moderation_log(request: HttpRequest) -> HttpResponse:
     """Flagged and blocked messages, with the flagged words marked; owners and admins
@@ -185,7 +271,7 @@ def moderation_log(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@dashboard_area(Area.MODERATION)
 @require_POST
 def moderation_false_positive(request: HttpRequest, message_id: int) -> HttpResponse:
     membership = membership_current(user=request.user)

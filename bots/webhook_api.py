@@ -4,16 +4,18 @@ their deliveries. The signing secret is returned once, when the endpoint is crea
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bots.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from bots.webhooks import WebhookRejected, webhook_endpoint_create, webhook_endpoint_delete
-from neo_support.api import api_error
+from neo_support.api import ApiPages, api_error
 from neo_support.api_auth import acting_organization
+from neo_support.api_schema import paginated
+from neo_support.permissions import Area
 
 
 class WebhookEndpointOut(serializers.ModelSerializer):
@@ -45,20 +47,20 @@ class WebhookDeliveryOut(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class WebhookPages(PageNumberPagination):
-    page_size = 50
-
-
 def _endpoint(request: Request, endpoint_id: int) -> WebhookEndpoint:
     organization = acting_organization(request)
     return get_object_or_404(WebhookEndpoint.objects.for_organization(organization), pk=endpoint_id)
 
 
 class WebhookListApi(APIView):
+    api_area = Area.WEBHOOKS
+
+    @extend_schema(responses=WebhookEndpointOut(many=True))
     def get(self, request: Request) -> Response:
         endpoints = WebhookEndpoint.objects.for_organization(acting_organization(request))
         return Response(WebhookEndpointOut(endpoints, many=True).data)
 
+    @extend_schema(request=WebhookEndpointIn, responses={201: WebhookEndpointCreatedOut})
     def post(self, request: Request) -> Response:
         incoming = WebhookEndpointIn(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -73,9 +75,13 @@ class WebhookListApi(APIView):
 
 
 class WebhookDetailApi(APIView):
+    api_area = Area.WEBHOOKS
+
+    @extend_schema(responses=WebhookEndpointOut)
     def get(self, request: Request, endpoint_id: int) -> Response:
         return Response(WebhookEndpointOut(_endpoint(request, endpoint_id)).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, endpoint_id: int) -> Response:
         webhook_endpoint_delete(endpoint=_endpoint(request, endpoint_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -84,10 +90,16 @@ class WebhookDetailApi(APIView):
 class WebhookDeliveryListApi(APIView):
     """Newest first, paginated; `?status=pending|delivered|failed` filters."""
 
+    api_area = Area.WEBHOOKS
+
+    @extend_schema(
+        responses=paginated(WebhookDeliveryOut),
+        parameters=[OpenApiParameter("status", str, enum=["pending", "delivered", "failed"])],
+    )
     def get(self, request: Request, endpoint_id: int) -> Response:
         deliveries = _endpoint(request, endpoint_id).deliveries.order_by("-created_at", "-id")
         if request.query_params.get("status"):
             deliveries = deliveries.filter(status=request.query_params["status"])
-        pages = WebhookPages()
+        pages = ApiPages()
         page = pages.paginate_queryset(deliveries, request, view=self)
         return pages.get_paginated_response(WebhookDeliveryOut(page, many=True).data)

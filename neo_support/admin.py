@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from neo_support.models import ApiKey, Membership, Organization
+from neo_support.models import ApiKey, Invitation, Membership, Organization
 
 
 class MembershipInline(admin.TabularInline):
@@ -35,6 +35,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["organization"]
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix", "key_hash", "created_by", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are made from the team page (which emails the link); here they can be read or deleted."""
+
+    list_display = ["email", "organization", "role", "created_at", "expires_at", "accepted_at"]
+    list_filter = ["role", "organization"]
+    search_fields = ["email", "organization__name"]
+    readonly_fields = ["token", "invited_by", "created_at", "accepted_at", "accepted_by"]
 
     def has_add_permission(self, request: object) -> bool:
         return False

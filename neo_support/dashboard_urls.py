@@ -1,7 +1,21 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import path
+
+from neo_support import dashboard_views as views
 
 app_name = "organization"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("team/", views.team, name="team"),
+    path("team/invite", views.team_invite, name="team-invite"),
+    path("team/members/<int:membership_id>", views.team_member, name="member"),
+    path("team/invitations/<int:invitation_id>/revoke", views.team_invitation_revoke, name="invitation-revoke"),
+    path("invitations/<str:token>/", views.invitation_page, name="invitation"),
+    path("api-keys/", views.api_keys, name="api-keys"),
+    path("api-keys/<int:key_id>/revoke", views.api_key_revoke_view, name="api-key-revoke"),
+    path("webhooks/", views.webhooks, name="webhooks"),
+    path("webhooks/<int:endpoint_id>/active", views.webhook_active, name="webhook-active"),
+    path("webhooks/<int:endpoint_id>/delete", views.webhook_delete, name="webhook-delete"),
+    path("settings/", views.organization_settings, name="settings"),
+]

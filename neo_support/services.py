@@ -1,4 +1,4 @@
-"""Writes for tenancy: organizations, memberships, API keys."""
+"""Writes for tenancy: organizations, memberships, invitations, API keys."""
 
 from __future__ import annotations
 
@@ -7,12 +7,22 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from neo_support.models import ApiKey, Membership, Organization, Role
+from neo_support.models import (
+    INVITATION_LIFETIME,
+    ApiKey,
+    Invitation,
+    Membership,
+    Organization,
+    Role,
+    new_invitation_token,
+)
 
 API_KEY_PREFIX = "neo_"
 # Writing last_used_at on every request would turn reads into writes; once a minute is plenty.
@@ -91,3 +101,171 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
     return api_key
+
+
+def organization_rename(*, organization: Organization, name: str) -> Organization:
+    """Change the organization's display name; its slug stays, so links keep working."""
+    name = name.strip()
+    if not name:
+        raise ValueError("An organization needs a name.")
+    if name != organization.name:
+        organization.name = name
+        organization.save(update_fields=["name"])
+    return organization
+
+
+# Team: invitations and roles -----------------------------------------------------
+
+
+class TeamError(ValueError):
+    """A team change that cannot be made; the message says why, for the person who asked."""
+
+
+class TeamForbidden(TeamError):  # noqa: N818 - shown to the person who asked, like TeamError
+    """A team change the acting member's role does not allow."""
+
+
+MANAGING_ROLES = (Role.OWNER, Role.ADMIN)
+
+
+def _role_of(*, organization: Organization, user: AbstractBaseUser | None) -> str | None:
+    if user is None:
+        return None
+    return Membership.objects.filter(organization=organization, user=user).values_list("role", flat=True).first()
+
+
+def invitation_create(
+    *, organization: Organization, email: str, role: str, invited_by: AbstractBaseUser | None = None
+) -> Invitation:
+    """Invite `email` to join with `role`, valid for seven days. Inviting an address that
+    already has a pending (or expired, unaccepted) invitation renews that one with a new
+    token, so only the latest link works. Refused for an unknown role, for an address that
+    is already a member's, and for the owner role unless `invited_by` is an owner."""
+    email = email.strip().lower()
+    if not email or "@" not in email:
+        raise TeamError("Enter an email address.")
+    if role not in Role.values:
+        raise TeamError(f"Unknown role {role!r}; expected one of {', '.join(Role.values)}.")
+    inviter_role = _role_of(organization=organization, user=invited_by)
+    if role == Role.OWNER and invited_by is not None and inviter_role != Role.OWNER:
+        raise TeamForbidden("Only an owner can invite another owner.")
+    if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
+        raise TeamError(f"{email} is already a member of {organization.name}.")
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update()
+            .filter(organization=organization, email=email, accepted_at__isnull=True)
+            .first()
+        )
+        if invitation is None:
+            return Invitation.objects.create(organization=organization, email=email, role=role, invited_by=invited_by)
+        invitation.role = role
+        invitation.invited_by = invited_by
+        invitation.token = new_invitation_token()
+        invitation.expires_at = timezone.now() + INVITATION_LIFETIME
+        invitation.save(update_fields=["role", "invited_by", "token", "expires_at"])
+    return invitation
+
+
+def invitation_send(*, invitation: Invitation, accept_url: str) -> None:
+    """Email the invitation, with its absolute `accept_url`, from DEFAULT_FROM_EMAIL."""
+    inviter = invitation.invited_by.get_username() if invitation.invited_by is not None else "Someone"
+    organization = invitation.organization.name
+    body = (
+        f"{inviter} invited you to join {organization} on Neo Support as {invitation.get_role_display().lower()}.\n\n"
+        f"Accept the invitation here:\n{accept_url}\n\n"
+        f"The link works once and expires on {invitation.expires_at:%Y-%m-%d %H:%M %Z}. "
+        "If you were not expecting this email, you can ignore it.\n"
+    )
+    send_mail(
+        subject=f"You are invited to {organization} on Neo Support",
+        message=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[invitation.email],
+    )
+
+
+def invitation_refusal(*, invitation: Invitation | None, user: AbstractBaseUser) -> str | None:
+    """Why `user` cannot accept `invitation` (looked up by its token), or None when they can."""
+    if invitation is None:
+        return "This invitation link is not valid: it may have been revoked or replaced by a newer one."
+    if invitation.accepted_at is not None:
+        return "This invitation has already been used."
+    if invitation.is_expired:
+        return "This invitation has expired. Ask an owner or admin to invite you again."
+    if Membership.objects.filter(organization_id=invitation.organization_id, user=user).exists():
+        return f"You are already a member of {invitation.organization.name}."
+    return None
+
+
+def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
+    """Make `user` a member with the invitation's role and mark the invitation used.
+    TeamError for an unknown (revoked, replaced), used or expired invitation, and for a
+    user who is a member already (accepting must never change an existing role)."""
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("organization")
+            .filter(token=token)
+            .first()
+        )
+        refusal = invitation_refusal(invitation=invitation, user=user)
+        if refusal is not None:
+            raise TeamError(refusal)
+        assert invitation is not None  # invitation_refusal refuses a missing one
+        membership = membership_set(organization=invitation.organization, user=user, role=invitation.role)
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership
+
+
+def invitation_revoke(*, invitation: Invitation) -> None:
+    """Withdraw a pending invitation: its link stops working."""
+    if invitation.accepted_at is not None:
+        raise TeamError("This invitation has already been accepted; remove the member instead.")
+    invitation.delete()
+
+
+def _check_team_change(*, membership: Membership, by: Membership, touches_owner: bool) -> None:
+    if by.organization_id != membership.organization_id or by.role not in MANAGING_ROLES:
+        raise TeamForbidden("Only owners and admins can change the team.")
+    if touches_owner and by.role != Role.OWNER:
+        raise TeamForbidden("Only an owner can grant or remove the owner role.")
+
+
+def _is_last_owner(membership: Membership) -> bool:
+    # Locks the owners' rows, so two owners demoting each other at once cannot both succeed.
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(organization_id=membership.organization_id, role=Role.OWNER)
+        .values_list("pk", flat=True)
+    )
+    return owners == [membership.pk]
+
+
+def membership_change_role(*, membership: Membership, role: str, by: Membership) -> Membership:
+    """Give a member another role, as `by` (an owner or admin). Only owners grant or take
+    away the owner role, and the organization always keeps at least one owner."""
+    if role not in Role.values:
+        raise TeamError(f"Unknown role {role!r}; expected one of {', '.join(Role.values)}.")
+    changes_owner = role != membership.role and Role.OWNER in (role, membership.role)
+    _check_team_change(membership=membership, by=by, touches_owner=changes_owner)
+    if role == membership.role:
+        return membership
+    with transaction.atomic():
+        if membership.role == Role.OWNER and _is_last_owner(membership):
+            raise TeamError("An organization needs at least one owner: make someone else an owner first.")
+        membership.role = role
+        membership.save(update_fields=["role"])
+    return membership
+
+
+def membership_remove(*, membership: Membership, by: Membership) -> None:
+    """Remove a member, as `by` (an owner or admin). Only owners remove owners, and the
+    last owner cannot be removed."""
+    _check_team_change(membership=membership, by=by, touches_owner=membership.role == Role.OWNER)
+    with transaction.atomic():
+        if membership.role == Role.OWNER and _is_last_owner(membership):
+            raise TeamError("An organization needs at least one owner: make someone else an owner first.")
+        membership.delete()

@@ -62,6 +62,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if
 if not DEBUG and not ALLOWED_HOSTS:
     raise ConfigError("ALLOWED_HOSTS", "must name this site's host names when DEBUG is off")
 CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "neo_support.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -73,6 +74,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "neo_support",
     "retrieval",
     "bots",
@@ -103,6 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "neo_support.access.navigation",
             ],
         },
     },
@@ -219,6 +224,11 @@ NEO_RATE_MESSAGES_PER_VISITOR = env_rate("NEO_RATE_MESSAGES_PER_VISITOR", "12/mi
 NEO_RATE_MESSAGES_PER_IP = env_rate("NEO_RATE_MESSAGES_PER_IP", "60/minute")
 NEO_RATE_FRAMES_PER_SOCKET = env_rate("NEO_RATE_FRAMES_PER_SOCKET", "120/minute")
 NEO_RATE_CONNECTIONS_PER_IP = env_rate("NEO_RATE_CONNECTIONS_PER_IP", "60/minute")
+# REST API requests per API key, or per signed-in user, or per IP when neither.
+NEO_RATE_API = env_rate("NEO_RATE_API", "600/minute;20000/hour")
+# How long POST /api/conversations/.../messages/ waits for the reply before answering
+# 202 with the reply still pending (the client then polls or streams).
+NEO_API_REPLY_WAIT_SECONDS = env_int("NEO_API_REPLY_WAIT_SECONDS", 60, minimum=0, maximum=600)
 
 # Models ------------------------------------------------------------------
 
@@ -345,6 +355,39 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["neo_support.api_auth.OrganizationPermission"],
     "EXCEPTION_HANDLER": "neo_support.api.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_PAGINATION_CLASS": "neo_support.api.ApiPages",
+    "URL_FORMAT_OVERRIDE": None,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["neo_support.api_auth.ApiRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "neo_support.api_schema.NeoAutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Neo Support API",
+    "DESCRIPTION": (
+        "Bots, knowledge bases, documents, search, conversations, tickets, feedback, analytics and "
+        "webhooks of one organization. Authenticate with `Authorization: Bearer <API key>`; "
+        'every error is `{"error": {"code", "message", "details"?}}`.'
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "bots.models.TicketStatus",
+        "ConversationStatusEnum": "bots.models.ConversationStatus",
+        "MessageStatusEnum": "bots.models.MessageStatus",
+        "WebhookDeliveryStatusEnum": "bots.models.WebhookDeliveryStatus",
+        "DocumentStatusEnum": "retrieval.models.DocumentStatus",
+        "FilterActionEnum": ["block", "flag", "off"],
+    },
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "AUTHENTICATION_WHITELIST": [
+        "neo_support.api_auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
 }
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

@@ -3,11 +3,20 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
+from bots import analytics_api, conversation_api, http_chat, webhook_api
 from bots import api as bot_api
-from bots import http_chat, webhook_api
+from bots import bot_api as bots_rest
 from bots import views as bot_views
 from neo_support import views
+from retrieval import api as retrieval_api
+
+router = SimpleRouter()
+router.register("bots", bots_rest.BotViewSet, basename="api-bot")
+router.register("knowledge-bases", retrieval_api.KnowledgeBaseViewSet, basename="api-knowledge-base")
+router.register("conversations", conversation_api.ConversationViewSet, basename="api-conversation")
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -15,6 +24,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/messages/<int:message_id>/feedback/", conversation_api.FeedbackApi.as_view(), name="api-feedback"),
+    path("api/analytics/", analytics_api.AnalyticsApi.as_view(), name="api-analytics"),
     path("api/tickets/", bot_api.TicketListApi.as_view(), name="api-tickets"),
     path("api/tickets/<int:ticket_id>/", bot_api.TicketDetailApi.as_view(), name="api-ticket"),
     path("api/bots/<str:public_key>/inbound-email", bot_api.inbound_email, name="inbound-email"),
@@ -26,6 +40,7 @@ urlpatterns = [
         name="api-webhook-deliveries",
     ),
     path("api/", include("retrieval.urls")),
+    path("api/", include(router.urls)),
     path("dashboard/", include("bots.urls")),
     path("dashboard/", include("neo_support.dashboard_urls")),
     path("dashboard/analytics/", include("bots.analytics_urls")),

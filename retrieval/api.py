@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
-from rest_framework import serializers, status
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +16,7 @@ from rest_framework.views import APIView
 
 from neo_support.api import api_error
 from neo_support.api_auth import acting_organization
+from neo_support.permissions import Area
 from retrieval.models import Document, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
 from retrieval.services import (
@@ -22,8 +25,77 @@ from retrieval.services import (
     document_create_from_text,
     document_create_from_url,
     document_delete,
+    knowledge_base_delete,
     knowledge_base_import_site,
 )
+
+
+class KnowledgeBaseSerializer(serializers.ModelSerializer):
+    document_count = serializers.IntegerField(read_only=True)
+    ready_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = KnowledgeBase
+        fields = [
+            "id", "name", "description", "embedding_model", "chunk_size", "chunk_overlap", "search_mode",
+            "document_count", "ready_count", "index_version", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["embedding_model", "index_version", "created_at", "updated_at"]
+
+    def validate_name(self, value: str) -> str:
+        organization = acting_organization(self.context["request"])
+        taken = KnowledgeBase.objects.for_organization(organization).filter(name=value.strip())
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError("Another knowledge base already has this name.")
+        return value.strip()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None:
+            for field in ("chunk_size", "chunk_overlap"):
+                if field in attrs and attrs[field] != getattr(self.instance, field):
+                    raise serializers.ValidationError(
+                        {field: "Set when the knowledge base is created; its documents are already chunked."}
+                    )
+        size = attrs.get("chunk_size", self.instance.chunk_size if self.instance else 200)
+        overlap = attrs.get("chunk_overlap", self.instance.chunk_overlap if self.instance else 30)
+        if overlap >= size:
+            raise serializers.ValidationError({"chunk_overlap": "Must be smaller than chunk_size."})
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> KnowledgeBase:
+        organization = acting_organization(self.context["request"])
+        knowledge_base = KnowledgeBase(organization=organization, **validated_data)
+        knowledge_base.full_clean()
+        knowledge_base.save()
+        knowledge_base.document_count = 0  # type: ignore[attr-defined]
+        knowledge_base.ready_count = 0  # type: ignore[attr-defined]
+        return knowledge_base
+
+
+class KnowledgeBaseViewSet(viewsets.ModelViewSet):
+    """The organization's knowledge bases. Deleting one removes its documents and index."""
+
+    api_area = Area.KNOWLEDGE
+    serializer_class = KnowledgeBaseSerializer
+    filterset_fields = ["search_mode"]
+
+    def get_queryset(self) -> QuerySet[KnowledgeBase]:
+        if getattr(self, "swagger_fake_view", False):
+            return KnowledgeBase.objects.none()
+        organization = acting_organization(self.request)
+        return (
+            KnowledgeBase.objects.for_organization(organization)
+            .annotate(
+                document_count=Count("documents", distinct=True),
+                ready_count=Count("documents", filter=Q(documents__status="ready"), distinct=True),
+            )
+            .order_by("name", "pk")
+        )
+
+    def perform_destroy(self, instance: KnowledgeBase) -> None:
+        knowledge_base_delete(knowledge_base=instance)
 
 
 class DocumentOut(serializers.ModelSerializer):
@@ -66,12 +138,18 @@ def _knowledge_base(request: Request, knowledge_base_id: int) -> KnowledgeBase:
 
 
 class DocumentListApi(APIView):
+    api_area = Area.KNOWLEDGE
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
+    @extend_schema(responses=DocumentOut(many=True))
     def get(self, request: Request, knowledge_base_id: int) -> Response:
         knowledge_base = _knowledge_base(request, knowledge_base_id)
         return Response(DocumentOut(knowledge_base.documents.order_by("-created_at"), many=True).data)
 
+    @extend_schema(
+        request={"multipart/form-data": DocumentIn, "application/json": DocumentIn},
+        responses={201: DocumentOut},
+    )
     def post(self, request: Request, knowledge_base_id: int) -> Response:
         knowledge_base = _knowledge_base(request, knowledge_base_id)
         incoming = DocumentIn(data=request.data)
@@ -101,13 +179,17 @@ class DocumentListApi(APIView):
 
 
 class DocumentDetailApi(APIView):
+    api_area = Area.KNOWLEDGE
+
     def _document(self, request: Request, knowledge_base_id: int, document_id: int) -> Document:
         knowledge_base = _knowledge_base(request, knowledge_base_id)
         return get_object_or_404(knowledge_base.documents, pk=document_id)
 
+    @extend_schema(responses=DocumentOut)
     def get(self, request: Request, knowledge_base_id: int, document_id: int) -> Response:
         return Response(DocumentOut(self._document(request, knowledge_base_id, document_id)).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, knowledge_base_id: int, document_id: int) -> Response:
         document_delete(document=self._document(request, knowledge_base_id, document_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -116,6 +198,9 @@ class DocumentDetailApi(APIView):
 class SiteImportApi(APIView):
     """Start importing a site or sitemap; each page becomes a document (see the document list)."""
 
+    api_area = Area.KNOWLEDGE
+
+    @extend_schema(request=SiteImportIn, responses={202: SiteImportIn})
     def post(self, request: Request, knowledge_base_id: int) -> Response:
         knowledge_base = _knowledge_base(request, knowledge_base_id)
         incoming = SiteImportIn(data=request.data)
@@ -132,7 +217,28 @@ class SiteImportApi(APIView):
         )
 
 
+class SearchHitOut(serializers.Serializer):
+    chunk_id = serializers.IntegerField()
+    document_id = serializers.IntegerField()
+    document_title = serializers.CharField()
+    knowledge_base_id = serializers.IntegerField()
+    heading_path = serializers.ListField(child=serializers.CharField())
+    location = serializers.CharField(allow_blank=True)
+    text = serializers.CharField()
+    snippet = serializers.CharField(allow_blank=True)
+    score = serializers.FloatField()
+    dense_score = serializers.FloatField(allow_null=True)
+    lexical_score = serializers.FloatField(allow_null=True)
+
+
+class SearchOut(serializers.Serializer):
+    results = SearchHitOut(many=True)
+
+
 class SearchApi(APIView):
+    api_area = Area.KNOWLEDGE
+
+    @extend_schema(parameters=[SearchIn], responses=SearchOut)
     def get(self, request: Request, knowledge_base_id: int) -> Response:
         knowledge_base = _knowledge_base(request, knowledge_base_id)
         incoming = SearchIn(data=request.query_params)
@@ -146,4 +252,4 @@ class SearchApi(APIView):
             )
         except IndexUnavailable as error:
             return api_error("index_unavailable", str(error), status.HTTP_503_SERVICE_UNAVAILABLE)
-        return Response({"results": [hit.__dict__ for hit in hits]})
+        return Response({"results": SearchHitOut(hits, many=True).data})

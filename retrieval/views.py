@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from neo_support.access import dashboard_area
 from neo_support.models import Membership
+from neo_support.permissions import Area
 from neo_support.selectors import membership_current
 from retrieval.models import Document, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
@@ -46,7 +47,7 @@ def _require_write(membership: Membership) -> None:
         raise PermissionDenied("Only owners and admins can change knowledge bases.")
 
 
-@login_required
+@dashboard_area(Area.KNOWLEDGE)
 def knowledge_base_index(request: HttpRequest) -> HttpResponse:
     membership = _membership(request)
     if request.method == "POST":
@@ -66,7 +67,7 @@ def knowledge_base_index(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@dashboard_area(Area.KNOWLEDGE)
 def knowledge_base_detail(request: HttpRequest, knowledge_base_id: int) -> HttpResponse:
     membership, knowledge_base = _knowledge_base(request, knowledge_base_id)
     if request.method == "POST":
@@ -80,6 +81,9 @@ def knowledge_base_detail(request: HttpRequest, knowledge_base_id: int) -> HttpR
             "knowledge_base": knowledge_base,
             "documents": knowledge_base.documents.order_by("-created_at"),
             "can_write": membership.role in WRITE_ROLES,
+            # A draft article to start from, e.g. from the analytics page's question clusters.
+            "draft_title": request.GET.get("draft_title", "")[:500],
+            "draft_text": request.GET.get("draft_text", "")[:20000],
         },
     )
 
@@ -111,7 +115,7 @@ def _add_documents(request: HttpRequest, knowledge_base: KnowledgeBase) -> None:
         messages.success(request, f"{added} document(s) added; processing has started.")
 
 
-@login_required
+@dashboard_area(Area.KNOWLEDGE)
 @require_GET
 def document_status(request: HttpRequest, knowledge_base_id: int) -> JsonResponse:
     """Polled by the page for live progress."""
@@ -120,7 +124,7 @@ def document_status(request: HttpRequest, knowledge_base_id: int) -> JsonRespons
     return JsonResponse({"documents": list(rows)})
 
 
-@login_required
+@dashboard_area(Area.KNOWLEDGE)
 @require_POST
 def document_remove(request: HttpRequest, knowledge_base_id: int, document_id: int) -> HttpResponse:
     membership, knowledge_base = _knowledge_base(request, knowledge_base_id)
@@ -133,7 +137,7 @@ def document_remove(request: HttpRequest, knowledge_base_id: int, document_id: i
     return redirect("knowledge-bases:detail", knowledge_base.pk)
 
 
-@login_required
+@dashboard_area(Area.KNOWLEDGE)
 @require_GET
 def playground(request: HttpRequest, knowledge_base_id: int) -> HttpResponse:
     _, knowledge_base = _knowledge_base(request, knowledge_base_id)

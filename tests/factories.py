@@ -46,6 +46,15 @@ class ApiKeyFactory(factory.django.DjangoModelFactory):
     key_hash = factory.Sequence(lambda n: f"{n:064x}")
 
 
+class InvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "neo_support.Invitation"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    role = "agent"
+
+
 class KnowledgeBaseFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = KnowledgeBase

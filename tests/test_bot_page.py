@@ -1,44 +1,402 @@
-"""A bot's dashboard page: the embed code and the sites allowed to use the bot."""
+"""A bot's dashboard pages: creating a bot, its settings in sections, the embed code and
+test chat, deleting it, and who may do what."""
 
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 
-from tests.factories import BotFactory, MembershipFactory
+from bots.models import Bot, Conversation
+from bots.services import bot_update
+from tests.factories import BotFactory, ConversationFactory, KnowledgeBaseFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
+PERSONA = {
+    "section": "persona",
+    "name": "Pip",
+    "instructions": "You are Pip, cheerful and brief.",
+    "answer_mode": "extractive",
+    "welcome_message": "Hello from Pip!",
+    "starter_questions": "How do refunds work?\n\n  Where is my order?  \nHow do refunds work?",
+    "temperature": "0.7",
+    "top_p": "0.95",
+    "max_new_tokens": "300",
+    "repetition_penalty": "1.2",
+}
 
-def test_an_admin_sees_the_embed_code_and_sets_the_allowed_sites(client) -> None:
+
+@pytest.fixture
+def admin(client):
     membership = MembershipFactory(role="admin")
-    bot = BotFactory(organization=membership.organization)
     client.force_login(membership.user)
-    page = client.get(f"/dashboard/bots/{bot.pk}/")
-    assert page.status_code == 200
-    assert f"data-bot-key=&quot;{bot.public_key}&quot;".encode() in page.content
+    return membership
+
+
+@pytest.fixture
+def bot(admin):
+    return BotFactory(organization=admin.organization, name="Helper", generation={"temperature": 0.3, "seed": 7})
+
+
+def url(bot: Bot) -> str:
+    return f"/dashboard/bots/{bot.pk}/"
+
+
+# Creating a bot
+
+
+def test_an_admin_creates_a_bot_with_its_organizations_knowledge_bases(client, admin) -> None:
+    knowledge_base = KnowledgeBaseFactory(organization=admin.organization, name="Billing")
+    assert b"/dashboard/bots/new" in client.get("/dashboard/").content
+    page = client.get("/dashboard/bots/new")
+    assert page.status_code == 200 and b"Billing" in page.content
 
     response = client.post(
-        f"/dashboard/bots/{bot.pk}/",
-        {"allowed_origins": "https://Shop.example/\n\nhttps://*.example.org\nhttps://shop.example"},
+        "/dashboard/bots/new",
+        {
+            "name": "Pip",
+            "instructions": "Be brief.",
+            "knowledge_bases": [knowledge_base.pk],
+            "answer_mode": "extractive",
+        },
+    )
+    bot = Bot.objects.get(name="Pip")
+    assert response.status_code == 302 and response["Location"] == url(bot)
+    assert bot.organization == admin.organization
+    assert (bot.instructions, bot.answer_mode) == ("Be brief.", "extractive")
+    assert list(bot.knowledge_bases.all()) == [knowledge_base]
+
+
+def test_creating_a_bot_with_another_tenants_knowledge_base_is_refused_and_keeps_what_was_typed(client, admin) -> None:
+    foreign = KnowledgeBaseFactory(name="Not yours")
+    response = client.post(
+        "/dashboard/bots/new",
+        {"name": "Pip", "instructions": "Be brief.", "knowledge_bases": [foreign.pk], "answer_mode": "generative"},
+    )
+    assert response.status_code == 200
+    assert b"Select a valid choice" in response.content
+    assert b'value="Pip"' in response.content and b"Be brief." in response.content
+    assert b"Not yours" not in response.content
+    assert not Bot.objects.exists()
+
+
+def test_a_bot_needs_a_name(client, admin) -> None:
+    response = client.post("/dashboard/bots/new", {"name": "", "instructions": "Kept", "answer_mode": "generative"})
+    assert response.status_code == 200 and b"This field is required" in response.content
+    assert b"Kept" in response.content
+    assert not Bot.objects.exists()
+
+
+@pytest.mark.parametrize("role", ["agent", "viewer"])
+def test_agents_and_viewers_cannot_create_bots(client, role) -> None:
+    membership = MembershipFactory(role=role)
+    client.force_login(membership.user)
+    assert b"/dashboard/bots/new" not in client.get("/dashboard/").content
+    assert client.get("/dashboard/bots/new").status_code == 403
+    assert client.post("/dashboard/bots/new", {"name": "Pip", "answer_mode": "generative"}).status_code == 403
+    assert not Bot.objects.exists()
+
+
+# Settings, section by section
+
+
+def test_the_page_shows_every_section_the_embed_code_and_the_test_chat(client, bot) -> None:
+    page = client.get(url(bot))
+    assert page.status_code == 200
+    for section in ("persona", "confidence", "moderation", "origins", "theme", "tickets", "embed", "delete"):
+        assert f'id="{section}"'.encode() in page.content
+    assert f"data-bot-key=&quot;{bot.public_key}&quot;".encode() in page.content  # the embed code, as text
+    assert f'src="http://testserver/widget.js" data-bot-key="{bot.public_key}"'.encode() in page.content
+    assert b'data-color="#2563eb" data-position="right"' in page.content
+
+
+def test_persona_and_answers_are_saved_and_unknown_generation_keys_kept(client, admin, bot) -> None:
+    mine = KnowledgeBaseFactory(organization=admin.organization)
+    response = client.post(url(bot), {**PERSONA, "knowledge_bases": [mine.pk]})
+    assert response.status_code == 302 and response["Location"].endswith("#persona")
+    bot.refresh_from_db()
+    assert bot.name == "Pip" and bot.instructions == "You are Pip, cheerful and brief."
+    assert bot.answer_mode == "extractive" and bot.welcome_message == "Hello from Pip!"
+    assert bot.starter_questions == ["How do refunds work?", "Where is my order?"]
+    assert bot.generation == {
+        "temperature": 0.7,
+        "top_p": 0.95,
+        "max_new_tokens": 300,
+        "repetition_penalty": 1.2,
+        "seed": 7,
+    }
+    assert list(bot.knowledge_bases.all()) == [mine]
+    page = client.get(url(bot))
+    assert b"Saved." in page.content and b"Where is my order?" in page.content
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("name", "", b"This field is required"),
+        ("temperature", "3", b"less than or equal to 2"),
+        ("top_p", "0", b"greater than or equal to 0.01"),
+        ("max_new_tokens", "5000", b"less than or equal to 1024"),
+        ("repetition_penalty", "abc", b"Enter a number"),
+        ("starter_questions", "\n".join(f"Question {n}" for n in range(11)), b"At most 10 questions"),
+    ],
+)
+def test_invalid_persona_input_shows_the_error_keeps_what_was_typed_and_saves_nothing(
+    client, bot, field, value, error
+) -> None:
+    response = client.post(url(bot), {**PERSONA, field: value})
+    assert response.status_code == 200
+    assert error in response.content
+    assert b"You are Pip, cheerful and brief." in response.content  # what was typed in other fields
+    assert b'aria-invalid="true"' in response.content
+    bot.refresh_from_db()
+    assert bot.name == "Helper" and bot.instructions == "" and bot.generation == {"temperature": 0.3, "seed": 7}
+
+
+def test_another_tenants_knowledge_base_is_refused(client, admin, bot) -> None:
+    mine = KnowledgeBaseFactory(organization=admin.organization)
+    bot.knowledge_bases.add(mine)
+    foreign = KnowledgeBaseFactory()
+    response = client.post(url(bot), {**PERSONA, "knowledge_bases": [foreign.pk]})
+    assert response.status_code == 200 and b"Select a valid choice" in response.content
+    bot.refresh_from_db()
+    assert bot.name == "Helper" and list(bot.knowledge_bases.all()) == [mine]
+
+
+def test_the_service_refuses_another_tenants_knowledge_base_too(bot) -> None:
+    with pytest.raises(ValueError, match="another organization"):
+        bot_update(bot=bot, name="Pip", knowledge_bases=[KnowledgeBaseFactory()])
+    assert bot.name == "Helper"
+    bot.refresh_from_db()
+    assert bot.name == "Helper" and not bot.knowledge_bases.exists()
+
+
+def test_the_service_validates_the_threshold_ordering(bot) -> None:
+    with pytest.raises(ValidationError):
+        bot_update(bot=bot, answer_threshold=0.2, handoff_threshold=0.4)
+    assert (bot.answer_threshold, bot.handoff_threshold) == (0.5, 0.25)
+
+
+def test_confidence_thresholds_are_saved(client, bot) -> None:
+    response = client.post(url(bot), {"section": "confidence", "answer_threshold": "0.6", "handoff_threshold": "0.6"})
+    assert response.status_code == 302
+    bot.refresh_from_db()
+    assert (bot.answer_threshold, bot.handoff_threshold) == (0.6, 0.6)
+
+
+@pytest.mark.parametrize(
+    ("answer", "handoff", "error"),
+    [
+        ("0.3", "0.4", b"cannot be above the answer threshold"),
+        ("1.5", "0.2", b"less than or equal to 1"),
+        ("0.5", "-0.1", b"greater than or equal to 0"),
+    ],
+)
+def test_bad_thresholds_are_a_form_error_and_nothing_is_saved(client, bot, answer, handoff, error) -> None:
+    response = client.post(
+        url(bot), {"section": "confidence", "answer_threshold": answer, "handoff_threshold": handoff}
+    )
+    assert response.status_code == 200 and error in response.content
+    assert f'value="{answer}"'.encode() in response.content and f'value="{handoff}"'.encode() in response.content
+    bot.refresh_from_db()
+    assert (bot.answer_threshold, bot.handoff_threshold) == (0.5, 0.25)
+
+
+MODERATION = {
+    "section": "moderation",
+    "blocklist": "darn\nheck\n",
+    "allowlist": "kill the process",
+    "blocklist_action": "flag",
+    "pii": "off",
+    "toxicity": "flag",
+    "injection": "block",
+    "grounding": "off",
+    "safe_reply": "Let me find a person for you.",
+}
+
+
+def test_the_moderation_policy_is_saved_as_the_pipeline_reads_it_and_unknown_keys_are_kept(client, bot) -> None:
+    from workers.moderation.pipeline import Policy
+    from workers.moderation.verdicts import Action
+
+    bot.moderation_policy = {"blocklist": ["old"], "custom_rule": {"x": 1}, "safe_reply": "Old reply"}
+    bot.save()
+    response = client.post(url(bot), MODERATION)
+    assert response.status_code == 302
+    bot.refresh_from_db()
+    assert bot.moderation_policy == {
+        "blocklist": ["darn", "heck"],
+        "allowlist": ["kill the process"],
+        "blocklist_action": "flag",
+        "pii": "off",
+        "toxicity": "flag",
+        "injection": "block",
+        "grounding": "off",
+        "safe_reply": "Let me find a person for you.",
+        "custom_rule": {"x": 1},
+    }
+    policy = Policy.from_bot(bot.moderation_policy)
+    assert policy.blocklist_action == Action.FLAG and policy.pii is None and policy.toxicity == Action.FLAG
+    assert policy.grounding is False and policy.safe_reply == "Let me find a person for you."
+
+    client.post(url(bot), {**MODERATION, "safe_reply": ""})
+    bot.refresh_from_db()
+    assert "safe_reply" not in bot.moderation_policy and bot.moderation_policy["custom_rule"] == {"x": 1}
+
+
+def test_the_moderation_form_shows_the_policy_in_force(client, bot) -> None:
+    bot.moderation_policy = {"pii": "FLAG", "toxicity": "nonsense", "blocklist": ["darn"]}
+    bot.save()
+    form = client.get(url(bot)).context["forms"]["moderation"]
+    assert form.initial["pii"] == "flag"
+    assert form.initial["toxicity"] == "block"  # what Policy.from_bot makes of an unknown value
+    assert form.initial["blocklist"] == "darn" and form.initial["safe_reply"] == ""
+
+
+def test_an_invalid_moderation_choice_saves_nothing(client, bot) -> None:
+    bot.moderation_policy = {"custom_rule": 1}
+    bot.save()
+    response = client.post(url(bot), {**MODERATION, "pii": "shout"})
+    assert response.status_code == 200 and b"Select a valid choice" in response.content
+    assert b"kill the process" in response.content
+    bot.refresh_from_db()
+    assert bot.moderation_policy == {"custom_rule": 1}
+
+
+def test_allowed_origins_are_normalised_and_a_bad_one_is_refused(client, bot) -> None:
+    response = client.post(
+        url(bot),
+        {
+            "section": "origins",
+            "allowed_origins": "https://Shop.example/\n\nhttps://*.example.org\nhttps://shop.example",
+        },
     )
     assert response.status_code == 302
     bot.refresh_from_db()
     assert bot.allowed_origins == ["https://shop.example", "https://*.example.org"]
 
-    refused = client.post(f"/dashboard/bots/{bot.pk}/", {"allowed_origins": "shop.example/page"})
+    refused = client.post(url(bot), {"section": "origins", "allowed_origins": "shop.example/page"})
     assert refused.status_code == 200 and b"is not a site origin" in refused.content
+    assert b"shop.example/page" in refused.content
     bot.refresh_from_db()
     assert bot.allowed_origins == ["https://shop.example", "https://*.example.org"]
 
 
-def test_viewers_read_and_strangers_do_not_see_the_bot(client) -> None:
-    viewer = MembershipFactory(role="viewer")
-    bot = BotFactory(organization=viewer.organization, allowed_origins=["https://shop.example"])
-    client.force_login(viewer.user)
-    assert b"https://shop.example" in client.get(f"/dashboard/bots/{bot.pk}/").content
-    assert client.post(f"/dashboard/bots/{bot.pk}/", {"allowed_origins": ""}).status_code == 403
+def test_the_theme_is_saved_and_unknown_theme_keys_kept(client, bot) -> None:
+    bot.theme = {"accent": "#2563eb", "position": "right", "title": "Ask", "font": "serif"}
+    bot.save()
+    response = client.post(url(bot), {"section": "theme", "accent": "#0A7D32", "position": "left", "title": "Help"})
+    assert response.status_code == 302
     bot.refresh_from_db()
-    assert bot.allowed_origins == ["https://shop.example"]
+    assert bot.theme == {"accent": "#0a7d32", "position": "left", "title": "Help", "font": "serif"}
+    assert b'data-color="#0a7d32" data-position="left"' in client.get(url(bot)).content
 
-    client.force_login(MembershipFactory(role="owner").user)
-    assert client.get(f"/dashboard/bots/{bot.pk}/").status_code == 404
+
+@pytest.mark.parametrize("accent", ["blue", "#12345", "#1234567", "#ggg000", "javascript:1"])
+def test_an_accent_that_is_not_rrggbb_is_refused(client, bot, accent) -> None:
+    response = client.post(url(bot), {"section": "theme", "accent": accent, "position": "left", "title": "Help"})
+    assert response.status_code == 200 and b"as #rrggbb" in response.content
+    assert b'value="Help"' in response.content
+    bot.refresh_from_db()
+    assert bot.theme["accent"] == "#2563eb" and bot.theme["position"] == "right"
+
+
+def test_ticket_settings_are_saved_and_a_bad_email_refused(client, bot) -> None:
+    response = client.post(
+        url(bot), {"section": "tickets", "ticket_mode": "auto", "support_email": "help@shop.example"}
+    )
+    assert response.status_code == 302
+    bot.refresh_from_db()
+    assert (bot.ticket_mode, bot.support_email) == ("auto", "help@shop.example")
+
+    refused = client.post(url(bot), {"section": "tickets", "ticket_mode": "off", "support_email": "not an address"})
+    assert refused.status_code == 200 and b"Enter a valid email address" in refused.content
+    assert b'value="not an address"' in refused.content
+    bot.refresh_from_db()
+    assert (bot.ticket_mode, bot.support_email) == ("auto", "help@shop.example")
+
+
+def test_an_unknown_section_is_a_bad_request(client, bot) -> None:
+    assert client.post(url(bot), {"section": "public_key", "public_key": "pk_x"}).status_code == 400
+
+
+# Deleting
+
+
+def test_deleting_needs_the_bots_name_typed(client, bot) -> None:
+    ConversationFactory(bot=bot)
+    refused = client.post(f"/dashboard/bots/{bot.pk}/delete", {"confirm_name": "helper"})
+    assert refused.status_code == 200 and b"not this bot&#x27;s name" in refused.content
+    assert b'value="helper"' in refused.content
+    assert Bot.objects.filter(pk=bot.pk).exists()
+
+    response = client.post(f"/dashboard/bots/{bot.pk}/delete", {"confirm_name": "Helper"})
+    assert response.status_code == 302 and response["Location"] == "/dashboard/"
+    assert not Bot.objects.filter(pk=bot.pk).exists() and not Conversation.objects.exists()
+    assert b"Helper was deleted." in client.get("/dashboard/").content
+
+
+def test_delete_is_post_only(client, bot) -> None:
+    assert client.get(f"/dashboard/bots/{bot.pk}/delete").status_code == 405
+
+
+# Roles and tenants
+
+
+@pytest.mark.parametrize("role", ["agent", "viewer"])
+def test_viewers_read_the_settings_agents_do_not_and_neither_changes_them(client, role) -> None:
+    membership = MembershipFactory(role=role)
+    bot = BotFactory(organization=membership.organization, name="Helper", allowed_origins=["https://shop.example"])
+    client.force_login(membership.user)
+    page = client.get(url(bot))
+    if role == "agent":  # agents work the inbox and conversations only
+        assert page.status_code == 403
+        assert client.post(url(bot), PERSONA).status_code == 403
+        return
+    assert page.status_code == 200
+    assert b"https://shop.example" in page.content
+    assert b'name="section"' not in page.content and b'id="delete"' not in page.content
+    assert all(field.disabled for form in page.context["forms"].values() for field in form.fields.values())
+    assert b"widget.js" in page.content  # the test chat is for everyone
+
+    for section, data in (("persona", PERSONA), ("origins", {"section": "origins", "allowed_origins": ""})):
+        assert client.post(url(bot), data).status_code == 403, section
+    assert client.post(f"/dashboard/bots/{bot.pk}/delete", {"confirm_name": "Helper"}).status_code == 403
+    bot.refresh_from_db()
+    assert bot.name == "Helper" and bot.allowed_origins == ["https://shop.example"]
+
+
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_owners_and_admins_edit(client, role) -> None:
+    membership = MembershipFactory(role=role)
+    bot = BotFactory(organization=membership.organization)
+    client.force_login(membership.user)
+    assert b'name="section"' in client.get(url(bot)).content
+    assert client.post(url(bot), {"section": "tickets", "ticket_mode": "off"}).status_code == 302
+
+
+def test_another_tenants_bot_is_not_found(client, admin) -> None:
+    other = BotFactory(name="Theirs")
+    assert client.get(url(other)).status_code == 404
+    assert client.post(url(other), {"section": "tickets", "ticket_mode": "off"}).status_code == 404
+    assert client.post(f"/dashboard/bots/{other.pk}/delete", {"confirm_name": "Theirs"}).status_code == 404
+    other.refresh_from_db()
+    assert other.ticket_mode == "draft"
+
+
+def test_a_user_without_an_organization_is_told_so(client, django_user_model) -> None:
+    bot = BotFactory()
+    client.force_login(django_user_model.objects.create_user("loner", password="x"))
+    for response in (
+        client.get(url(bot)),
+        client.get("/dashboard/bots/new"),
+        client.post(f"/dashboard/bots/{bot.pk}/delete", {"confirm_name": bot.name}),
+    ):
+        assert response.status_code == 403
+        assert "dashboard/no_organization.html" in [t.name for t in response.templates]
+
+
+def test_signed_out_visitors_are_sent_to_log_in(client) -> None:
+    bot = BotFactory()
+    assert client.get(url(bot))["Location"].startswith("/accounts/login/")
+    assert client.get("/dashboard/bots/new")["Location"].startswith("/accounts/login/")

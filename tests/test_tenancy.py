@@ -15,6 +15,7 @@ PROJECT_APPS = ("neo_support", "retrieval", "bots", "workers")
 FACTORIES = {
     "Membership": factories.MembershipFactory,
     "ApiKey": factories.ApiKeyFactory,
+    "Invitation": factories.InvitationFactory,
     "KnowledgeBase": factories.KnowledgeBaseFactory,
     "Document": factories.DocumentFactory,
     "Chunk": factories.ChunkFactory,

@@ -1,0 +1,137 @@
+"""REST endpoints for bots: list, create, read, change, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from rest_framework import serializers, viewsets
+
+from bots.models import AnswerMode, Bot, TicketMode
+from bots.origins import normalise_origin
+from neo_support.api_auth import acting_organization
+from neo_support.permissions import Area
+from retrieval.models import KnowledgeBase
+
+MAX_ORIGINS = 50
+MAX_STARTERS = 10
+
+
+class GenerationIn(serializers.Serializer):
+    temperature = serializers.FloatField(min_value=0.0, max_value=2.0, default=0.3)
+    top_p = serializers.FloatField(min_value=0.05, max_value=1.0, default=0.9)
+    max_new_tokens = serializers.IntegerField(min_value=1, max_value=1024, default=200)
+    repetition_penalty = serializers.FloatField(min_value=1.0, max_value=2.0, default=1.15)
+
+
+class ThemeIn(serializers.Serializer):
+    accent = serializers.RegexField(r"^#[0-9a-fA-F]{6}$", default="#2563eb")
+    position = serializers.ChoiceField(choices=["left", "right"], default="right")
+    title = serializers.CharField(max_length=80, default="Ask us anything", allow_blank=True)
+
+
+class ModerationPolicyIn(serializers.Serializer):
+    """The filters' settings (docs/moderation.md); keys left out keep their defaults."""
+
+    blocklist = serializers.ListField(child=serializers.CharField(max_length=100), max_length=500, required=False)
+    allowlist = serializers.ListField(child=serializers.CharField(max_length=500), max_length=500, required=False)
+    blocklist_action = serializers.ChoiceField(choices=["block", "flag"], required=False)
+    pii = serializers.ChoiceField(choices=["redact", "flag", "off"], required=False)
+    toxicity = serializers.ChoiceField(choices=["block", "flag", "off"], required=False)
+    injection = serializers.ChoiceField(choices=["block", "flag", "off"], required=False)
+    grounding = serializers.ChoiceField(choices=["on", "off"], required=False)
+    safe_reply = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+
+class OrganizationKnowledgeBases(serializers.PrimaryKeyRelatedField):
+    """Knowledge base ids of the acting organization only: another's id is "does not exist"."""
+
+    def get_queryset(self) -> QuerySet[KnowledgeBase]:
+        return KnowledgeBase.objects.for_organization(acting_organization(self.context["request"]))
+
+
+class BotSerializer(serializers.ModelSerializer):
+    knowledge_bases = OrganizationKnowledgeBases(many=True, required=False)
+    generation = GenerationIn(required=False)
+    theme = ThemeIn(required=False)
+    moderation_policy = ModerationPolicyIn(required=False)
+    allowed_origins = serializers.ListField(
+        child=serializers.CharField(max_length=300), max_length=MAX_ORIGINS, required=False
+    )
+    starter_questions = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=MAX_STARTERS, required=False
+    )
+    answer_mode = serializers.ChoiceField(choices=AnswerMode.choices, required=False)
+    ticket_mode = serializers.ChoiceField(choices=TicketMode.choices, required=False)
+    answer_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    handoff_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+
+    class Meta:
+        model = Bot
+        fields = [
+            "id", "name", "instructions", "knowledge_bases", "answer_mode", "generation", "answer_threshold",
+            "handoff_threshold", "moderation_policy", "public_key", "allowed_origins", "welcome_message",
+            "starter_questions", "theme", "ticket_mode", "support_email", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["public_key", "created_at", "updated_at"]
+
+    def validate_allowed_origins(self, value: list[str]) -> list[str]:
+        origins = []
+        for entry in value:
+            wildcard = "://*." in entry
+            checked = normalise_origin(entry.replace("://*.", "://", 1) if wildcard else entry)
+            if checked is None:
+                raise serializers.ValidationError(f"{entry!r} is not a site origin like https://www.example.com.")
+            origins.append(checked.replace("://", "://*.", 1) if wildcard else checked)
+        return list(dict.fromkeys(origins))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        current = self.instance
+        answer = attrs.get("answer_threshold", current.answer_threshold if current else 0.5)
+        handoff = attrs.get("handoff_threshold", current.handoff_threshold if current else 0.25)
+        if handoff > answer:
+            raise serializers.ValidationError(
+                {"handoff_threshold": "The handoff threshold must not be above the answer threshold."}
+            )
+        if "moderation_policy" in attrs and current is not None:
+            # Keys this API does not know (set elsewhere) are kept.
+            attrs["moderation_policy"] = {**current.moderation_policy, **attrs["moderation_policy"]}
+        if "generation" in attrs and current is not None:
+            attrs["generation"] = {**current.generation, **attrs["generation"]}
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Bot:
+        knowledge_bases = validated_data.pop("knowledge_bases", [])
+        organization = acting_organization(self.context["request"])
+        with transaction.atomic():
+            bot = Bot(organization=organization, **validated_data)
+            bot.full_clean()
+            bot.save()
+            bot.knowledge_bases.set(knowledge_bases)
+        return bot
+
+    def update(self, instance: Bot, validated_data: dict[str, Any]) -> Bot:
+        knowledge_bases = validated_data.pop("knowledge_bases", None)
+        with transaction.atomic():
+            for field, value in validated_data.items():
+                setattr(instance, field, value)
+            instance.full_clean()
+            instance.save()
+            if knowledge_bases is not None:
+                instance.knowledge_bases.set(knowledge_bases)
+        return instance
+
+
+class BotViewSet(viewsets.ModelViewSet):
+    """The organization's bots. `public_key` goes in the widget's snippet."""
+
+    api_area = Area.BOTS
+    serializer_class = BotSerializer
+    filterset_fields = ["answer_mode", "ticket_mode"]
+
+    def get_queryset(self) -> QuerySet[Bot]:
+        if getattr(self, "swagger_fake_view", False):
+            return Bot.objects.none()
+        organization = acting_organization(self.request)
+        return Bot.objects.for_organization(organization).prefetch_related("knowledge_bases").order_by("name", "pk")

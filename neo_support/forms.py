@@ -1,0 +1,47 @@
+"""Dashboard forms for the organization: team, API keys, webhooks, settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from bots.models import WebhookEvent
+from neo_support.models import API_SCOPES, Organization, Role
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.AGENT)
+
+    def __init__(self, *args: Any, can_grant_owner: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not can_grant_owner:
+            self.fields["role"].choices = [choice for choice in Role.choices if choice[0] != Role.OWNER]
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What uses this key, e.g. “Zapier” or “CRM sync”.")
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in API_SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one scope."},
+    )
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(max_length=500, assume_scheme="https", label="URL")
+    events = forms.MultipleChoiceField(
+        choices=WebhookEvent.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None ticked means every event, including ones added later.",
+    )
+
+
+class OrganizationSettingsForm(forms.Form):
+    name = forms.CharField(max_length=Organization._meta.get_field("name").max_length)

@@ -1,0 +1,54 @@
+"""Who may do what: one table of areas × roles, read by the dashboard and the REST API.
+
+Owners and admins do everything. Agents work the inbox and conversations. Viewers read
+everything but API keys. An API key acts for its organization within its scopes
+(`<area>:read`, `<area>:write`); a key with no scopes has full access (keys made
+before scopes existed).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Area(StrEnum):
+    BOTS = "bots"
+    KNOWLEDGE = "knowledge"
+    CONVERSATIONS = "conversations"
+    TICKETS = "tickets"
+    ANALYTICS = "analytics"
+    WEBHOOKS = "webhooks"
+    MODERATION = "moderation"
+    TEAM = "team"
+    API_KEYS = "api_keys"
+    SETTINGS = "settings"
+
+
+# Areas an API key can be scoped to; the rest are managed in the dashboard only.
+KEY_AREAS = (Area.BOTS, Area.KNOWLEDGE, Area.CONVERSATIONS, Area.TICKETS, Area.ANALYTICS, Area.WEBHOOKS)
+# Analytics are read-only; everything else an API key reaches can also be written.
+API_SCOPES = tuple(
+    f"{area}:{access}" for area in KEY_AREAS for access in ("read", "write") if (area, access) != ("analytics", "write")
+)
+
+_AGENT_AREAS = {Area.CONVERSATIONS, Area.TICKETS}
+
+
+def role_may(role: str, area: str, *, write: bool) -> bool:
+    """Whether a member with `role` may read (or, with `write`, change) `area`."""
+    if role in ("owner", "admin"):
+        return True
+    if role == "agent":
+        return area in _AGENT_AREAS
+    if role == "viewer":
+        return not write and area != Area.API_KEYS
+    return False
+
+
+def scopes_allow(scopes: list[str], area: str, *, write: bool) -> bool:
+    """Whether an API key with `scopes` may read (or change) `area`; write implies read."""
+    if not scopes:
+        return True
+    if f"{area}:write" in scopes:
+        return True
+    return not write and f"{area}:read" in scopes

@@ -1,0 +1,109 @@
+"""A bot's pages in a real headless Chromium: an owner creates a bot, gives it a persona
+and thresholds, and talks to it in the test chat, the real widget on the bot's page."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from bots import rate_limits
+from bots.models import Bot
+from retrieval.services import document_create_from_text, documents_ingest_all
+from tests.conftest import free_port
+from tests.factories import KnowledgeBaseFactory, MembershipFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ROSES = "# Roses\n\n## Pruning\n\nPrune roses in late winter, just above an outward bud."
+
+
+@pytest.fixture
+def server(in_process_tasks, settings) -> Iterator[str]:
+    """The whole ASGI application (pages and the widget's websocket) served by uvicorn on a
+    thread of this process, so it reads the test database; replies run on the in-process
+    task pool, extractive (no model weights), as on a fresh install."""
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from neo_support.asgi import application
+
+    settings.NEO_MODEL = "/nonexistent/model"
+    rate_limits.rate_reset()
+    port = free_port()
+    app = ASGIStaticFilesHandler(application)  # the stylesheet, as the live_server fixture serves it
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not running.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_an_owner_creates_a_bot_sets_its_persona_and_talks_to_it_in_the_test_chat(server, page, tmp_path) -> None:
+    owner = MembershipFactory(user__username="ola", role="owner")
+    knowledge_base = KnowledgeBaseFactory(organization=owner.organization, name="Garden")
+    documents_ingest_all(
+        documents=[document_create_from_text(knowledge_base=knowledge_base, title="Roses", text=ROSES, queue=False)]
+    )
+
+    page.goto(f"{server}/accounts/login/")
+    page.fill("#id_username", "ola")
+    page.fill("#id_password", "correct horse battery staple")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{server}/dashboard/")
+
+    page.click("text=New bot")
+    page.fill("#id_name", "Fern")
+    page.fill("#id_instructions", "You are Fern, a gardener.")
+    page.get_by_label("Garden").check()
+    page.select_option("#id_answer_mode", "extractive")
+    page.click("button:text-is('Create bot')")
+    page.wait_for_selector("h1:text-is('Fern')")
+    bot = Bot.objects.get(name="Fern")
+    assert page.url == f"{server}/dashboard/bots/{bot.pk}/"
+    assert list(bot.knowledge_bases.all()) == [knowledge_base]
+
+    page.fill("#id_instructions", "You are Fern, a cheerful gardener. Keep answers short.")
+    page.fill("#id_welcome_message", "Hi, I'm Fern. Ask me about roses!")
+    page.click("#persona button[type=submit]")
+    page.wait_for_selector("text=Saved.")
+    bot.refresh_from_db()
+    assert bot.instructions == "You are Fern, a cheerful gardener. Keep answers short."
+
+    # A handoff threshold above the answer threshold is refused next to the field, as typed.
+    page.fill("#id_answer_threshold", "0.2")
+    page.fill("#id_handoff_threshold", "0.5")
+    page.click("#confidence button[type=submit]")
+    page.wait_for_selector("#confidence .errorlist")
+    page.screenshot(path=str(tmp_path / "bot-page-error.png"), full_page=True)
+    assert "cannot be above the answer threshold" in page.locator("#confidence").inner_text()
+    assert page.input_value("#id_handoff_threshold") == "0.5"
+    page.fill("#id_answer_threshold", "0")
+    page.fill("#id_handoff_threshold", "0")  # always answer: the test asks one short question
+    page.click("#confidence button[type=submit]")
+    page.wait_for_selector("text=Saved.")
+    bot.refresh_from_db()
+    assert (bot.answer_threshold, bot.handoff_threshold) == (0.0, 0.0)
+
+    page.click("#open-test-chat:enabled")
+    page.wait_for_selector("[data-neo-support] .panel:not([hidden])")
+    welcome = page.locator("[data-neo-support] .msg.bot").first
+    welcome.wait_for(timeout=30_000)
+    assert welcome.inner_text() == "Hi, I'm Fern. Ask me about roses!"
+    assert page.locator("[data-neo-support] header h2").inner_text() == "Fern"
+
+    page.fill("[data-neo-support] textarea", "When should I prune roses?")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-neo-support] .msg.bot .sources", timeout=120_000)
+    assert "late winter" in page.locator("[data-neo-support] .msg.bot").last.inner_text()
+    page.screenshot(path=str(tmp_path / "bot-page.png"), full_page=True)
