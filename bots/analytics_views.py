@@ -149,7 +149,7 @@ def figure_cards(summary: dict[str, Any]) -> list[dict[str, str]]:
         {
             "label": "Conversations",
             "value": f"{totals['conversations']:,}",
-            "detail": f"{engaged:,} with a visitor question · {totals['visitor_messages']:,} visitor messages",
+            "detail": f"{engaged:,} with a visitor question · {_count(totals['visitor_messages'], 'visitor message')}",
         },
         {
             "label": "Deflection rate",
@@ -170,12 +170,12 @@ def figure_cards(summary: dict[str, Any]) -> list[dict[str, str]]:
         {
             "label": "First token",
             "value": f"{_milliseconds(first['p50'])} p50",
-            "detail": f"{_milliseconds(first['p95'])} p95 over {first['count']:,} answers",
+            "detail": f"{_milliseconds(first['p95'])} p95 over {_count(first['count'], 'answer')}",
         },
         {
             "label": "Total reply time",
             "value": f"{_milliseconds(whole['p50'])} p50",
-            "detail": f"{_milliseconds(whole['p95'])} p95 over {whole['count']:,} answers",
+            "detail": f"{_milliseconds(whole['p95'])} p95 over {_count(whole['count'], 'answer')}",
         },
         {
             "label": "Low-confidence answers",
@@ -183,3 +183,7 @@ def figure_cards(summary: dict[str, Any]) -> list[dict[str, str]]:
             "detail": f"of {totals['bot_answers']:,} bot answers; {totals['moderated_messages']:,} messages moderated",
         },
     ]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

@@ -69,6 +69,15 @@ def _this_runs_redis_keys() -> None:
         layer["CONFIG"]["prefix"] = os.environ["NEO_CHANNEL_PREFIX"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> None:
+    """Factories and logins hash passwords; PBKDF2's deliberate slowness costs ~0.3 s a
+    user, which adds up over thousands of tests. Subprocess servers keep the default."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def redis_url() -> str:
     from django.conf import settings
