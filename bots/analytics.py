@@ -71,6 +71,13 @@ DAILY_FIELDS = (
 )
 
 
+DEFAULT_DAYS = 30  # shown when no range is chosen
+MAX_DAYS = 366
+# Days the figures can be asked for: the end bound is the day after `until`.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
+
 @dataclass(frozen=True)
 class AnalyticsFilter:
     """What to count: one organization, `since` to `until` inclusive, one bot or all."""
@@ -85,6 +92,8 @@ class AnalyticsFilter:
             raise ValueError("The bot belongs to another organization.")
         if self.since > self.until:
             raise ValueError("`since` is after `until`.")
+        if self.since < FIRST_DAY or self.until > LAST_DAY:
+            raise ValueError(f"Dates run from {FIRST_DAY} to {LAST_DAY}.")
 
     def days(self) -> list[date]:
         return [self.since + timedelta(days=n) for n in range((self.until - self.since).days + 1)]

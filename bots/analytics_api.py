@@ -13,13 +13,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bots.analytics import AnalyticsFilter, analytics_summary
+from bots.analytics import DEFAULT_DAYS, FIRST_DAY, LAST_DAY, MAX_DAYS, AnalyticsFilter, analytics_summary
 from bots.models import Bot
 from neo_support.api_auth import acting_organization
 from neo_support.permissions import Area
-
-DEFAULT_DAYS = 30
-MAX_DAYS = 366
 
 
 class AnalyticsIn(serializers.Serializer):
@@ -33,6 +30,8 @@ class AnalyticsIn(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         until = attrs.get("until") or timezone.localdate()
         since = attrs.get("since") or until - timedelta(days=DEFAULT_DAYS - 1)
+        if since < FIRST_DAY or until > LAST_DAY:
+            raise serializers.ValidationError({"since": f"Choose dates from {FIRST_DAY} to {LAST_DAY}."})
         if since > until:
             raise serializers.ValidationError({"until": "The end date is before the start date."})
         if (until - since).days >= MAX_DAYS:

@@ -14,15 +14,22 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from bots.analytics import TAKEN_ACTIONS, AnalyticsFilter, analytics_csv_rows, analytics_summary
+from bots.analytics import (
+    DEFAULT_DAYS,
+    FIRST_DAY,
+    LAST_DAY,
+    MAX_DAYS,
+    TAKEN_ACTIONS,
+    AnalyticsFilter,
+    analytics_csv_rows,
+    analytics_summary,
+)
 from bots.models import Bot
 from neo_support.access import dashboard_area
 from neo_support.models import Organization, Role
 from neo_support.permissions import Area
 from neo_support.selectors import membership_current
 
-DEFAULT_DAYS = 30
-MAX_DAYS = 366
 DRAFT_ROLES = (Role.OWNER, Role.ADMIN)  # those who may add documents to a knowledge base
 
 
@@ -49,7 +56,9 @@ class AnalyticsFilterForm(forms.Form):
         since: date | None = cleaned.get("since")
         until: date | None = cleaned.get("until")
         if since is not None and until is not None:
-            if since > until:
+            if since < FIRST_DAY or until > LAST_DAY:
+                self.add_error("since", f"Choose dates from {FIRST_DAY} to {LAST_DAY}.")
+            elif since > until:
                 self.add_error("until", "The end date is before the start date.")
             elif (until - since).days >= MAX_DAYS:
                 self.add_error("since", f"Choose at most {MAX_DAYS} days.")

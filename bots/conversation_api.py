@@ -8,14 +8,17 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django import forms as django_forms
 from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -39,7 +42,6 @@ from neo_support.api_auth import acting_organization
 from neo_support.permissions import Area
 
 FINISHED = {MessageStatus.DONE, MessageStatus.FAILED, MessageStatus.BLOCKED}
-STREAM_SECONDS = 300
 POLL_SECONDS = 0.1
 
 
@@ -123,9 +125,26 @@ class FeedbackOut(serializers.ModelSerializer):
         fields = ["id", "message", "rating", "comment", "created_at"]
 
 
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, in UTC: the database takes offsets of at most ±15:59."""
+
+    def clean(self, value: Any) -> datetime | None:
+        cleaned: datetime | None = super().clean(value)
+        if cleaned is None:
+            return None
+        try:
+            return cleaned.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise django_forms.ValidationError("This time is out of range.") from None
+
+
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class ConversationFilter(filters.FilterSet):
-    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Conversation
@@ -189,9 +208,11 @@ async def _reply_events(conversation_id: int, question: Message, reply: Message 
         yield _sse("done", {"message_id": None, "status": "agent_holds", "text": ""})
         return
     after = "0-0"
-    deadline = time.monotonic() + STREAM_SECONDS
-    last_checked = time.monotonic()
-    while time.monotonic() < deadline:
+    # Ends when the reply does, or when nothing new came for NEO_API_REPLY_WAIT_SECONDS
+    # (the reply goes on; GET the conversation for it).
+    idle_seconds = settings.NEO_API_REPLY_WAIT_SECONDS
+    quiet_since = last_checked = time.monotonic()
+    while time.monotonic() - quiet_since <= idle_seconds:
         events = await event_log.read_after(conversation_id, after)
         if events is None:  # the log moved on: read it from the start again
             after = "0-0"
@@ -200,6 +221,7 @@ async def _reply_events(conversation_id: int, question: Message, reply: Message 
             after = event.get("id") or after
             if event.get("message_id") != reply.pk:
                 continue
+            quiet_since = time.monotonic()
             kind = str(event.get("type", "event"))
             yield _sse(kind, event, event.get("id"))
             if kind in ("done", "error"):
@@ -212,7 +234,8 @@ async def _reply_events(conversation_id: int, question: Message, reply: Message 
                 yield _sse("done", {**MessageSerializer(stored).data, "message_id": stored.pk})
                 return
         await asyncio.sleep(POLL_SECONDS)
-    yield _sse("error", {"code": "timeout", "message": "The reply took too long.", "message_id": reply.pk})
+    message = "No progress for a while; the reply goes on, GET the conversation for it."
+    yield _sse("error", {"code": "timeout", "message": message, "message_id": reply.pk})
 
 
 ASK_RESPONSES = {

@@ -5,12 +5,10 @@ Every member of the organization reads them; nothing here writes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from django import forms
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -19,6 +17,7 @@ from django.views.decorators.http import require_GET
 from bots.models import Bot, Channel, Conversation, ConversationStatus, Feedback, Message
 from bots.models import Role as MessageRole
 from bots.moderation_log import Piece, screened_pieces
+from bots.selectors import conversations_filtered
 from neo_support.access import dashboard_area
 from neo_support.models import Organization
 from neo_support.permissions import Area
@@ -42,40 +41,6 @@ class ConversationFilterForm(forms.Form):
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["bot"].queryset = Bot.objects.for_organization(organization)
-
-
-def conversations_filtered(
-    *,
-    organization: Organization,
-    bot: Bot | None = None,
-    status: str = "",
-    channel: str = "",
-    started_from: date | None = None,
-    started_to: date | None = None,
-    search: str = "",
-) -> QuerySet[Conversation]:
-    """The organization's conversations, latest activity first, with their message counts,
-    narrowed by each filter given; `search` matches any message's text, case-insensitively."""
-    conversations = (
-        Conversation.objects.for_organization(organization)
-        .select_related("bot", "assignee", "ticket")
-        .annotate(message_count=Count("messages"))
-        .order_by("-last_activity_at", "-pk")
-    )
-    if bot is not None:
-        conversations = conversations.filter(bot=bot)
-    if status:
-        conversations = conversations.filter(status=status)
-    if channel:
-        conversations = conversations.filter(channel=channel)
-    if started_from is not None:
-        conversations = conversations.filter(created_at__date__gte=started_from)
-    if started_to is not None:
-        conversations = conversations.filter(created_at__date__lte=started_to)
-    if search:
-        matching = Message.objects.filter(conversation=OuterRef("pk"), text__icontains=search)
-        conversations = conversations.filter(Exists(matching))
-    return conversations
 
 
 @dashboard_area(Area.CONVERSATIONS)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from bots.models import Bot, Conversation, ConversationStatus, Message, Ticket
 from bots.moderation_log import REVIEWED_ACTIONS
@@ -105,3 +106,37 @@ def moderation_log_list(
 
 def moderation_log_message_get(*, organization: Organization, message_id: int) -> Message | None:
     return moderation_log_list(organization=organization).filter(pk=message_id).first()
+
+
+def conversations_filtered(
+    *,
+    organization: Organization,
+    bot: Bot | None = None,
+    status: str = "",
+    channel: str = "",
+    started_from: date | None = None,
+    started_to: date | None = None,
+    search: str = "",
+) -> QuerySet[Conversation]:
+    """The organization's conversations, latest activity first, with their message counts,
+    narrowed by each filter given; `search` matches any message's text, case-insensitively."""
+    conversations = (
+        Conversation.objects.for_organization(organization)
+        .select_related("bot", "assignee", "ticket")
+        .annotate(message_count=Count("messages"))
+        .order_by("-last_activity_at", "-pk")
+    )
+    if bot is not None:
+        conversations = conversations.filter(bot=bot)
+    if status:
+        conversations = conversations.filter(status=status)
+    if channel:
+        conversations = conversations.filter(channel=channel)
+    if started_from is not None:
+        conversations = conversations.filter(created_at__date__gte=started_from)
+    if started_to is not None:
+        conversations = conversations.filter(created_at__date__lte=started_to)
+    if search:
+        matching = Message.objects.filter(conversation=OuterRef("pk"), text__icontains=search)
+        conversations = conversations.filter(Exists(matching))
+    return conversations

@@ -55,10 +55,14 @@ def _endpoint(request: Request, endpoint_id: int) -> WebhookEndpoint:
 class WebhookListApi(APIView):
     api_area = Area.WEBHOOKS
 
-    @extend_schema(responses=WebhookEndpointOut(many=True))
+    @extend_schema(operation_id="webhooks_list", responses=paginated(WebhookEndpointOut))
     def get(self, request: Request) -> Response:
-        endpoints = WebhookEndpoint.objects.for_organization(acting_organization(request))
-        return Response(WebhookEndpointOut(endpoints, many=True).data)
+        endpoints = WebhookEndpoint.objects.for_organization(acting_organization(request)).order_by(
+            "-created_at", "-id"
+        )
+        pages = ApiPages()
+        page = pages.paginate_queryset(endpoints, request, view=self)
+        return pages.get_paginated_response(WebhookEndpointOut(page, many=True).data)
 
     @extend_schema(request=WebhookEndpointIn, responses={201: WebhookEndpointCreatedOut})
     def post(self, request: Request) -> Response:

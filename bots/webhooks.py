@@ -210,6 +210,14 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     endpoint.delete()
 
 
+def webhook_endpoint_set_active(*, endpoint: WebhookEndpoint, active: bool) -> WebhookEndpoint:
+    """Pause or resume an endpoint; a paused one is sent nothing."""
+    if endpoint.active != active:
+        endpoint.active = active
+        endpoint.save(update_fields=["active"])
+    return endpoint
+
+
 # Delivery --------------------------------------------------------------------
 
 

@@ -20,7 +20,12 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from bots.models import WebhookDelivery, WebhookEndpoint
-from bots.webhooks import WebhookRejected, webhook_endpoint_create, webhook_endpoint_delete
+from bots.webhooks import (
+    WebhookRejected,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_set_active,
+)
 from neo_support.access import dashboard_area
 from neo_support.forms import (
     ApiKeyForm,
@@ -336,9 +341,7 @@ def webhook_active(request: HttpRequest, membership: Membership, endpoint_id: in
     endpoint = _webhook_endpoint(membership, endpoint_id)
     if not _can_manage(membership):
         return _forbidden(request)
-    # bots/webhooks.py has no service for this yet; one field, so it is written here.
-    endpoint.active = request.POST.get("active") == "1"
-    endpoint.save(update_fields=["active"])
+    webhook_endpoint_set_active(endpoint=endpoint, active=request.POST.get("active") == "1")
     messages.success(request, f"{endpoint.url} is {'active' if endpoint.active else 'paused'}.")
     return redirect("organization:webhooks")
 

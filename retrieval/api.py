@@ -7,17 +7,18 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from neo_support.api import api_error
+from neo_support.api import ApiPages, api_error
 from neo_support.api_auth import acting_organization
+from neo_support.api_schema import paginated
 from neo_support.permissions import Area
-from retrieval.models import Document, KnowledgeBase, SearchMode
+from retrieval.models import Document, DocumentStatus, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
 from retrieval.services import (
     DocumentRejected,
@@ -141,10 +142,20 @@ class DocumentListApi(APIView):
     api_area = Area.KNOWLEDGE
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
-    @extend_schema(responses=DocumentOut(many=True))
+    @extend_schema(
+        operation_id="knowledge_bases_documents_list",
+        responses=paginated(DocumentOut),
+        parameters=[OpenApiParameter("status", str, enum=list(DocumentStatus.values))],
+    )
     def get(self, request: Request, knowledge_base_id: int) -> Response:
+        """Newest first, paginated; `?status=` filters."""
         knowledge_base = _knowledge_base(request, knowledge_base_id)
-        return Response(DocumentOut(knowledge_base.documents.order_by("-created_at"), many=True).data)
+        documents = knowledge_base.documents.order_by("-created_at", "-pk")
+        if request.query_params.get("status"):
+            documents = documents.filter(status=request.query_params["status"])
+        pages = ApiPages()
+        page = pages.paginate_queryset(documents, request, view=self)
+        return pages.get_paginated_response(DocumentOut(page, many=True).data)
 
     @extend_schema(
         request={"multipart/form-data": DocumentIn, "application/json": DocumentIn},

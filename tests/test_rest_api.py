@@ -329,3 +329,34 @@ def test_analytics_answer_for_the_keys_organization_and_check_their_filters() ->
     backwards = api.get("/api/analytics/", {"since": "2026-05-02", "until": "2026-05-01"})
     assert backwards.status_code == 400 and "until" in backwards.json()["error"]["details"]["fields"]
     assert key_client(bot.organization, scopes=["bots:read"]).get("/api/analytics/").status_code == 403
+
+
+def test_the_schema_validates_with_no_warning(tmp_path) -> None:
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    assert "/api/analytics/" in (tmp_path / "schema.yml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("since", "expected"),
+    [
+        ("0256-10-13T13:47:09-16:01", 200),  # an offset the database cannot hold, read in UTC
+        ("0001-01-01T00:00:00+01:00", 400),  # before the first UTC time there is
+        ("9999-12-31T23:59:59-01:00", 400),  # after the last
+        ("yesterday", 400),
+    ],
+)
+def test_times_are_read_in_utc_and_impossible_ones_are_a_400(since, expected) -> None:
+    api = key_client(OrganizationFactory())
+    response = api.get("/api/conversations/", {"since": since})
+    assert response.status_code == expected
+    if expected == 400:
+        assert "since" in response.json()["error"]["details"]["fields"]
+
+
+@pytest.mark.parametrize(("since", "until"), [("0001-01-01", "0001-01-02"), ("9999-12-30", "9999-12-31")])
+def test_analytics_dates_out_of_range_are_a_400(since, until) -> None:
+    api = key_client(OrganizationFactory())
+    response = api.get("/api/analytics/", {"since": since, "until": until})
+    assert response.status_code == 400 and "since" in response.json()["error"]["details"]["fields"]

@@ -269,7 +269,7 @@ def test_endpoints_through_the_rest_api_are_scoped_to_the_organization(receiver:
     endpoint_id, secret = created["id"], created["secret"]
     assert len(secret) >= 32
 
-    listed = api.get("/api/webhooks/").json()
+    listed = api.get("/api/webhooks/").json()["results"]
     assert [e["id"] for e in listed] == [endpoint_id] and "secret" not in listed[0]
     assert "secret" not in api.get(f"/api/webhooks/{endpoint_id}/").json()
 
@@ -289,10 +289,10 @@ def test_endpoints_through_the_rest_api_are_scoped_to_the_organization(receiver:
     assert api.get(f"/api/webhooks/{theirs.pk}/").status_code == 404
     assert api.get(f"/api/webhooks/{theirs.pk}/deliveries/").status_code == 404
     assert api.delete(f"/api/webhooks/{theirs.pk}/").status_code == 404
-    assert [e["id"] for e in api.get("/api/webhooks/").json()] == [endpoint_id]
+    assert [e["id"] for e in api.get("/api/webhooks/").json()["results"]] == [endpoint_id]
 
     assert api.delete(f"/api/webhooks/{endpoint_id}/").status_code == 204
-    assert api.get("/api/webhooks/").json() == []
+    assert api.get("/api/webhooks/").json()["count"] == 0
     assert WebhookDelivery.objects.count() == 0
     assert theirs.__class__.objects.filter(pk=theirs.pk).exists()
     assert APIClient().get("/api/webhooks/").status_code in {401, 403}
