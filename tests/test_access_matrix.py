@@ -112,7 +112,6 @@ API = [
 PUBLIC = {
     "api/schema/",
     "api/docs/",
-    "api/redoc/",
     "dashboard/invitations/<str:token>/",
     "api/bots/<str:public_key>/inbound-email",
     "^api/",
