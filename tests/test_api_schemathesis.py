@@ -4,6 +4,8 @@ a server error, and every answer must match the schema's status codes and bodies
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from django.core import signals
@@ -58,7 +60,12 @@ def api_key(db) -> str:  # type: ignore[no-untyped-def]
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(
+    max_examples=int(os.environ.get("NEO_FUZZ_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
 def test_no_request_makes_a_server_error_or_breaks_the_schema(case, api_key: str) -> None:
     case.call_and_validate(
         headers={"Authorization": f"Bearer {api_key}"},
