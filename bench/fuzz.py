@@ -6,7 +6,9 @@
   consumer through the real ASGI application, replies written by the in-process worker
   (`tests/test_fuzz_chat.py`);
 - api: schemathesis against our OpenAPI schema, every operation, valid and invalid
-  requests with a real API key (`tests/test_api_schemathesis.py`).
+  requests with a real API key (`tests/test_api_schemathesis.py`);
+- email: generated and mutated MIME messages, and arbitrary bytes, through the email
+  parser (`tests/test_fuzz_email.py`, 8 times the examples: the parser is fast).
 
 Both run on a throwaway SQLite database. `--examples N` (default 300) sets the examples
 per test (per operation for the API). Any 5xx, unhandled exception, undocumented close
@@ -24,7 +26,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = {"chat": "tests/test_fuzz_chat.py", "api": "tests/test_api_schemathesis.py"}
+SUITES = {
+    "chat": "tests/test_fuzz_chat.py",
+    "api": "tests/test_api_schemathesis.py",
+    "email": "tests/test_fuzz_email.py",
+}
 
 
 def run_suite(path: str, examples: int, var_dir: Path) -> tuple[bool, float, str]:
@@ -42,7 +48,7 @@ def run_suite(path: str, examples: int, var_dir: Path) -> tuple[bool, float, str
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=300, help="examples per test (default 300)")
-    parser.add_argument("--suites", default="chat,api", help="comma-separated: chat, api")
+    parser.add_argument("--suites", default="chat,api,email", help="comma-separated: chat, api, email")
     arguments = parser.parse_args()
     chosen = [name.strip() for name in arguments.suites.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SUITES]
