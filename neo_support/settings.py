@@ -203,7 +203,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workers.tasks.retry_due_webhooks",
         "schedule": 5 * 60,
     },
+    "recover-stalled-replies": {
+        "task": "workers.tasks.recover_stalled_replies",
+        "schedule": 60,
+        "options": {"expires": 60},
+    },
 }
+# A reply pending or streaming this long without a change is given up for failed (its
+# worker was killed): the visitor is told and may ask again. Longer than any reply takes.
+NEO_REPLY_STALL_SECONDS = env_int("NEO_REPLY_STALL_SECONDS", 300, minimum=1)
 NEO_HEARTBEAT_SECONDS = env_int("NEO_HEARTBEAT_SECONDS", 10, minimum=1)
 
 # How long a conversation may sit idle before the bot marks it resolved, and

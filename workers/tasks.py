@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bots.models import Message, Role
 from neo_support.tasking import task
-from workers.generation.reply import reply_generate
+from workers.generation.reply import replies_fail_stalled, reply_generate
 
 
 @task(queue="generation", soft_time_limit=120, time_limit=150)
@@ -16,6 +16,12 @@ def generate_reply(message_id: int) -> str:
         return "gone"
     reply_generate(message=message)
     return Message.objects.filter(pk=message_id).values_list("status", flat=True).first() or "gone"
+
+
+@task(queue="default", soft_time_limit=60, time_limit=90)
+def recover_stalled_replies() -> int:
+    """Beat, every minute: fail the replies whose worker died (workers.generation.reply)."""
+    return len(replies_fail_stalled())
 
 
 @task(queue="default", soft_time_limit=60, time_limit=90)

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -125,23 +126,62 @@ def reply_generate(*, message: Message) -> None:
     except Exception:
         logger.exception("reply %s failed", message.pk)
         Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, updated_at=timezone.now())
-        error: ErrorEvent = {
-            "type": "error",
-            "code": "reply_failed",
-            "message": "Sorry, something went wrong while answering. Please try again.",
-            "message_id": message.pk,
-        }
-        publish(conversation_id, error)
-        failed: DoneEvent = {
-            "type": "done",
-            "message_id": message.pk,
-            "text": stream.text,
-            "citations": [],
-            "confidence": None,
-            "handoff_suggested": True,
-            "status": "failed",
-        }
-        publish(conversation_id, failed)
+        _publish_failure(
+            conversation_id,
+            message.pk,
+            code="reply_failed",
+            text=stream.text,
+            said="Sorry, something went wrong while answering. Please try again.",
+        )
+
+
+def _publish_failure(conversation_id: int, message_id: int, *, code: str, text: str, said: str) -> None:
+    """Tell the conversation's clients that reply `message_id` failed: an `error` they
+    show, then the reply's `done` with status failed and a handoff offer."""
+    error: ErrorEvent = {"type": "error", "code": code, "message": said, "message_id": message_id}
+    publish(conversation_id, error)
+    failed: DoneEvent = {
+        "type": "done",
+        "message_id": message_id,
+        "text": text,
+        "citations": [],
+        "confidence": None,
+        "handoff_suggested": True,
+        "status": "failed",
+    }
+    publish(conversation_id, failed)
+
+
+def replies_fail_stalled(*, now: datetime | None = None) -> list[int]:
+    """Fail the replies no worker is finishing: pending or streaming, untouched for
+    NEO_REPLY_STALL_SECONDS (their worker was killed, or the queue is hopelessly behind).
+    The visitor's message stays; clients get `reply_interrupted` and may ask again. A
+    redelivered task for such a reply later finds it failed and does nothing, so no text
+    is ever doubled. Returns the failed replies' ids."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.NEO_REPLY_STALL_SECONDS)
+    unfinished = [MessageStatus.PENDING, MessageStatus.STREAMING]
+    stalled = list(
+        Message.objects.filter(role=Role.BOT, status__in=unfinished, updated_at__lt=cutoff).values_list(
+            "pk", "conversation_id"
+        )
+    )
+    failed = []
+    for message_id, conversation_id in stalled:
+        # Conditional, so a reply that finished meanwhile is left as it is.
+        changed = Message.objects.filter(pk=message_id, status__in=unfinished, updated_at__lt=cutoff).update(
+            status=MessageStatus.FAILED, text="", updated_at=timezone.now()
+        )
+        if changed:
+            logger.warning("reply %s stalled: marked failed", message_id)
+            _publish_failure(
+                conversation_id,
+                message_id,
+                code="reply_interrupted",
+                text="",
+                said="Sorry, the answer was interrupted. Please send your question again.",
+            )
+            failed.append(message_id)
+    return failed
 
 
 def _question_blocked(message: Message, policy: Policy, query_vectors: dict[str, np.ndarray]) -> bool:
