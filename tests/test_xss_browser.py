@@ -20,12 +20,13 @@ from tests.test_bot_page_browser import server  # noqa: F401 (the uvicorn fixtur
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 MARK = "xss-probe"
+# Short enough for a 200-character name with a word in front; the link probe goes in text.
 PAYLOAD = (
-    f'<img src=x class="{MARK}" onerror="window.__xss=1">'
-    f'<script class="{MARK}">window.__xss=1</script>'
-    f'"><svg class="{MARK}" onload="window.__xss=1"></svg>'
-    f'<a class="{MARK}" href="javascript:window.__xss=1">link</a>'
+    f"<img src=x class={MARK} onerror=window.__xss=1>"
+    f"<svg class={MARK} onload=window.__xss=1></svg>"
+    f"<script>window.__xss=1</script>"
 )
+LINK = f'<a class="{MARK}" href="javascript:window.__xss=1">link</a> [link](javascript:window.__xss=1)'
 INJECTED = f".{MARK}, img[src='x'], svg[onload], a[href^='javascript:']"
 
 
@@ -33,7 +34,7 @@ INJECTED = f".{MARK}, img[src='x'], svg[onload], a[href^='javascript:']"
 def hostile_tenant(server):  # type: ignore[no-untyped-def]  # noqa: F811
     owner = MembershipFactory(user__username="mal", role="owner", organization__name=f"Org {PAYLOAD}")
     knowledge_base = KnowledgeBaseFactory(organization=owner.organization, name=f"KB {PAYLOAD}")
-    text = f"# Refunds {PAYLOAD}\n\nRefunds take five working days. {PAYLOAD}\n"
+    text = f"# Refunds {PAYLOAD}\n\nRefunds take five working days. {PAYLOAD} {LINK}\n"
     documents_ingest_all(
         documents=[
             document_create_from_text(knowledge_base=knowledge_base, title=f"Refunds {PAYLOAD}", text=text, queue=False)
@@ -41,9 +42,9 @@ def hostile_tenant(server):  # type: ignore[no-untyped-def]  # noqa: F811
     )
     bot = BotFactory(
         organization=owner.organization,
-        name=f"Bot {PAYLOAD}"[:200],
+        name=f"Bot {PAYLOAD}",
         welcome_message=f"Hello {PAYLOAD}",
-        starter_questions=[f"Refunds {PAYLOAD}"[:200]],
+        starter_questions=[f"Refunds {PAYLOAD}"],
         answer_mode="extractive",
         answer_threshold=0.0,
         handoff_threshold=0.0,
@@ -51,17 +52,17 @@ def hostile_tenant(server):  # type: ignore[no-untyped-def]  # noqa: F811
     )
     bot.knowledge_bases.add(knowledge_base)
     conversation = conversation_start(bot=bot, visitor_id="visitor-xss")
-    _, reply = conversation_ask(conversation=conversation, text=f"How long do refunds take? {PAYLOAD}")
+    _, reply = conversation_ask(conversation=conversation, text=f"How long do refunds take? {PAYLOAD} {LINK}")
     wait_for_in_process_tasks(timeout=120)
     assert reply is not None
     Message.objects.filter(pk=reply.pk).update(moderation_action="flag")  # so the moderation log lists it
-    Feedback.objects.create(message_id=reply.pk, rating=-1, comment=f"Bad {PAYLOAD}")
+    Feedback.objects.create(message_id=reply.pk, rating=-1, comment=f"Bad {PAYLOAD} {LINK}")
     ticket = TicketFactory(
         conversation=conversation_start(bot=bot, visitor_id="mail-xss", channel="email"),
-        subject=f"Help {PAYLOAD}"[:300],
-        requester_name=f"Eve {PAYLOAD}"[:200],
+        subject=f"Help {PAYLOAD}",
+        requester_name=f"Eve {PAYLOAD}",
     )
-    Message.objects.create(conversation=ticket.conversation, role="visitor", text=f"Body {PAYLOAD}")
+    Message.objects.create(conversation=ticket.conversation, role="visitor", text=f"Body {PAYLOAD} {LINK}")
     return {"bot": bot, "knowledge_base": knowledge_base, "conversation": conversation, "ticket": ticket}
 
 
