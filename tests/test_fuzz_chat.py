@@ -109,6 +109,9 @@ def test_any_frames_get_protocol_events_and_leave_nothing_pending(bot) -> None:
     )
     @given(sent=st.lists(frames, min_size=1, max_size=6), hello_first=st.booleans())
     def run(sent: list[str], hello_first: bool) -> None:
+        # Each example runs on a new event loop; the rate limiter's Redis connections
+        # belong to the loop that opened them (a server has one loop for its life).
+        rate_limits.rate_reset()
         for event in async_to_sync(converse)(bot.public_key, hello_first, sent):
             assert isinstance(event, dict) and isinstance(event.get("type"), str), event
             if event["type"] == "error":
