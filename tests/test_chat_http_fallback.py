@@ -49,7 +49,10 @@ async def post(bot, frame: dict, token: str = "", origin: str = ORIGIN) -> tuple
     return response["status"], json.loads(response["body"])
 
 
-async def read_events_until_done(bot, token: str) -> list[dict]:
+async def read_events_until_done(bot, token: str, reply_id: int) -> list[dict]:
+    """The stream's events up to the `done` of reply `reply_id`, that reply's only (in the
+    embedded default the event log is this process's, and a rolled-back test may have
+    logged events under a conversation id that is used again)."""
     scope = {
         "type": "http",
         "http_version": "1.1",
@@ -74,7 +77,7 @@ async def read_events_until_done(bot, token: str) -> list[dict]:
         while "\n\n" in buffer:
             block, buffer = buffer.split("\n\n", 1)
             data = [line[6:] for line in block.splitlines() if line.startswith("data: ")]
-            if data:
+            if data and json.loads(data[0]).get("message_id") == reply_id:
                 events.append(json.loads(data[0]))
     await communicator.send_input({"type": "http.disconnect"})
     return events
@@ -86,7 +89,7 @@ async def test_frames_by_post_and_the_reply_as_server_sent_events(bot) -> None:
     status, [ack] = await post(bot, {"type": "message", "client_id": "c1", "text": "How long do refunds take?"},
                                token=welcome["visitor_token"])  # fmt: skip
     assert status == 200 and ack["type"] == "ack"
-    events = await read_events_until_done(bot, ack["visitor_token"])
+    events = await read_events_until_done(bot, ack["visitor_token"], ack["reply_id"])
     deltas = [e for e in events if e["type"] == "delta"]
     assert "".join(d["text"] for d in deltas) == events[-1]["text"]
     assert "five working days" in events[-1]["text"]
