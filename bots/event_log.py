@@ -116,3 +116,10 @@ async def read_after(conversation_id: int, after_id: str) -> list[Event] | None:
         event["id"] = ident
         events.append(event)
     return events
+
+
+def memory_reset() -> None:
+    """Forget every event of the in-process log (tests: a rolled-back test's conversation
+    ids are used again by the next, and their events must not be replayed to it)."""
+    global _memory
+    _memory = _MemoryLog()

@@ -78,6 +78,15 @@ def _fast_password_hashing() -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_event_log() -> None:
+    """The embedded default keeps conversation events in this process; ids a rolled-back
+    test used come back in the next one, so each test starts with an empty log."""
+    from bots import event_log
+
+    event_log.memory_reset()
+
+
 @pytest.fixture
 def redis_url() -> str:
     from django.conf import settings
