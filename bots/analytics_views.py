@@ -82,7 +82,7 @@ class AnalyticsFilterForm(forms.Form):
 @dashboard_area(Area.ANALYTICS)
 @require_GET
 def analytics_page(request: HttpRequest) -> HttpResponse:
-    """Figures, charts and the learning loop's question clusters; every role may read."""
+    """Figures, charts and the learning loop's question clusters; roles that may read analytics."""
     membership = membership_current(user=request.user)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
