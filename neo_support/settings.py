@@ -270,6 +270,11 @@ STORAGES = {
 # warning is noise (docs/decisions.md).
 warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
 NEO_UPLOAD_MAX_BYTES = env_int("NEO_UPLOAD_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
+# Uploaded files are parsed in a child process under these limits (retrieval/loaders/isolation.py).
+NEO_PARSER_ISOLATION = env_bool("NEO_PARSER_ISOLATION", True)
+NEO_PARSER_MEMORY_MB = env_int("NEO_PARSER_MEMORY_MB", 2048, minimum=256)
+NEO_PARSER_CPU_SECONDS = env_int("NEO_PARSER_CPU_SECONDS", 60, minimum=1)
+NEO_PARSER_TIMEOUT_SECONDS = env_int("NEO_PARSER_TIMEOUT_SECONDS", 120, minimum=1)
 # Inbound email: the largest raw message the webhook accepts, and the largest attachment kept.
 NEO_EMAIL_MAX_BYTES = env_int("NEO_EMAIL_MAX_BYTES", 40 * 1024 * 1024, minimum=1024)
 NEO_EMAIL_MAX_ATTACHMENT_BYTES = env_int("NEO_EMAIL_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=1024)

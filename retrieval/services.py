@@ -33,6 +33,7 @@ from retrieval.index import IndexPair, VectorIndex, load_pair, prune_versions, s
 from retrieval.lexical import LexicalIndex
 from retrieval.loaders import SUPPORTED_EXTENSIONS, crawl_site, fetch_url, load_bytes, load_text
 from retrieval.loaders.base import LoadedDocument, LoaderError
+from retrieval.loaders.isolation import ParserLimits, load_bytes_isolated
 from retrieval.loaders.safe_http import checked_target
 from retrieval.models import Chunk, Document, DocumentStatus, KnowledgeBase, SourceType
 
@@ -267,12 +268,22 @@ def document_load(document: Document) -> LoadedDocument:
             data = handle.read()
     except (FileNotFoundError, ValueError):
         raise LoaderError("The uploaded file is missing from storage; upload it again.") from None
-    return load_bytes(
-        data,
-        filename=document.source_filename or document.file.name,
-        content_type=document.content_type,
-        csv_columns=document.csv_columns or None,
-        max_bytes=settings.NEO_UPLOAD_MAX_BYTES,
+    options: dict[str, Any] = {
+        "filename": document.source_filename or document.file.name,
+        "content_type": document.content_type,
+        "csv_columns": document.csv_columns or None,
+        "max_bytes": settings.NEO_UPLOAD_MAX_BYTES,
+    }
+    if not settings.NEO_PARSER_ISOLATION:
+        return load_bytes(data, **options)
+    return load_bytes_isolated(data, limits=parser_limits(), **options)
+
+
+def parser_limits() -> ParserLimits:
+    return ParserLimits(
+        memory_mb=settings.NEO_PARSER_MEMORY_MB,
+        cpu_seconds=settings.NEO_PARSER_CPU_SECONDS,
+        wall_seconds=settings.NEO_PARSER_TIMEOUT_SECONDS,
     )
 
 
