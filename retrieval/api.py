@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from neo_support.api import ApiPages, api_error
 from neo_support.api_auth import acting_organization
-from neo_support.api_schema import paginated
+from neo_support.api_schema import ErrorOut, paginated
 from neo_support.permissions import Area
 from retrieval.models import Document, DocumentStatus, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
@@ -26,6 +26,7 @@ from retrieval.services import (
     document_create_from_text,
     document_create_from_url,
     document_delete,
+    document_retry,
     knowledge_base_delete,
     knowledge_base_import_site,
 )
@@ -159,7 +160,10 @@ class DocumentListApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": DocumentIn, "application/json": DocumentIn},
-        responses={201: DocumentOut},
+        responses={
+            201: DocumentOut,
+            409: OpenApiResponse(ErrorOut, description="The same file is already in the knowledge base."),
+        },
     )
     def post(self, request: Request, knowledge_base_id: int) -> Response:
         knowledge_base = _knowledge_base(request, knowledge_base_id)
@@ -204,6 +208,26 @@ class DocumentDetailApi(APIView):
     def delete(self, request: Request, knowledge_base_id: int, document_id: int) -> Response:
         document_delete(document=self._document(request, knowledge_base_id, document_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentRetryApi(APIView):
+    """Process a failed document again (after the cause, a full disk or a site that was
+    down, has been fixed)."""
+
+    api_area = Area.KNOWLEDGE
+
+    @extend_schema(
+        request=None,
+        responses={202: DocumentOut, 409: OpenApiResponse(ErrorOut, description="The document has not failed.")},
+    )
+    def post(self, request: Request, knowledge_base_id: int, document_id: int) -> Response:
+        knowledge_base = _knowledge_base(request, knowledge_base_id)
+        document = get_object_or_404(knowledge_base.documents, pk=document_id)
+        try:
+            document_retry(document=document)
+        except DocumentRejected as error:
+            return api_error("rejected", str(error), status.HTTP_409_CONFLICT)
+        return Response(DocumentOut(document).data, status=status.HTTP_202_ACCEPTED)
 
 
 class SiteImportApi(APIView):

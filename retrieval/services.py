@@ -11,9 +11,11 @@ The last document of a batch to finish runs the sync; a sync is idempotent.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -50,6 +52,9 @@ ProgressCallback = Callable[[int, int], None]
 
 class DocumentRejected(Exception):  # noqa: N818 - a refusal the user sees, not a crash
     """An upload, URL or text was refused before anything was stored; the message says why."""
+
+
+DISK_FULL = "The server's disk is full."
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,7 @@ def document_create_from_file(
     checksum = _checksum(data)
     _refuse_duplicate(knowledge_base, checksum)
     safe_name = f"{checksum[:16]}{extension}"  # never the client's path: no traversal, no clashes
-    with transaction.atomic():
+    with _refused_when_disk_full(Document(knowledge_base=knowledge_base), safe_name), transaction.atomic():
         document = Document(
             knowledge_base=knowledge_base,
             source_type=SourceType.FILE,
@@ -147,6 +152,21 @@ def document_create_from_file(
         if queue:
             _queue_ingest(document)
     return document
+
+
+@contextmanager
+def _refused_when_disk_full(document: Document, name: str) -> Iterator[None]:
+    """A full disk refuses the upload with a clear reason and leaves no partial file."""
+    storage = document.file.storage
+    stored_as = storage.get_available_name(document.file.field.generate_filename(document, name))
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        if storage.exists(stored_as) and not Document.objects.filter(file=stored_as).exists():
+            storage.delete(stored_as)
+        raise DocumentRejected(f"{DISK_FULL} The file was not stored; try again once space has been freed.") from None
 
 
 def document_create_from_text(*, knowledge_base: KnowledgeBase, title: str, text: str, queue: bool = True) -> Document:
@@ -201,9 +221,10 @@ def document_replace(*, document: Document, filename: str, data: bytes) -> Docum
     extension = _check_upload(filename, len(data))
     checksum = _checksum(data)
     _refuse_duplicate(document.knowledge_base, checksum, replacing=document)
-    with transaction.atomic():
+    safe_name = f"{checksum[:16]}{extension}"
+    with _refused_when_disk_full(document, safe_name), transaction.atomic():
         old_file = document.file.name
-        document.file.save(f"{checksum[:16]}{extension}", ContentFile(data), save=False)
+        document.file.save(safe_name, ContentFile(data), save=False)
         document.source_type = SourceType.FILE
         document.source_filename = Path(filename).name[:255]
         document.content_type = SUPPORTED_EXTENSIONS[extension]
@@ -301,7 +322,47 @@ def document_ingest(*, document: Document, loaded: LoadedDocument | None = None,
         _fail(document, error)
         return
     if sync and not _siblings_in_flight(document):
-        knowledge_base_sync_index(knowledge_base=document.knowledge_base)
+        _sync_or_fail_unindexed(document.knowledge_base)
+
+
+def _sync_or_fail_unindexed(knowledge_base: KnowledgeBase) -> SyncResult | None:
+    """Sync the index; when it cannot be written (a full disk), the documents waiting for
+    it fail with the reason, to be retried, and the previous index keeps serving."""
+    try:
+        return knowledge_base_sync_index(knowledge_base=knowledge_base)
+    except OSError as error:
+        logger.error("writing the index of knowledge base %s failed", knowledge_base.pk, exc_info=error)
+        reason = DISK_FULL if error.errno in (errno.ENOSPC, errno.EDQUOT) else f"{error.strerror or error}."
+        Document.objects.filter(
+            knowledge_base=knowledge_base, status=DocumentStatus.PROCESSING, embedded_at__isnull=False
+        ).update(
+            status=DocumentStatus.FAILED,
+            embedded_at=None,
+            progress=0,
+            updated_at=timezone.now(),
+            error=f"The search index could not be saved: {reason} Answers still come from the previous "
+            "index. Retry this document once the problem is fixed.",
+        )
+        return None
+
+
+def document_retry(*, document: Document, queue: bool = True) -> Document:
+    """Queue a failed document's ingestion again (after a full disk was cleared, a site
+    came back, a model was installed)."""
+    if document.status != DocumentStatus.FAILED:
+        raise DocumentRejected("Only a failed document can be retried.")
+    if document.source_type == SourceType.FILE and not (
+        document.file and document.file.storage.exists(document.file.name)
+    ):
+        raise DocumentRejected("The uploaded file is missing from storage; upload it again.")
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk).update(
+            status=DocumentStatus.PENDING, error="", progress=0, embedded_at=None, updated_at=timezone.now()
+        )
+        document.refresh_from_db()
+        if queue:
+            _queue_ingest(document)
+    return document
 
 
 @dataclass(frozen=True)
@@ -462,7 +523,7 @@ def documents_ingest_all(
     flush()
     result = None
     for knowledge_base in knowledge_bases.values():
-        result = knowledge_base_sync_index(knowledge_base=knowledge_base)
+        result = _sync_or_fail_unindexed(knowledge_base)
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -22,11 +23,21 @@ from retrieval.services import (
     document_create_from_text,
     document_create_from_url,
     document_delete,
+    document_retry,
     knowledge_base_create,
     knowledge_base_import_site,
 )
 
 WRITE_ROLES = {"owner", "admin"}
+_no_null_characters = ProhibitNullCharactersValidator()
+
+
+def _posted(request: HttpRequest, name: str) -> str:
+    """A text field of the POST. One holding a NUL character is refused with a
+    ValidationError, as Django's form fields do: PostgreSQL cannot store it (a 500)."""
+    value = request.POST.get(name, "")
+    _no_null_characters(value)
+    return value
 
 
 def _membership(request: HttpRequest) -> Membership:
@@ -53,9 +64,7 @@ def knowledge_base_index(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         _require_write(membership)
         try:
-            knowledge_base = knowledge_base_create(
-                organization=membership.organization, name=request.POST.get("name", "")
-            )
+            knowledge_base = knowledge_base_create(organization=membership.organization, name=_posted(request, "name"))
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
@@ -97,7 +106,7 @@ def _add_documents(request: HttpRequest, knowledge_base: KnowledgeBase) -> None:
                 added += 1
             except DocumentRejected as error:
                 messages.error(request, f"{upload.name}: {error}")
-        if url := request.POST.get("url", "").strip():
+        if url := _posted(request, "url").strip():
             if request.POST.get("whole_site"):
                 knowledge_base_import_site(
                     knowledge_base=knowledge_base, url=url, max_pages=settings.NEO_WEB_IMPORT_MAX_PAGES
@@ -106,11 +115,13 @@ def _add_documents(request: HttpRequest, knowledge_base: KnowledgeBase) -> None:
             else:
                 document_create_from_url(knowledge_base=knowledge_base, url=url)
                 added += 1
-        if text := request.POST.get("text", "").strip():
-            document_create_from_text(knowledge_base=knowledge_base, title=request.POST.get("title", ""), text=text)
+        if text := _posted(request, "text").strip():
+            document_create_from_text(knowledge_base=knowledge_base, title=_posted(request, "title"), text=text)
             added += 1
     except DocumentRejected as error:
         messages.error(request, str(error))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
     if added:
         messages.success(request, f"{added} document(s) added; processing has started.")
 
@@ -134,6 +145,21 @@ def document_remove(request: HttpRequest, knowledge_base_id: int, document_id: i
         raise Http404("No such document.")
     document_delete(document=document)
     messages.success(request, f"Deleted {document.title!r}.")
+    return redirect("knowledge-bases:detail", knowledge_base.pk)
+
+
+@dashboard_area(Area.KNOWLEDGE)
+@require_POST
+def document_retry_view(request: HttpRequest, knowledge_base_id: int, document_id: int) -> HttpResponse:
+    membership, knowledge_base = _knowledge_base(request, knowledge_base_id)
+    _require_write(membership)
+    document = get_object_or_404(Document, knowledge_base=knowledge_base, pk=document_id)
+    try:
+        document_retry(document=document)
+    except DocumentRejected as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Processing {document.title!r} again.")
     return redirect("knowledge-bases:detail", knowledge_base.pk)
 
 

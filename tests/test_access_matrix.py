@@ -71,6 +71,12 @@ DASHBOARD = [
         Area.KNOWLEDGE,
         True,
     ),
+    (
+        "dashboard/knowledge-bases/<int:knowledge_base_id>/documents/<int:document_id>/retry",
+        "post",
+        Area.KNOWLEDGE,
+        True,
+    ),
     ("dashboard/knowledge-bases/<int:knowledge_base_id>/playground/", "get", Area.KNOWLEDGE, False),
 ]
 
@@ -89,6 +95,7 @@ API = [
     ("api/knowledge-bases/<int:knowledge_base_id>/documents/", "post", Area.KNOWLEDGE, True),
     ("api/knowledge-bases/<int:knowledge_base_id>/documents/<int:document_id>/", "get", Area.KNOWLEDGE, False),
     ("api/knowledge-bases/<int:knowledge_base_id>/documents/<int:document_id>/", "delete", Area.KNOWLEDGE, True),
+    ("api/knowledge-bases/<int:knowledge_base_id>/documents/<int:document_id>/retry/", "post", Area.KNOWLEDGE, True),
     ("api/knowledge-bases/<int:knowledge_base_id>/imports/", "post", Area.KNOWLEDGE, True),
     ("api/knowledge-bases/<int:knowledge_base_id>/search/", "get", Area.KNOWLEDGE, False),
     ("api/^conversations/$", "get", Area.CONVERSATIONS, False),
