@@ -12,6 +12,8 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import RedisError
 
 from bots.chat_session import ChatSession, error_event
 from bots.origins import origin_allowed
@@ -21,16 +23,21 @@ from bots.protocol import (
     CLOSE_ORIGIN_REFUSED,
     CLOSE_RATE_LIMITED,
     CLOSE_TOO_MANY_ERRORS,
+    CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNKNOWN_BOT,
     FrameError,
     parse_frame,
 )
 from bots.rate_limits import rate_hit
 from bots.selectors import bot_get_by_public_key
+from neo_support.tasking import QueueUnavailable
 
 logger = logging.getLogger(__name__)
 
 MAX_ERRORS_IN_A_ROW = 10
+UNAVAILABLE_RETRY_SECONDS = 3
+# Redis or Postgres down or restarting (redis-py has retried and reconnected by then).
+SERVICE_ERRORS = (RedisError, OperationalError, InterfaceError, QueueUnavailable)
 
 
 class UnknownPathConsumer(WebsocketConsumer):
@@ -63,6 +70,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         # Accept first so every refusal reaches the client as a close code it can act on.
         await self.accept()
+        try:
+            await self._admit()
+        except SERVICE_ERRORS:
+            logger.warning("chat socket refused: a service is unavailable", exc_info=True)
+            await self._send_event(unavailable_event(None))
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+
+    async def _admit(self) -> None:
         key = (parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("key") or [""])[0]
         if not key:
             await self._refuse(CLOSE_BAD_REQUEST, "bad_request", "The socket URL needs ?key=<bot public key>.")
@@ -107,12 +122,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         session = self.session
         if session is None:
             return  # refused; the close is on its way
+        frame: dict[str, Any] | None = None
         try:
+            frame = parse_frame(text_data, max_bytes=settings.NEO_WS_MAX_FRAME_BYTES)
             retry = await rate_hit("NEO_RATE_FRAMES_PER_SOCKET", self.channel_name)
             if retry:
                 raise FrameError("rate_limited", "Too many frames; slow down.", retry_after=int(retry))
-            frame = parse_frame(text_data, max_bytes=settings.NEO_WS_MAX_FRAME_BYTES)
             await session.handle(frame)
+        except SERVICE_ERRORS:
+            # Redis or Postgres is restarting: nothing was stored for a message, and the
+            # client sends it again after `retry_after` (the widget does).
+            logger.warning("chat frame refused: a service is unavailable", exc_info=True)
+            await self._send_event(unavailable_event(frame))
+            return
         except FrameError as error:
             self.errors_in_a_row += 1
             await self._send_event(error_event(error.code, error.message, **error.details))
@@ -134,6 +156,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.hello_timer.cancel()
         if self.session is not None:
             await self.session.leave()
+
+
+def unavailable_event(frame: dict[str, Any] | None) -> dict[str, Any]:
+    details: dict[str, Any] = {"retry_after": UNAVAILABLE_RETRY_SECONDS}
+    if frame is not None and frame.get("type") == "message":
+        details["client_id"] = frame.get("client_id")
+    return error_event(
+        "unavailable", "The chat is briefly unavailable; your message will be sent again in a moment.", **details
+    )
 
 
 def _encode(event: dict[str, Any]) -> str:

@@ -20,6 +20,8 @@ from weakref import WeakKeyDictionary
 
 from django.conf import settings
 
+from neo_support.redis_client import reconnecting
+
 Event = dict[str, Any]
 
 
@@ -74,7 +76,7 @@ def _redis() -> Any:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = redis.asyncio.from_url(settings.REDIS_URL, decode_responses=True)
+        client = redis.asyncio.from_url(settings.REDIS_URL, decode_responses=True, **reconnecting(asynchronous=True))
         _clients[loop] = client
     return client
 

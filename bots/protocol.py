@@ -19,6 +19,7 @@ CLOSE_UNKNOWN_BOT = 4404  # no such bot key (or a path that is not a chat socket
 CLOSE_HELLO_TIMEOUT = 4408  # no `hello` in time
 CLOSE_TOO_MANY_ERRORS = 4409  # too many bad frames in a row
 CLOSE_RATE_LIMITED = 4429  # too many connections from this address
+CLOSE_TRY_AGAIN_LATER = 1013  # Redis or Postgres is briefly unavailable (RFC 6455 "Try Again Later")
 
 MAX_CLIENT_ID = 64
 MAX_COMMENT = 1000

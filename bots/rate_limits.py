@@ -16,13 +16,20 @@ from limits.storage import RedisStorage as SyncRedisStorage
 from limits.storage import Storage as SyncStorage
 from limits.strategies import MovingWindowRateLimiter as SyncMovingWindowRateLimiter
 
+from neo_support.redis_client import reconnecting
+
 
 @cache
 def _limiter() -> MovingWindowRateLimiter:
     storage: Storage
     if settings.REDIS_URL:
         uri = settings.REDIS_URL.replace("redis://", "async+redis://", 1).replace("rediss://", "async+rediss://", 1)
-        storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{settings.NEO_CHANNEL_PREFIX}:rate")
+        storage = RedisStorage(
+            uri,
+            implementation="redispy",
+            key_prefix=f"{settings.NEO_CHANNEL_PREFIX}:rate",
+            **reconnecting(asynchronous=True),
+        )
     else:
         storage = MemoryStorage()
     return MovingWindowRateLimiter(storage)
@@ -56,7 +63,9 @@ def _sync_limiter() -> SyncMovingWindowRateLimiter:
     """The same windows for synchronous callers (the REST API's throttle)."""
     storage: SyncStorage
     if settings.REDIS_URL:
-        storage = SyncRedisStorage(settings.REDIS_URL, key_prefix=f"{settings.NEO_CHANNEL_PREFIX}:rate")
+        storage = SyncRedisStorage(
+            settings.REDIS_URL, key_prefix=f"{settings.NEO_CHANNEL_PREFIX}:rate", **reconnecting()
+        )
     else:
         storage = SyncMemoryStorage()
     return SyncMovingWindowRateLimiter(storage)

@@ -26,7 +26,7 @@ from bots.models import (
 )
 from bots.moderation_log import false_positive_phrases, merge_phrases, strongest_action
 from neo_support.models import Organization
-from neo_support.tasking import enqueue
+from neo_support.tasking import QueueUnavailable, enqueue
 from retrieval.models import KnowledgeBase
 
 
@@ -109,20 +109,29 @@ def conversation_ask(
     # and the bot answers it with the safe reply.
     verdict = screen_input(text, Policy.from_bot(conversation.bot.moderation_policy))
     verdicts = [verdict.as_dict()] if verdict.findings else []
-    with transaction.atomic():
-        question = Message.objects.create(
-            conversation=conversation,
-            role=Role.VISITOR,
-            text=verdict.text,
-            client_id=client_id or None,
-            moderation=verdicts,
-            moderation_action=strongest_action(verdicts),
-        )
-        Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=timezone.now())
-        if agent_holds:
-            return question, None
-        reply = Message.objects.create(conversation=conversation, role=Role.BOT, status=MessageStatus.PENDING)
-        enqueue(generate_reply, reply.pk)
+    stored: list[int] = []
+    try:
+        with transaction.atomic():
+            question = Message.objects.create(
+                conversation=conversation,
+                role=Role.VISITOR,
+                text=verdict.text,
+                client_id=client_id or None,
+                moderation=verdicts,
+                moderation_action=strongest_action(verdicts),
+            )
+            stored.append(question.pk)
+            Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=timezone.now())
+            if agent_holds:
+                return question, None
+            reply = Message.objects.create(conversation=conversation, role=Role.BOT, status=MessageStatus.PENDING)
+            stored.append(reply.pk)
+            enqueue(generate_reply, reply.pk)
+    except QueueUnavailable:
+        # Redis is down: the reply was never queued. Take the pair back so the client's
+        # retry (same client_id) asks afresh instead of finding a reply nobody will write.
+        Message.objects.filter(pk__in=stored).delete()
+        raise
     return question, reply
 
 

@@ -16,9 +16,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from bots.email_in import InboundEmail, parse_email
 from bots.models import (
@@ -166,12 +168,22 @@ def _customer_message(ticket: Ticket, email: InboundEmail) -> Message:
     for attachment in email.attachments:
         Attachment.objects.create(
             message=message,
-            file=ContentFile(attachment.data, name=attachment.filename),
+            file=ContentFile(attachment.data, name=_stored_name(attachment.filename)),
             filename=attachment.filename,
             content_type=attachment.content_type,
             size_bytes=len(attachment.data),
         )
     return message
+
+
+def _stored_name(filename: str) -> str:
+    """The attachment's name on disk. The storage keeps only letters, digits, "-", "_"
+    and "." and raises SuspiciousFileOperation for a name with none of them ("😀",
+    "★★★"), which refused the whole email; `Attachment.filename` keeps the name as sent."""
+    try:
+        return get_valid_filename(filename)
+    except SuspiciousFileOperation:
+        return "attachment"
 
 
 def _store_customer_text(ticket: Ticket, text: str, *, external_id: str) -> Message:

@@ -32,6 +32,7 @@ from neo_support.env import (
     env_str,
     env_url,
 )
+from neo_support.redis_client import reconnecting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("NEO_VAR_DIR", BASE_DIR / "var")
@@ -94,6 +95,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "neo_support.views.ServiceOutageMiddleware",
 ]
 
 ROOT_URLCONF = "neo_support.urls"
@@ -163,7 +165,9 @@ if REDIS_URL:
             "CONFIG": {
                 # redis-py 8 times socket reads out after 5 s, exactly channels-redis's
                 # blocking receive: idle sockets' consumers died with TimeoutError.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+                # After a Redis restart, publishers and the subscription reconnect (and
+                # resubscribe) instead of failing on their dead connections.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, **reconnecting(asynchronous=True)}],
                 "prefix": NEO_CHANNEL_PREFIX,
             },
         }

@@ -20,6 +20,8 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +58,16 @@ def enqueue(task: Task, *args: Any, **kwargs: Any) -> None:
     transaction.on_commit(partial(dispatch_now, task, *args, **kwargs))
 
 
+class QueueUnavailable(Exception):  # noqa: N818 - a service outage, reported to users as such
+    """The broker (Redis) could not take the task, after kombu's own retries."""
+
+
 def dispatch_now(task: Task, *args: Any, **kwargs: Any) -> None:
     if not settings.NEO_TASKS_IN_PROCESS:
-        task.apply_async(args=args, kwargs=kwargs)
+        try:
+            task.apply_async(args=args, kwargs=kwargs)
+        except (KombuOperationalError, RedisError, OSError) as error:
+            raise QueueUnavailable(f"could not queue {task.name}: {error}") from error
         return
     queue = TASK_QUEUES.get(task.name, settings.CELERY_TASK_DEFAULT_QUEUE)
     future = _pool_for(queue).submit(_run_in_process, task, args, kwargs)

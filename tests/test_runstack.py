@@ -76,6 +76,17 @@ def test_it_serves_the_dashboard_and_demo_then_stops_every_child_on_ctrl_c(tmp_p
         assert health[0] == 200, health[1]
         assert json.loads(health[1])["checks"]["workers"]["ok"] is True
 
+        if settings.REDIS_URL:
+            # A worker that dies is started again, as a container's restart policy would.
+            os.kill(children["worker-default"], signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            pattern = r"worker-default exited with status -9; restarted \(pid (\d+)\)"
+            while not (match := re.search(pattern, log_path.read_text())) and time.monotonic() < deadline:
+                time.sleep(0.25)
+            assert match, log_path.read_text()
+            children["worker-default"] = int(match.group(1))
+            assert stack.poll() is None and pid_alive(children["worker-default"])
+
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0, log_path.read_text()
         assert "All stopped." in log_path.read_text()

@@ -320,10 +320,11 @@
         save(); redraw(); updateComposer();
         typing(!!streaming());
         if (traits) send(traits);
-        state.messages.forEach(function (m) { if (m.role === "visitor" && !m.id) send({ type: "message", client_id: m.clientId, text: m.text }); });
+        resendPending();
         emit("ready", { conversationId: event.conversation_id });
         break;
       case "ack":
+        unavailableShown = false;
         if (event.visitor_token) state.token = event.visitor_token;
         state.conversationId = event.conversation_id;
         state.messages.forEach(function (m) { if (m.clientId === event.client_id) { m.id = event.message_id; nodes[m.id] = nodes[m.clientId]; } });
@@ -365,6 +366,13 @@
         emit("error", event);
         if (event.code === "token_invalid" || event.code === "token_expired") { state = fresh(); save(); break; }
         var note = { role: "system", text: event.message || t.error, status: "done" };
+        if (event.code === "unavailable") {
+          // A service is restarting; nothing was stored. Keep the question and send it again.
+          clearTimeout(resendTimer);
+          resendTimer = setTimeout(resendPending, 1000 * ((event.details && event.details.retry_after) || 3));
+          if (!unavailableShown) { unavailableShown = true; render(note); }
+          break;
+        }
         if (event.details && event.details.client_id) {
           state.messages = state.messages.filter(function (x) { return x.clientId !== event.details.client_id || x.id; });
           redraw();
@@ -372,6 +380,11 @@
         render(note);
         break;
     }
+  }
+  var resendTimer = null, unavailableShown = false;
+  // Questions the server has not acknowledged yet (the server keeps one copy per client id).
+  function resendPending() {
+    state.messages.forEach(function (m) { if (m.role === "visitor" && !m.id) send({ type: "message", client_id: m.clientId, text: m.text }); });
   }
   function unread() {
     if (!panel.hidden) return;

@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -35,6 +35,14 @@ STOP_GRACE_SECONDS = 15.0
 class Child:
     name: str
     process: subprocess.Popen[bytes]
+    command: list[str] = field(default_factory=list)
+    restarts: list[float] = field(default_factory=list)
+
+
+# A worker or beat that exits is started again, as a container's restart policy would
+# (Celery can die on an unrecoverable broker error when Redis goes away mid-ack); one
+# that keeps dying stops the stack.
+MAX_RESTARTS_PER_MINUTE = 5
 
 
 # The server drops larger websocket frames (close 1009); the chat consumer answers
@@ -65,7 +73,7 @@ class Command(BaseCommand):
         try:
             for name, command in commands.items():
                 process = subprocess.Popen(command, start_new_session=True)
-                children.append(Child(name, process))
+                children.append(Child(name, process, command))
                 self.stdout.write(f"started {name} (pid {process.pid})")
             base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
             self._wait_until_serving(base_url, children)
@@ -125,8 +133,20 @@ class Command(BaseCommand):
 
     def _watch(self, children: list[Child]) -> None:
         while True:
+            for child in children:
+                if child.name != "web" and child.process.poll() is not None:
+                    self._restart(child)
             self._check_alive(children)
             time.sleep(0.5)
+
+    def _restart(self, child: Child) -> None:
+        now = time.monotonic()
+        child.restarts = [moment for moment in child.restarts if now - moment < 60] + [now]
+        if len(child.restarts) > MAX_RESTARTS_PER_MINUTE:
+            return  # _check_alive stops the stack
+        code = child.process.returncode
+        child.process = subprocess.Popen(child.command, start_new_session=True)
+        self.stdout.write(f"{child.name} exited with status {code}; restarted (pid {child.process.pid})")
 
     def _stop(self, children: list[Child]) -> None:
         for child in children:
