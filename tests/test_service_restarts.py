@@ -199,3 +199,54 @@ def test_postgres_restart_fails_requests_cleanly_and_recovers(redis_server: OwnR
     finally:
         stack.stop_all()
         postgres.stop()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_widget_in_chromium_keeps_a_question_asked_while_redis_is_down(
+    redis_server: OwnRedis, settings, tmp_path: Path, page
+) -> None:  # type: ignore[no-untyped-def]
+    """The visitor asks while Redis is down: the widget shows that the chat is briefly
+    unavailable, keeps the question, sends it again by itself, and the answer appears
+    once Redis is back."""
+    from django.core.management import call_command
+
+    from bots.models import Bot
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    call_command("load_demo", verbosity=0)
+    bot = Bot.objects.get(organization__slug="tallyho-demo")
+    env = clean_env(
+        DATABASE_URL=database_url(), REDIS_URL=redis_server.url, MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        NEO_VAR_DIR=str(tmp_path / "var"), NEO_MODEL="/nonexistent/model", **GENEROUS_LIMITS,
+    )  # fmt: skip
+    stack = Processes(env, tmp_path)
+    try:
+        stack.web()
+        stack.worker()
+        widget = "[data-neo-support]"
+        page.goto(f"{stack.base}/demo/{bot.public_key}/")
+        page.click(f"{widget} .launcher")
+        page.wait_for_selector(f"{widget} .panel:not([hidden])")
+        page.fill(f"{widget} textarea", "How do I turn on two-factor authentication?")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f"{widget} .msg.bot .sources", timeout=120_000)
+        page.wait_for_timeout(1000)  # the worker acknowledges the finished task
+
+        redis_server.crash()
+        page.fill(f"{widget} textarea", "How do I get a refund?")
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f"{widget} .msg.system:has-text('briefly unavailable')", timeout=60_000)
+        assert page.locator(f"{widget} .msg.visitor").last.inner_text() == "How do I get a refund?"
+
+        redis_server.start()
+        page.locator(f"{widget} .msg.bot .sources").nth(1).wait_for(timeout=120_000)
+        asked = list(Message.objects.filter(conversation__bot=bot, role="visitor").values_list("text", flat=True))
+        assert asked == ["How do I turn on two-factor authentication?", "How do I get a refund?"], "each stored once"
+        replies = list(Message.objects.filter(conversation__bot=bot, role="bot").values_list("status", "text"))
+        assert [status for status, _ in replies] == ["done", "done"]
+        shown = page.locator(f"{widget} .msg.bot").last.inner_text()
+        assert replies[-1][1].split("\n")[0][:40] in shown
+        assert page.locator(f"{widget} .msg.visitor").count() == 2
+    finally:
+        stack.stop_all()
