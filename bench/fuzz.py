@@ -8,7 +8,10 @@
 - api: schemathesis against our OpenAPI schema, every operation, valid and invalid
   requests with a real API key (`tests/test_api_schemathesis.py`);
 - email: generated and mutated MIME messages, and arbitrary bytes, through the email
-  parser (`tests/test_fuzz_email.py`, 8 times the examples: the parser is fast).
+  parser (`tests/test_fuzz_email.py`, 8 times the examples: the parser is fast);
+- uploads: real PDF, DOCX, HTML, Markdown and CSV files mutated (cut, flipped, spliced,
+  repeated) and raw bytes under every extension, through the parser child ingestion uses
+  (`tests/test_fuzz_uploads.py`, 4 times the examples).
 
 Both run on a throwaway SQLite database. `--examples N` (default 300) sets the examples
 per test (per operation for the API). Any 5xx, unhandled exception, undocumented close
@@ -30,6 +33,7 @@ SUITES = {
     "chat": "tests/test_fuzz_chat.py",
     "api": "tests/test_api_schemathesis.py",
     "email": "tests/test_fuzz_email.py",
+    "uploads": "tests/test_fuzz_uploads.py",
 }
 
 
@@ -48,7 +52,7 @@ def run_suite(path: str, examples: int, var_dir: Path) -> tuple[bool, float, str
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=300, help="examples per test (default 300)")
-    parser.add_argument("--suites", default="chat,api,email", help="comma-separated: chat, api, email")
+    parser.add_argument("--suites", default="chat,api,email,uploads", help="comma-separated: chat, api, email, uploads")
     arguments = parser.parse_args()
     chosen = [name.strip() for name in arguments.suites.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SUITES]
