@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,6 +24,7 @@ from bots.inbox import (
 )
 from bots.models import Bot, Channel, Delivery, Priority, Role, Ticket, TicketStatus
 from neo_support.access import dashboard_area
+from neo_support.forms import posted_text
 from neo_support.models import Membership
 from neo_support.models import Role as MemberRole
 from neo_support.permissions import Area
@@ -136,6 +138,11 @@ def ticket_act(request: HttpRequest, ticket_id: int) -> HttpResponse:
         return render(request, "dashboard/forbidden.html", status=403)
     action = request.POST.get("action", "")
     try:
+        try:
+            for field in ("text", "status", "priority", "category", "assignee", "draft_id"):
+                posted_text(request, field)
+        except ValidationError as error:
+            raise InboxError(" ".join(error.messages)) from None
         if action in ("reply", "approve"):
             draft = request.POST.get("draft_id", "")
             ticket_reply(

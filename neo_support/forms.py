@@ -5,9 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
+from django.http import HttpRequest
 
 from bots.models import WebhookEvent
 from neo_support.models import API_SCOPES, Organization, Role
+
+_no_null_characters = ProhibitNullCharactersValidator()
+
+
+def posted_text(request: HttpRequest, name: str) -> str:
+    """A text field of a POST read without a Form. One holding a NUL character is refused
+    with a ValidationError, as Django's form fields do: PostgreSQL cannot store it (a 500)."""
+    value = request.POST.get(name, "")
+    _no_null_characters(value)
+    return value
 
 
 class InvitationForm(forms.Form):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import ProhibitNullCharactersValidator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from neo_support.access import dashboard_area
+from neo_support.forms import posted_text
 from neo_support.models import Membership
 from neo_support.permissions import Area
 from neo_support.selectors import membership_current
@@ -29,15 +29,6 @@ from retrieval.services import (
 )
 
 WRITE_ROLES = {"owner", "admin"}
-_no_null_characters = ProhibitNullCharactersValidator()
-
-
-def _posted(request: HttpRequest, name: str) -> str:
-    """A text field of the POST. One holding a NUL character is refused with a
-    ValidationError, as Django's form fields do: PostgreSQL cannot store it (a 500)."""
-    value = request.POST.get(name, "")
-    _no_null_characters(value)
-    return value
 
 
 def _membership(request: HttpRequest) -> Membership:
@@ -64,7 +55,9 @@ def knowledge_base_index(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         _require_write(membership)
         try:
-            knowledge_base = knowledge_base_create(organization=membership.organization, name=_posted(request, "name"))
+            knowledge_base = knowledge_base_create(
+                organization=membership.organization, name=posted_text(request, "name")
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
@@ -106,7 +99,7 @@ def _add_documents(request: HttpRequest, knowledge_base: KnowledgeBase) -> None:
                 added += 1
             except DocumentRejected as error:
                 messages.error(request, f"{upload.name}: {error}")
-        if url := _posted(request, "url").strip():
+        if url := posted_text(request, "url").strip():
             if request.POST.get("whole_site"):
                 knowledge_base_import_site(
                     knowledge_base=knowledge_base, url=url, max_pages=settings.NEO_WEB_IMPORT_MAX_PAGES
@@ -115,8 +108,8 @@ def _add_documents(request: HttpRequest, knowledge_base: KnowledgeBase) -> None:
             else:
                 document_create_from_url(knowledge_base=knowledge_base, url=url)
                 added += 1
-        if text := _posted(request, "text").strip():
-            document_create_from_text(knowledge_base=knowledge_base, title=_posted(request, "title"), text=text)
+        if text := posted_text(request, "text").strip():
+            document_create_from_text(knowledge_base=knowledge_base, title=posted_text(request, "title"), text=text)
             added += 1
     except DocumentRejected as error:
         messages.error(request, str(error))

@@ -116,6 +116,9 @@ def test_notes_assignment_and_changes_and_what_viewers_may_do(client) -> None:
 
     empty = client.post(act, {"action": "reply", "text": "   "})
     assert empty.status_code == 400 and "The reply is empty." in empty.content.decode()
+    for action in ("reply", "note"):  # PostgreSQL cannot store NUL: a clear error, not a 500
+        nul = client.post(act, {"action": action, "text": "Hello\x00there"})
+        assert nul.status_code == 400 and "Null characters are not allowed." in nul.content.decode()
     assert client.post(act, {"action": "update", "priority": "someday"}).status_code == 400
     stranger = MembershipFactory(role="agent").user
     assert client.post(act, {"action": "assign", "assignee": stranger.pk}).status_code == 400
