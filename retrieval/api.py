@@ -22,6 +22,7 @@ from retrieval.models import Document, DocumentStatus, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
 from retrieval.services import (
     DocumentRejected,
+    check_upload,
     document_create_from_file,
     document_create_from_text,
     document_create_from_url,
@@ -173,6 +174,7 @@ class DocumentListApi(APIView):
         try:
             if "file" in data:
                 upload = data["file"]
+                check_upload(upload.name or "", upload.size or 0)
                 document = document_create_from_file(
                     knowledge_base=knowledge_base,
                     filename=upload.name,

@@ -108,7 +108,9 @@ def _refuse_duplicate(knowledge_base: KnowledgeBase, checksum: str, *, replacing
         raise DocumentRejected(f"This file is already in the knowledge base as {existing.title!r}.")
 
 
-def _check_upload(filename: str, size: int) -> str:
+def check_upload(filename: str, size: int) -> str:
+    """The extension of an acceptable upload; DocumentRejected otherwise. Views call it
+    with the upload's size before reading it into memory."""
     extension = Path(filename).suffix.lower()
     if extension not in SUPPORTED_EXTENSIONS:
         supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
@@ -132,7 +134,7 @@ def document_create_from_file(
 ) -> Document:
     """Store an uploaded file as a pending document and queue its ingestion (unless the
     caller ingests it itself, as the `ingest` command does)."""
-    extension = _check_upload(filename, len(data))
+    extension = check_upload(filename, len(data))
     checksum = _checksum(data)
     _refuse_duplicate(knowledge_base, checksum)
     safe_name = f"{checksum[:16]}{extension}"  # never the client's path: no traversal, no clashes
@@ -218,7 +220,7 @@ def document_create_from_url(*, knowledge_base: KnowledgeBase, url: str) -> Docu
 
 def document_replace(*, document: Document, filename: str, data: bytes) -> Document:
     """New content for an existing document: same id; its chunks are swapped when the new ones are ready."""
-    extension = _check_upload(filename, len(data))
+    extension = check_upload(filename, len(data))
     checksum = _checksum(data)
     _refuse_duplicate(document.knowledge_base, checksum, replacing=document)
     safe_name = f"{checksum[:16]}{extension}"

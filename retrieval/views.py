@@ -19,6 +19,7 @@ from retrieval.search import IndexUnavailable, search
 from retrieval.selectors import knowledge_base_list
 from retrieval.services import (
     DocumentRejected,
+    check_upload,
     document_create_from_file,
     document_create_from_text,
     document_create_from_url,
@@ -95,6 +96,7 @@ def _add_documents(request: HttpRequest, knowledge_base: KnowledgeBase) -> None:
     try:
         for upload in request.FILES.getlist("files"):
             try:
+                check_upload(upload.name or "", upload.size or 0)
                 document_create_from_file(knowledge_base=knowledge_base, filename=upload.name, data=upload.read())
                 added += 1
             except DocumentRejected as error:
