@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +152,51 @@ def test_the_api_and_the_dashboard_retry_a_failed_document(member, organization,
         DocumentStatus.PROCESSING,
         DocumentStatus.READY,
     )
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_indexing_worker_on_a_full_disk(small_disk: Path, redis_url: str, settings) -> None:  # type: ignore[no-untyped-def]
+    """The same with a Celery worker process writing the index: it fails the document,
+    keeps serving the previous version, stays up, and ingests the retry."""
+    from tests.conftest import ROOT, clean_env
+    from tests.own_services import wait_until
+    from tests.test_worker_process import database_url
+
+    settings.NEO_TASKS_IN_PROCESS = False
+    env = clean_env(DATABASE_URL=database_url(), REDIS_URL=redis_url, MEDIA_ROOT=str(small_disk))
+    worker = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "neo_support", "worker", "-Q", "indexing",
+            "-n", f"disk-{os.getpid()}@%h", "--pool", "threads", "--concurrency", "1",
+            "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
+        ],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        knowledge_base = KnowledgeBaseFactory(organization=OrganizationFactory())
+        refunds = document_create_from_text(knowledge_base=knowledge_base, title="Refunds", text=REFUNDS)
+
+        def status_of(document: Document) -> str:
+            return str(Document.objects.values_list("status", flat=True).get(pk=document.pk))
+
+        wait_until(lambda: status_of(refunds) == DocumentStatus.READY, 120, "the first document")
+        fill(small_disk)
+
+        shipping = document_create_from_text(knowledge_base=knowledge_base, title="Shipping", text=SHIPPING)
+        wait_until(lambda: status_of(shipping) == DocumentStatus.FAILED, 120, "the failure")
+        assert "disk is full" in Document.objects.get(pk=shipping.pk).error
+        knowledge_base.refresh_from_db()
+        assert knowledge_base.index_version == 1
+        assert titles(knowledge_base, "How long do refunds take?")[0] == "Refunds"
+        assert worker.poll() is None
+
+        (small_disk / "filler").unlink()
+        (small_disk / "filler-tail").unlink()
+        document_retry(document=Document.objects.get(pk=shipping.pk))
+        wait_until(lambda: status_of(shipping) == DocumentStatus.READY, 120, "the retried document")
+        knowledge_base.refresh_from_db()
+        assert titles(knowledge_base, "When does a parcel to Norway arrive?")[0] == "Shipping"
+    finally:
+        worker.kill()
+        worker.wait()
