@@ -26,13 +26,13 @@ def loaded(tiny_neo_dir):
     return load_model(str(tiny_neo_dir), device="cpu", dtype="float32")
 
 
-def run_concurrently(loaded, scheduler, lengths: list[int]) -> list[str]:
+def run_concurrently(loaded, scheduler, lengths: list[int], penalty: float = 1.0) -> list[str]:
     results: list[str] = [""] * len(PROMPTS)
     start = threading.Barrier(len(PROMPTS))
 
     def one(index: int) -> None:
         start.wait()
-        params = SamplingParameters(max_new_tokens=lengths[index])
+        params = SamplingParameters(max_new_tokens=lengths[index], repetition_penalty=penalty)
         results[index] = "".join(stream_text(loaded, PROMPTS[index], params, stop_sequences=(), scheduler=scheduler))
 
     threads = [threading.Thread(target=one, args=(n,)) for n in range(len(PROMPTS))]
@@ -53,6 +53,22 @@ def test_greedy_output_batched_equals_unbatched(loaded) -> None:
     assert batched == alone
     # More requests than the batch holds: the rest wait their turn and decode the same.
     assert run_concurrently(loaded, BatchScheduler(loaded, max_batch=2), lengths) == alone
+
+
+def test_the_repetition_penalty_works_batched_in_float32(loaded) -> None:
+    """The bots' default penalty (1.15) on fp32 logits: the batch scheduler steps outside
+    inference mode, where changing the model's logits in place raised for every reply."""
+    lengths = [8, 12, 6, 10]
+    alone = [
+        "".join(
+            stream_text(
+                loaded, prompt, SamplingParameters(max_new_tokens=n, repetition_penalty=1.15), stop_sequences=()
+            )
+        )
+        for prompt, n in zip(PROMPTS, lengths, strict=True)
+    ]
+    assert run_concurrently(loaded, BatchScheduler(loaded), lengths, penalty=1.15) == alone
+    assert all(alone)
 
 
 def test_a_sequence_joining_a_running_batch_decodes_the_same(loaded) -> None:

@@ -51,11 +51,14 @@ class GenerationStats:
 def next_token(logits: Any, generated: list[int], params: SamplingParameters, generator: Any) -> int:
     import torch
 
+    # Out of place: fp32 logits come back from `.float()` as the very tensor the model
+    # made under inference mode, which the batch scheduler cannot change in place.
     logits = logits.float()
     if params.repetition_penalty > 1.0 and generated:
         seen = torch.tensor(sorted(set(generated)), device=logits.device)
         values = logits[seen]
-        logits[seen] = torch.where(values > 0, values / params.repetition_penalty, values * params.repetition_penalty)
+        penalised = torch.where(values > 0, values / params.repetition_penalty, values * params.repetition_penalty)
+        logits = logits.index_put((seen,), penalised)
     if params.temperature <= 1e-5:
         return int(torch.argmax(logits))
     probabilities = torch.softmax(logits / params.temperature, dim=-1)
