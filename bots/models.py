@@ -69,6 +69,10 @@ class Bot(TenantModel):
     support_email = models.EmailField(blank=True)
     # Signs inbound-email webhook calls (HMAC-SHA256 of the raw message).
     inbound_secret = models.CharField(max_length=64, default=new_secret, editable=False)
+    # The tuned adapter answering for this bot; null: the base model (workers/training).
+    model_version = models.ForeignKey(
+        "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -171,6 +175,8 @@ class Message(TenantModel):
     timings = models.JSONField(default=dict, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
+    # Which model answered: "base" or the tuned version's label ("v3"); blank for people.
+    model_version = models.CharField(max_length=40, blank=True, default="")
     confidence = models.FloatField(null=True, blank=True)
     # Email: the Message-ID (threading, and the same email delivered twice is stored once).
     external_id = models.CharField(max_length=500, blank=True, db_index=True)
@@ -340,3 +346,56 @@ class WebhookDelivery(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.event} to {self.endpoint_id} ({self.status})"
+
+
+class ModelVersionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    TRAINING = "training", "Training"
+    EVALUATING = "evaluating", "Evaluating"
+    READY = "ready", "Ready to deploy"
+    REJECTED = "rejected", "Not deployable (worse than the base)"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ModelVersion(TenantModel):
+    """A LoRA adapter tuned on the bot's own history: how it was trained, how it compares
+    with the base model, and where its files are (under MEDIA_ROOT/adapters/)."""
+
+    organization_path = "bot__organization"
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="model_versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=ModelVersionStatus.choices, default=ModelVersionStatus.QUEUED)
+    base_model = models.CharField(max_length=300)
+    config = models.JSONField(default=dict, blank=True)  # epochs, rank, learning_rate, …
+    # {"step", "total_steps", "loss", "eta_seconds"} while training.
+    progress = models.JSONField(default=dict, blank=True)
+    examples = models.JSONField(default=dict, blank=True)  # counts per split and source
+    # {"base": {...}, "tuned": {...}}: perplexity, groundedness, moderation_pass, overlap.
+    metrics = models.JSONField(default=dict, blank=True)
+    # {"device", "seconds", "tokens"} of the training run.
+    compute = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["bot", "number"], name="model_version_unique_number")]
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number}"
+
+    @property
+    def adapter_dir(self) -> str:
+        """Relative to MEDIA_ROOT."""
+        return f"adapters/bot-{self.bot_id}/v{self.number}"
+
+    def __str__(self) -> str:
+        return f"{self.bot} {self.label}"

@@ -180,7 +180,7 @@ else:
 NEO_TASKS_IN_PROCESS = REDIS_URL is None
 NEO_IN_PROCESS_THREADS = env_int("NEO_IN_PROCESS_THREADS", 2, minimum=1, maximum=64)
 
-CELERY_QUEUES = ("generation", "indexing", "default")
+CELERY_QUEUES = ("generation", "indexing", "default", "training")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in CELERY_QUEUES)

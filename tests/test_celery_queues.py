@@ -32,7 +32,7 @@ def test_declaring_a_task_on_an_unknown_queue_fails() -> None:
 
 
 def test_the_three_queues_are_declared_with_late_acknowledgement() -> None:
-    assert [queue.name for queue in app.conf.task_queues] == ["generation", "indexing", "default"]
+    assert [queue.name for queue in app.conf.task_queues] == ["generation", "indexing", "default", "training"]
     assert app.conf.task_acks_late is True
     assert app.conf.task_reject_on_worker_lost is True
 

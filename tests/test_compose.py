@@ -9,7 +9,7 @@ import yaml
 
 from tests.conftest import ROOT
 
-APP_SERVICES = ("web", "worker-generation", "worker-indexing", "worker-default", "beat")
+APP_SERVICES = ("web", "worker-generation", "worker-indexing", "worker-default", "worker-training", "beat")
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,7 @@ def test_every_service_has_a_healthcheck_and_a_volume(compose, name: str) -> Non
         ("worker-generation", "worker -Q generation"),
         ("worker-indexing", "worker -Q indexing"),
         ("worker-default", "worker -Q default"),
+        ("worker-training", "worker -Q training"),
         ("beat", "celery -A neo_support beat"),
     ],
 )
@@ -42,14 +43,15 @@ def test_every_app_service_runs_its_command(compose, name: str, expected: str) -
     assert expected in " ".join(compose["services"][name]["command"].split())
 
 
-def test_the_generation_worker_reserves_an_nvidia_gpu(compose) -> None:
-    [device] = compose["services"]["worker-generation"]["deploy"]["resources"]["reservations"]["devices"]
+@pytest.mark.parametrize("name", ["worker-generation", "worker-training"])
+def test_the_model_workers_reserve_an_nvidia_gpu(compose, name: str) -> None:
+    [device] = compose["services"][name]["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
 
 
 def test_media_and_indexes_are_named_volumes_shared_by_web_and_workers(compose) -> None:
     assert {"media", "indexes", "postgres", "redis"} <= set(compose["volumes"])
-    for name in ("web", "worker-generation", "worker-indexing", "worker-default"):
+    for name in ("web", "worker-generation", "worker-indexing", "worker-default", "worker-training"):
         mounts = {volume.split(":")[0] for volume in compose["services"][name]["volumes"]}
         assert {"media", "indexes"} <= mounts, name
 

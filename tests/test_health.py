@@ -45,13 +45,13 @@ def test_with_redis_it_reports_which_queues_have_a_live_worker(client, settings,
     redis = get_redis()
     beats = [
         WorkerBeat(hostname=f"test-{uuid.uuid4().hex[:8]}", pid=os.getpid(), queues=[queue])
-        for queue in ("generation", "indexing", "default")
+        for queue in ("generation", "indexing", "training", "default")
     ]
     try:
-        for beat in beats[:2]:
+        for beat in beats[:3]:
             heartbeat_write(redis, beat=beat, ttl_seconds=30)
         partial = client.get("/healthz")
-        heartbeat_write(redis, beat=beats[2], ttl_seconds=30)
+        heartbeat_write(redis, beat=beats[3], ttl_seconds=30)
         full = client.get("/healthz")
     finally:
         for beat in beats:

@@ -62,7 +62,9 @@ def test_it_serves_the_dashboard_and_demo_then_stops_every_child_on_ctrl_c(tmp_p
         assert f"http://127.0.0.1:{port}/demo/" in output
         children = {name: int(pid) for name, pid in re.findall(r"started (\S+) \(pid (\d+)\)", output)}
         expected = {"web"} | (
-            {"worker-generation", "worker-indexing", "worker-default", "beat"} if settings.REDIS_URL else set()
+            {"worker-generation", "worker-indexing", "worker-default", "worker-training", "beat"}
+            if settings.REDIS_URL
+            else set()
         )
         assert set(children) == expected
 

@@ -41,7 +41,8 @@ class Stack:
     def start_worker(self) -> None:
         self.worker = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "neo_support", "worker", "-Q", "generation,indexing,default",
+                sys.executable, "-m", "celery", "-A", "neo_support", "worker",
+                "-Q", "generation,indexing,default,training",
                 "--pool", "threads", "--concurrency", "2", "--without-gossip", "--without-mingle",
                 "--loglevel", "WARNING",
             ],

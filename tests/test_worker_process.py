@@ -52,7 +52,7 @@ def worker(redis_url: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     process = subprocess.Popen(
         [
             sys.executable, "-m", "celery", "-A", "neo_support", "worker",
-            "-Q", "generation,indexing,default", "-n", f"{name}@%h",
+            "-Q", "generation,indexing,default,training", "-n", f"{name}@%h",
             "--pool", "threads", "--concurrency", "2", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
         ],
         cwd=ROOT, env=env,
@@ -75,7 +75,7 @@ def test_a_worker_beats_runs_queued_tasks_and_leaves_cleanly(client, settings, w
         workers = client.get("/healthz").json()["checks"]["workers"]
         return {q: hosts for q, hosts in workers.get("queues", {}).items() if any(hostname in h for h in hosts)}
 
-    assert set(wait_for(live_queues, 60, "the worker's heartbeat")) == {"generation", "indexing", "default"}
+    assert set(wait_for(live_queues, 60, "the worker's heartbeat")) == {"generation", "indexing", "default", "training"}
     assert client.get("/healthz").status_code == 200
 
     conversation = ConversationFactory()

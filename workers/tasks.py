@@ -63,3 +63,16 @@ def retry_due_webhooks() -> int:
     from bots.webhooks import webhooks_retry_due
 
     return webhooks_retry_due()
+
+
+@task(queue="training")
+def train_model_version(version_id: int) -> str:
+    """Tune a bot's adapter (workers/training/run.py). Delivered again after a worker
+    died, it resumes from the checkpoint; for a finished version it does nothing."""
+    from bots.models import ModelVersion
+    from workers.training.run import model_version_train
+
+    version = ModelVersion.objects.select_related("bot").filter(pk=version_id).first()
+    if version is None:
+        return "gone"
+    return model_version_train(version)

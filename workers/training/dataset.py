@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from bots.models import Bot, ConversationStatus, Feedback, Message, Role, TicketStatus
 from retrieval.models import Chunk
@@ -54,14 +54,24 @@ def _split_of(group: str) -> str:
     return "validation" if bucket < VALIDATION_SHARE else "train"
 
 
-def _answers(bot: Bot) -> Iterator[tuple[Message, str]]:
-    """Answers a person stood behind, oldest first, with where they came from."""
+def _answer_rows(bot: Bot) -> QuerySet[Message]:
     base = Message.objects.filter(
         conversation__bot=bot, status="done", moderation_action__in=["", "allow", "none"]
     ).exclude(text="")
     agent = Q(role=Role.AGENT) & (Q(conversation__status__in=RESOLVED) | Q(conversation__ticket__status__in=SOLVED))
     rated = Q(role=Role.BOT, pk__in=Feedback.objects.filter(rating=1).values("message_id"))
-    for message in base.filter(agent | rated).order_by("created_at", "pk").iterator():
+    return base.filter(agent | rated)
+
+
+def usable_answer_count(bot: Bot) -> int:
+    """Answers a person stood behind (before duplicates are dropped): the quick check
+    before a run is queued."""
+    return int(_answer_rows(bot).count())
+
+
+def _answers(bot: Bot) -> Iterator[tuple[Message, str]]:
+    """Answers a person stood behind, oldest first, with where they came from."""
+    for message in _answer_rows(bot).order_by("created_at", "pk").iterator():
         yield message, "agent" if message.role == Role.AGENT else "rated"
 
 

@@ -27,6 +27,7 @@ WORKER_POOLS = {
     "generation": ["--pool", "threads", "--concurrency", "8"],
     "indexing": ["--pool", "threads", "--concurrency", "1"],
     "default": ["--pool", "threads", "--concurrency", "4"],
+    "training": ["--pool", "threads", "--concurrency", "1"],
 }
 STOP_GRACE_SECONDS = 15.0
 

@@ -1,0 +1,106 @@
+"""A bot's tuning run end to end on the tiny GPT-Neo: queued on the `training` queue,
+trained with progress in the database, evaluated against the base model, and marked
+ready or rejected; refusals, cancellation and a redelivered task."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bots.models import ConversationStatus, ModelVersion, ModelVersionStatus
+from bots.tuning import TuningRefused, model_version_cancel, model_version_start
+from neo_support.tasking import wait_for_in_process_tasks
+from tests.factories import BotFactory, ConversationFactory, MessageFactory
+from workers.tasks import train_model_version
+
+ANSWERS = [
+    ("How long do refunds take?", "Refunds reach your card within five working days."),
+    ("How do I reset my password?", "Use the reset link on the sign-in page."),
+    ("Can I change my plan?", "Yes, under Settings then Billing, at any time."),
+    ("Do you ship to Norway?", "Yes, by courier, in three to four days."),
+]
+FAST = {"epochs": 2, "learning_rate": 5e-3, "batch_size": 8}
+
+
+def history(bot, conversations: int = 60) -> None:  # type: ignore[no-untyped-def]
+    for n in range(conversations):
+        question, answer = ANSWERS[n % len(ANSWERS)]
+        conversation = ConversationFactory(bot=bot, status=ConversationStatus.RESOLVED)
+        MessageFactory(conversation=conversation, role="visitor", text=f"{question} (order {n}, jo{n}@example.com)")
+        MessageFactory(conversation=conversation, role="agent", text=answer)
+
+
+@pytest.fixture
+def tuning(settings, tiny_neo, tmp_path: Path):  # type: ignore[no-untyped-def]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return tmp_path / "media"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("in_process_tasks")
+def test_a_run_trains_evaluates_and_is_ready_or_rejected_with_its_reasons(tuning: Path) -> None:
+    bot = BotFactory(name="Tally")
+    history(bot)
+    version = model_version_start(bot=bot, options=FAST)
+    assert (version.number, version.label, version.status) == (1, "v1", ModelVersionStatus.QUEUED)
+    wait_for_in_process_tasks(timeout=300)
+    version.refresh_from_db()
+
+    assert version.status in (ModelVersionStatus.READY, ModelVersionStatus.REJECTED), version.error
+    assert version.progress["step"] == version.progress["total_steps"] > 0 and version.progress["eta_seconds"] == 0
+    assert version.compute["device"] == "cpu" and version.compute["tokens"] > 0
+    assert version.examples["train_agent"] + version.examples["validation_agent"] == 60
+    base, tuned = version.metrics["base"], version.metrics["tuned"]
+    assert set(base) == set(tuned) == {"perplexity", "groundedness", "moderation_pass", "overlap", "answers"}
+    assert tuned["perplexity"] < base["perplexity"]
+    assert (version.status == ModelVersionStatus.READY) == (version.metrics["regressions"] == [])
+    folder = tuning / version.adapter_dir
+    assert (folder / "adapter" / "adapter_model.safetensors").exists()
+    lines = (folder / "dataset.jsonl").read_text().splitlines()
+    assert len(lines) == 60 and "@example.com" not in "".join(lines)
+    assert json.loads(lines[0])["prompt"].endswith("\nAssistant:")
+
+    # The same task delivered again changes nothing.
+    assert train_model_version(version.pk) == version.status
+    # A second run gets the next number.
+    bot.refresh_from_db()
+    assert bot.model_version is None  # nothing is deployed by a run
+
+
+@pytest.mark.django_db
+def test_too_little_history_bad_settings_and_a_second_run_are_refused(tuning: Path) -> None:
+    bot = BotFactory(name="Tally")
+    history(bot, conversations=10)
+    with pytest.raises(TuningRefused, match="Tally has 10 usable answers.*at least 50"):
+        model_version_start(bot=bot)
+    history(bot, conversations=45)
+    with pytest.raises(TuningRefused, match="Invalid training settings: epochs must be"):
+        model_version_start(bot=bot, options={"epochs": 0})
+    with pytest.raises(TuningRefused, match="Invalid training settings"):
+        model_version_start(bot=bot, options={"layers": 3})
+    ModelVersion.objects.create(bot=bot, number=1, base_model="x", status=ModelVersionStatus.TRAINING)
+    with pytest.raises(TuningRefused, match="already being tuned"):
+        model_version_start(bot=bot)
+
+
+@pytest.mark.django_db
+def test_a_cancelled_run_stops_and_the_bot_keeps_its_version(tuning: Path) -> None:
+    bot = BotFactory()
+    history(bot)
+    version = ModelVersion.objects.create(bot=bot, number=1, base_model=str(tuning), config=FAST)
+    model_version_cancel(version=version)
+    assert train_model_version(version.pk) == ModelVersionStatus.CANCELLED
+    with pytest.raises(TuningRefused, match="only a running one stops"):
+        model_version_cancel(version=ModelVersion.objects.get(pk=version.pk))
+
+
+@pytest.mark.django_db
+def test_a_missing_base_model_fails_the_run_with_what_to_do(tuning: Path, settings) -> None:
+    bot = BotFactory()
+    history(bot)
+    version = ModelVersion.objects.create(bot=bot, number=1, base_model="/nonexistent/gpt-neo", config=FAST)
+    assert train_model_version(version.pk) == ModelVersionStatus.FAILED
+    version.refresh_from_db()
+    assert "download_model" in version.error
