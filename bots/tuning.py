@@ -55,3 +55,18 @@ def model_version_cancel(*, version: ModelVersion) -> ModelVersion:
     ModelVersion.objects.filter(pk=version.pk).update(cancel_requested=True)
     version.cancel_requested = True
     return version
+
+
+def bot_model_deploy(*, bot: Bot, version: ModelVersion | None) -> Bot:
+    """Answer with `version` from the next reply on (None: the base model; also the
+    rollback). Workers load the adapter when they first need it; nothing restarts."""
+    if version is not None:
+        if version.bot_id != bot.pk:
+            raise TuningRefused("That model version belongs to another bot.")
+        if version.status != ModelVersionStatus.READY:
+            raise TuningRefused(
+                f"{version.label} is {version.get_status_display().lower()}; only a ready version can answer."
+            )
+    Bot.objects.filter(pk=bot.pk).update(model_version=version)
+    bot.model_version = version
+    return bot

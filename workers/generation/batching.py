@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workers.generation.adapters import adapter_rows
 from workers.generation.streaming import SamplingParameters, next_token
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class _Sequence:
     length: int = 0  # real tokens in its cache (prompt + generated so far, minus the pending one)
     generator: Any = None
     finished: bool = False
+    adapter: str | None = None  # a tuned adapter's key in the model's AdapterSet
 
 
 class BatchScheduler:
@@ -64,14 +66,18 @@ class BatchScheduler:
         self._lock = threading.Lock()
 
     def submit(
-        self, prompt_ids: list[int], params: SamplingParameters, cancelled: Callable[[], bool] = lambda: False
+        self,
+        prompt_ids: list[int],
+        params: SamplingParameters,
+        cancelled: Callable[[], bool] = lambda: False,
+        adapter: str | None = None,
     ) -> Iterator[int]:
         """Token ids of the answer, yielded as the batch produces them."""
         with self._lock:
             if not self._started:
                 self._thread.start()
                 self._started = True
-        sequence = _Sequence(prompt_ids=list(prompt_ids), params=params, cancelled=cancelled)
+        sequence = _Sequence(prompt_ids=list(prompt_ids), params=params, cancelled=cancelled, adapter=adapter)
         self._waiting.put(sequence)
         while True:
             item = sequence.out.get()
@@ -117,7 +123,7 @@ class BatchScheduler:
         if sequence.params.seed is not None:
             sequence.generator = torch.Generator(device=loaded.device).manual_seed(sequence.params.seed)
         ids = torch.tensor([sequence.prompt_ids], device=loaded.device)
-        with torch.inference_mode():
+        with torch.inference_mode(), adapter_rows(loaded.adapters, [sequence.adapter]):
             # A cache without the config keeps every layer whole, so rows can be padded alike.
             output = loaded.model(input_ids=ids, cache=GrowingCache(), use_cache=True, logits_to_keep=1)
         sequence.length = len(sequence.prompt_ids)
@@ -179,7 +185,7 @@ class BatchScheduler:
         inputs = torch.tensor([[s.generated[-1]] for s in self._active], device=device)
         positions = torch.tensor([[s.length] for s in self._active], device=device)
         mask = torch.cat([self._mask, torch.ones((len(self._active), 1), dtype=torch.long, device=device)], dim=1)
-        with torch.inference_mode():
+        with torch.inference_mode(), adapter_rows(loaded.adapters, [s.adapter for s in self._active]):
             output = loaded.model(
                 input_ids=inputs, attention_mask=mask, position_ids=positions, cache=self._cache, use_cache=True
             )

@@ -37,6 +37,8 @@ class LoadedModel:
     load_seconds: float
     # Concurrent replies share decode steps through it (workers.generation.batching).
     scheduler: Any = None
+    # Tuned LoRA adapters served on this base model (workers.generation.adapters).
+    adapters: Any = None
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -103,8 +105,10 @@ def load_model(name: str, *, device: str = "auto", dtype: str = "auto") -> Loade
         load_seconds=0.0,
     )
     _warm_up(loaded)
+    from workers.generation.adapters import AdapterSet
     from workers.generation.batching import BatchScheduler
 
+    loaded.adapters = AdapterSet(model)
     loaded.scheduler = BatchScheduler(loaded)
     loaded.load_seconds = round(time.perf_counter() - started, 2)
     logger.info("loaded generation model %s on %s (%s) in %.1f s", name, device, dtype, loaded.load_seconds)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,15 +19,16 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots.events import Citation, DeltaEvent, DoneEvent, ErrorEvent, ResetEvent, StatusEvent
-from bots.models import AnswerMode, Bot, Message, MessageStatus, Role
+from bots.models import AnswerMode, Bot, Message, MessageStatus, ModelVersionStatus, Role
 from bots.moderation_log import strongest_action
 from retrieval.embeddings import model_is_packaged
 from retrieval.models import Document
 from retrieval.search import IndexUnavailable, SearchHit, search
+from workers.generation.adapters import AdapterUnavailable
 from workers.generation.cancellation import reply_is_cancelled
 from workers.generation.confidence import confidence
 from workers.generation.extractive import extractive_answer
-from workers.generation.loading import ModelUnavailable, holder
+from workers.generation.loading import LoadedModel, ModelUnavailable, holder
 from workers.generation.prompt import (
     Passage,
     PromptTooLong,
@@ -331,6 +333,7 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
         retrieval_scores=[{"chunk_id": h.chunk_id, "score": h.score, "dense": h.dense_score} for h in hits],
         prompt_tokens=stats.prompt_tokens,
         completion_tokens=stats.completion_tokens,
+        model_version=stats.model_version if mode == "generative" else "",
         timings=timings,
         confidence=score,
         updated_at=timezone.now(),
@@ -345,6 +348,24 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
         "status": "blocked" if gate.blocked else "done",
     }
     publish(message.conversation_id, done)
+
+
+def _adapter_for(bot: Bot, loaded: LoadedModel) -> tuple[str | None, str]:
+    """The bot's deployed adapter, loaded on first use (its key), and the label the
+    message records; the base model when none is deployed or it cannot be used."""
+    version = bot.model_version
+    if version is None:
+        return None, "base"
+    if version.status != ModelVersionStatus.READY or version.base_model != loaded.name:
+        logger.warning("bot %s: %s is not servable on %s; answering with the base model", bot.pk, version, loaded.name)
+        return None, "base"
+    key = f"version-{version.pk}"
+    try:
+        loaded.adapters.ensure(key, Path(settings.MEDIA_ROOT) / version.adapter_dir / "adapter")
+    except AdapterUnavailable as problem:
+        logger.error("bot %s: %s; answering with the base model", bot.pk, problem)
+        return None, "base"
+    return key, version.label
 
 
 def _generate(
@@ -377,6 +398,7 @@ def _generate(
     except PromptTooLong:
         return False
     passages[:] = list(prompt.passages)  # citations refer to the passages the model saw
+    adapter, stats.model_version = _adapter_for(bot, loaded)
     produced = False
     for piece in stream_text(
         loaded,
@@ -386,6 +408,7 @@ def _generate(
         cancelled=lambda: gate.blocked or reply_is_cancelled(message.pk),
         stats=stats,
         scheduler=loaded.scheduler,
+        adapter=adapter,
     ):
         if not produced and not piece.strip():
             continue  # leading whitespace after "Assistant:"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from workers.generation.adapters import adapter_rows
 from workers.generation.prompt import STOP_SEQUENCES, cut_at_stop, held_back
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class GenerationStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     stopped_by: str = ""  # "eos", "stop_sequence", "length", "cancelled"
+    model_version: str = ""  # "base" or the tuned version's label that wrote it
 
 
 def next_token(logits: Any, generated: list[int], params: SamplingParameters, generator: Any) -> int:
@@ -70,7 +72,11 @@ def next_token(logits: Any, generated: list[int], params: SamplingParameters, ge
 
 
 def _decode_alone(
-    loaded: LoadedModel, prompt_ids: list[int], params: SamplingParameters, cancelled: Callable[[], bool]
+    loaded: LoadedModel,
+    prompt_ids: list[int],
+    params: SamplingParameters,
+    cancelled: Callable[[], bool],
+    adapter: str | None = None,
 ) -> Iterator[int]:
     """One sequence on its own: prefill, then a token at a time with the KV cache."""
     import torch
@@ -83,12 +89,13 @@ def _decode_alone(
         generator = torch.Generator(device=loaded.device).manual_seed(params.seed)
     generated: list[int] = []
     with torch.inference_mode():
-        output = loaded.model(
-            input_ids=torch.tensor([prompt_ids], device=loaded.device),
-            cache=GrowingCache(),
-            use_cache=True,
-            logits_to_keep=1,
-        )
+        with adapter_rows(loaded.adapters, [adapter]):
+            output = loaded.model(
+                input_ids=torch.tensor([prompt_ids], device=loaded.device),
+                cache=GrowingCache(),
+                use_cache=True,
+                logits_to_keep=1,
+            )
         for _ in range(max(0, budget)):
             if cancelled():
                 return
@@ -97,9 +104,10 @@ def _decode_alone(
                 return
             generated.append(token)
             yield token
-            output = loaded.model(
-                input_ids=torch.tensor([[token]], device=loaded.device), cache=output.cache, use_cache=True
-            )
+            with adapter_rows(loaded.adapters, [adapter]):
+                output = loaded.model(
+                    input_ids=torch.tensor([[token]], device=loaded.device), cache=output.cache, use_cache=True
+                )
 
 
 def stream_text(
@@ -111,6 +119,7 @@ def stream_text(
     cancelled: Callable[[], bool] = lambda: False,
     stats: GenerationStats | None = None,
     scheduler: BatchScheduler | None = None,
+    adapter: str | None = None,
 ) -> Iterator[str]:
     """Yield pieces of the answer as they are decoded, alone or in `scheduler`'s batch.
     Text that might be the start of a stop sequence is held back until it is known not
@@ -126,9 +135,9 @@ def stream_text(
         return finished
 
     if scheduler is not None:
-        tokens = scheduler.submit(prompt_ids, params, stop_wanted)
+        tokens = scheduler.submit(prompt_ids, params, stop_wanted, adapter=adapter)
     else:
-        tokens = _decode_alone(loaded, prompt_ids, params, stop_wanted)
+        tokens = _decode_alone(loaded, prompt_ids, params, stop_wanted, adapter)
     generated: list[int] = []
     sent = 0
     stats.stopped_by = ""
