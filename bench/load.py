@@ -56,8 +56,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tiny_model import build_tiny_model  # bench/tiny_model.py, beside this script
+
 ROOT = Path(__file__).resolve().parent.parent
-HELP_CENTRE = ROOT / "neo_support" / "demo" / "help_centre"
 QUESTIONS = [
     "How do I send a recurring invoice?",
     "What does the Team plan cost?",
@@ -100,38 +101,6 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 # Setup ----------------------------------------------------------------------------------
-
-
-def build_tiny_model(directory: Path) -> None:
-    """A tiny GPT-Neo (as tests/conftest.py's `tiny_neo_dir`) with a byte-level BPE trained
-    on the help centre, so its random output is made of the knowledge base's words."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPTNeoConfig, GPTNeoForCausalLM, PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=1000, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    bpe.train_from_iterator([page.read_text(encoding="utf-8") for page in sorted(HELP_CENTRE.glob("*.md"))], trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
-    tokenizer.save_pretrained(directory)
-    config = GPTNeoConfig(
-        vocab_size=len(tokenizer),
-        max_position_embeddings=1024,
-        hidden_size=32,
-        num_layers=2,
-        num_heads=2,
-        attention_types=[[["global", "local"], 1]],
-        window_size=64,
-        intermediate_size=64,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    GPTNeoForCausalLM(config).save_pretrained(directory)
 
 
 def redis_url_on(base: str, database: int) -> str:

@@ -6,12 +6,15 @@ organization's object is a 404 through every page and endpoint."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from bots import rate_limits
+from bots.models import ModelVersion
 from neo_support.models import Role
 from neo_support.permissions import Area, role_may
 from neo_support.services import api_key_create
@@ -38,6 +41,10 @@ DASHBOARD = [
     ("dashboard/bots/<int:bot_id>/", "get", Area.BOTS, False),
     ("dashboard/bots/<int:bot_id>/", "post", Area.BOTS, True),
     ("dashboard/bots/<int:bot_id>/delete", "post", Area.BOTS, True),
+    ("dashboard/bots/<int:bot_id>/model/", "get", Area.BOTS, False),
+    ("dashboard/bots/<int:bot_id>/model/", "post", Area.BOTS, True),
+    ("dashboard/bots/<int:bot_id>/model/status.json", "get", Area.BOTS, False),
+    ("dashboard/bots/<int:bot_id>/model/versions/<int:version_id>/dataset.jsonl", "get", Area.BOTS, False),
     ("dashboard/moderation/", "get", Area.MODERATION, False),
     ("dashboard/moderation/<int:message_id>/false-positive", "post", Area.MODERATION, True),
     ("dashboard/inbox/", "get", Area.TICKETS, False),
@@ -157,6 +164,10 @@ def tenant(organization=None) -> dict[str, int]:
     reply = MessageFactory(conversation=conversation, role="bot", text="Five days.", moderation_action="flag")
     ticket = TicketFactory(conversation=ConversationFactory(bot=bot, channel="email"))
     api_key, _ = api_key_create(organization=organization, name="matrix")
+    version = ModelVersion.objects.create(bot=bot, number=1, base_model="tiny", examples={"train_agent": 1})
+    dataset = Path(settings.MEDIA_ROOT) / version.adapter_dir / "dataset.jsonl"
+    dataset.parent.mkdir(parents=True, exist_ok=True)
+    dataset.write_text('{"prompt": "Customer: hi\\nAssistant:", "answer": " Hello."}\n')
     return {
         "organization": organization.pk,
         "bot_id": bot.pk,
@@ -169,6 +180,7 @@ def tenant(organization=None) -> dict[str, int]:
         "membership_id": MembershipFactory(organization=organization, role="viewer").pk,
         "invitation_id": InvitationFactory(organization=organization).pk,
         "key_id": api_key.pk,
+        "version_id": version.pk,
     }
 
 

@@ -27,6 +27,31 @@
     }, 3000);
   }
 
+  // The model page: while a tuning run goes, poll its progress; reload when it ends.
+  var versions = document.querySelector("#versions[data-running]");
+  if (versions) {
+    var poll = setInterval(function () {
+      fetch(versions.dataset.statusUrl, { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (!data) return;
+          var busy = false;
+          data.versions.forEach(function (v) {
+            var article = versions.querySelector('[data-version="' + v.id + '"]');
+            if (["queued", "training", "evaluating"].indexOf(v.status) >= 0) busy = true;
+            if (!article || !v.progress || !v.progress.total_steps) return;
+            var bar = article.querySelector("progress");
+            if (bar) bar.value = v.progress.step;
+            [["step", v.progress.step], ["loss", v.progress.loss], ["eta", Math.round(v.progress.eta_seconds)]].forEach(function (pair) {
+              var node = article.querySelector("." + pair[0]);
+              if (node) node.textContent = String(pair[1]);
+            });
+          });
+          if (!busy) { clearInterval(poll); window.location.reload(); }
+        });
+    }, 3000);
+  }
+
   // The bot page's test chat: the button opens the widget once its script has loaded.
   var openChat = document.getElementById("open-test-chat");
   if (openChat) {
