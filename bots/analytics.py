@@ -31,6 +31,7 @@ from bots.models import (
     Feedback,
     Message,
     MessageStatus,
+    ModelVersion,
     Rating,
     Role,
     Ticket,
@@ -487,6 +488,76 @@ def _first_knowledge_bases(organization: Organization) -> dict[int | None, int]:
     return first
 
 
+def analytics_compute(chosen: AnalyticsFilter) -> dict[str, Any]:
+    """What answering and tuning cost, by bot and model version.
+
+    An answer's compute is its worker time (`timings.total_ms`: retrieval, generation
+    and screening; `generation_ms` of it on the model's device); "per answered question"
+    divides by the bot answers, "per resolved conversation" by the resolved or closed
+    conversations those answers were in. Training is each tuning run's time."""
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    resolved: dict[tuple[int, str], set[int]] = {}
+    answers = _messages(chosen).filter(BOT_ANSWER)
+    for bot_id, bot_name, version, timings, prompt, completion, conversation, status in answers.values_list(
+        "conversation__bot_id",
+        "conversation__bot__name",
+        "model_version",
+        "timings",
+        "prompt_tokens",
+        "completion_tokens",
+        "conversation_id",
+        "conversation__status",
+    ):
+        key = (bot_id, version or "quoted")
+        row = rows.setdefault(
+            key,
+            {"bot": bot_id, "bot_name": bot_name, "model_version": key[1], "answers": 0, "tokens": 0,
+             "compute_seconds": 0.0, "generation_seconds": 0.0, "devices": set()},
+        )  # fmt: skip
+        timings = timings if isinstance(timings, dict) else {}
+        row["answers"] += 1
+        row["tokens"] += prompt + completion
+        row["compute_seconds"] += float(timings.get("total_ms") or 0) / 1000
+        row["generation_seconds"] += float(timings.get("generation_ms") or 0) / 1000
+        if timings.get("device"):
+            row["devices"].add(timings["device"])
+        if status in (ConversationStatus.RESOLVED, ConversationStatus.CLOSED):
+            resolved.setdefault(key, set()).add(conversation)
+    result = []
+    for key, row in sorted(rows.items(), key=lambda item: (item[1]["bot_name"], item[0][1])):
+        count = len(resolved.get(key, ()))
+        result.append(
+            {
+                **row,
+                "devices": sorted(row["devices"]),
+                "compute_seconds": round(row["compute_seconds"], 3),
+                "generation_seconds": round(row["generation_seconds"], 3),
+                "resolved_conversations": count,
+                "seconds_per_answer": round(row["compute_seconds"] / row["answers"], 3),
+                "seconds_per_resolved": round(row["compute_seconds"] / count, 3) if count else None,
+            }
+        )
+    start, end = _bounds(chosen)
+    runs = ModelVersion.objects.for_organization(chosen.organization).filter(created_at__gte=start, created_at__lt=end)
+    if chosen.bot is not None:
+        runs = runs.filter(bot=chosen.bot)
+    training = [
+        {
+            "bot": bot_id,
+            "bot_name": name,
+            "model_version": f"v{number}",
+            "status": status,
+            "seconds": (compute or {}).get("seconds"),
+            "tokens": (compute or {}).get("tokens"),
+            "device": (compute or {}).get("device"),
+        }
+        for bot_id, name, number, status, compute in runs.order_by("bot__name", "number").values_list(
+            "bot_id", "bot__name", "number", "status", "compute"
+        )
+    ]
+    return {"answers": result, "training": training}
+
+
 def analytics_summary(chosen: AnalyticsFilter, *, with_clusters: bool = True) -> dict[str, Any]:
     """Every figure of the analytics page for `chosen`, as plain JSON types.
 
@@ -529,6 +600,7 @@ def analytics_summary(chosen: AnalyticsFilter, *, with_clusters: bool = True) ->
         "top_questions": analytics_top_questions(chosen),
         "clusters": clusters,
         "clusters_error": clusters_error,
+        "compute": analytics_compute(chosen),
     }
 
 

@@ -21,7 +21,7 @@ from bots.analytics import (
     normalise_question,
     percentile,
 )
-from bots.models import Bot, Conversation, Feedback, Message
+from bots.models import Bot, Conversation, Feedback, Message, ModelVersion
 from neo_support.models import Organization
 from tests.factories import (
     BotFactory,
@@ -103,7 +103,9 @@ def shop(db: None) -> dict[str, Any]:
     c6 = conversation(bot, day(2))
     message(c6, "visitor", "Reset my password, me@example.com", day(2), moderation=[verdict(("pii", "redact"))],
             moderation_action="redact")  # fmt: skip
-    message(c6, "bot", "Use the reset link.", day(2), confidence=0.8, timings={"first_token_ms": 400, "total_ms": 4000},
+    message(c6, "bot", "Use the reset link.", day(2), confidence=0.8, model_version="v1", prompt_tokens=300,
+            completion_tokens=20, timings={"first_token_ms": 400, "total_ms": 4000, "generation_ms": 3500,
+                                           "device": "cuda"},
             moderation=[verdict(("grounding", "flag"), ("pii", "redact"), ("pii", "redact")), verdict()],
             moderation_action="flag")  # fmt: skip
 
@@ -160,6 +162,35 @@ def test_the_summary_counts_one_bots_figures_exactly(shop) -> None:
         "total_ms": {"p50": 2500.0, "p95": 3850.0, "count": 4},
     }
     assert summary["filter"] == {"since": "2026-03-01", "until": "2026-03-03", "bot": shop["bot"].pk}
+
+
+def test_compute_per_answer_and_per_resolved_conversation_by_bot_and_model_version(shop) -> None:
+    run = ModelVersion.objects.create(
+        bot=shop["bot"], number=1, base_model="x", status="ready",
+        compute={"seconds": 812.5, "tokens": 1_200_000, "device": "cuda"},
+    )  # fmt: skip
+    ModelVersion.objects.filter(pk=run.pk).update(created_at=at(day(2), 9))
+    compute = analytics_summary(bot_a(shop), with_clusters=False)["compute"]
+    quoted, tuned = compute["answers"]
+    assert (quoted["model_version"], quoted["answers"], quoted["compute_seconds"]) == ("quoted", 3, 6.0)
+    assert (quoted["resolved_conversations"], quoted["seconds_per_answer"], quoted["seconds_per_resolved"]) == (
+        1,
+        2.0,
+        6.0,
+    )
+    assert tuned == {
+        "bot": shop["bot"].pk, "bot_name": shop["bot"].name, "model_version": "v1", "answers": 1, "tokens": 320,
+        "compute_seconds": 4.0, "generation_seconds": 3.5, "devices": ["cuda"], "resolved_conversations": 0,
+        "seconds_per_answer": 4.0, "seconds_per_resolved": None,
+    }  # fmt: skip
+    assert compute["training"] == [
+        {"bot": shop["bot"].pk, "bot_name": shop["bot"].name, "model_version": "v1", "status": "ready",
+         "seconds": 812.5, "tokens": 1_200_000, "device": "cuda"}
+    ]  # fmt: skip
+    everyone = analytics_summary(
+        AnalyticsFilter(organization=shop["organization"], since=SINCE, until=UNTIL), with_clusters=False
+    )["compute"]
+    assert {row["bot"] for row in everyone["answers"]} == {shop["bot"].pk, shop["second"].pk}
 
 
 def test_the_daily_series_has_every_day_of_the_range(shop) -> None:

@@ -58,6 +58,8 @@ def test_a_generated_reply_streams_deltas_and_is_saved_with_its_facts(bot) -> No
     assert {"queue_wait_ms", "retrieval_ms", "first_token_ms", "first_text_ms", "total_ms"} <= reply.timings.keys()
     assert reply.timings["first_token_ms"] <= reply.timings["first_text_ms"]
     assert reply.prompt_tokens > 0 and 0 < reply.completion_tokens <= 12
+    assert reply.model_version == "base" and reply.timings["device"] == "cpu"
+    assert 0 < reply.timings["generation_ms"] <= reply.timings["total_ms"]
     assert reply.retrieval_scores and reply.confidence is not None
     assert all(c["number"] == 1 for c in reply.citations)  # only passages the answer cites
 

@@ -324,6 +324,9 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
         "total_ms": round((time.perf_counter() - stream.started) * 1000, 1),
         "mode": mode,
     }
+    if mode == "generative":  # compute accounting: the model's own time, and where it ran
+        timings["generation_ms"] = round(stats.seconds * 1000, 1)
+        timings["device"] = stats.device
     Message.objects.filter(pk=message.pk).update(
         text=answer,
         status=MessageStatus.BLOCKED if gate.blocked else MessageStatus.DONE,

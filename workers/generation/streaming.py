@@ -48,6 +48,8 @@ class GenerationStats:
     completion_tokens: int = 0
     stopped_by: str = ""  # "eos", "stop_sequence", "length", "cancelled"
     model_version: str = ""  # "base" or the tuned version's label that wrote it
+    device: str = ""
+    seconds: float = 0.0  # decoding, from the prompt's tokens to the last token
 
 
 def next_token(logits: Any, generated: list[int], params: SamplingParameters, generator: Any) -> int:
@@ -128,6 +130,8 @@ def stream_text(
     tokenizer = loaded.tokenizer
     prompt_ids = tokenizer(prompt)["input_ids"]
     stats.prompt_tokens = len(prompt_ids)
+    stats.device = loaded.device
+    decoding_since = time.perf_counter()
     budget = min(params.max_new_tokens, loaded.context_window - len(prompt_ids))
     finished = False
 
@@ -166,6 +170,7 @@ def stream_text(
             yield text[sent:ready]
             sent = ready
     stats.completion_tokens = len(generated)
+    stats.seconds = time.perf_counter() - decoding_since
     if not stats.stopped_by:
         if cancelled():
             stats.stopped_by = "cancelled"
