@@ -234,6 +234,8 @@ class Ticket(TenantModel):
     language = models.CharField(max_length=8, blank=True)
     triage = models.JSONField(default=dict, blank=True)  # reasons, sentiment, urgency, alternatives
     auto_answer = models.JSONField(default=dict, blank=True)  # decision, reason, confidence, message id
+    # For the agent: {"text", "mode": "generated" | "extractive", "model_version", "cited": [titles]}.
+    summary = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -253,6 +253,9 @@ def ticket_triage(*, ticket: Ticket) -> dict[str, Any]:
         )
     Ticket.objects.filter(pk=ticket.pk).update(**changes, updated_at=timezone.now())
     webhooks_emit_ticket(ticket=ticket, event="ticket.updated")
+    from workers.tasks import summarize_ticket
+
+    enqueue(summarize_ticket, ticket.pk)
     # A chat handed off to a person is not answered by the bot again.
     if ticket.conversation.bot.ticket_mode != TicketMode.OFF and ticket.conversation.channel != Channel.WIDGET:
         from workers.tasks import answer_ticket_task

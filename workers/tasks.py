@@ -65,6 +65,18 @@ def retry_due_webhooks() -> int:
     return webhooks_retry_due()
 
 
+@task(queue="generation", soft_time_limit=60, time_limit=90)
+def summarize_ticket(ticket_id: int) -> str:
+    """The agent's summary at the top of a new ticket (workers/generation/summary.py)."""
+    from bots.models import Ticket
+    from workers.generation.summary import ticket_summarize
+
+    ticket = Ticket.objects.select_related("conversation__bot__model_version").filter(pk=ticket_id).first()
+    if ticket is None:
+        return "gone"
+    return str(ticket_summarize(ticket=ticket)["mode"])
+
+
 @task(queue="training")
 def train_model_version(version_id: int) -> str:
     """Tune a bot's adapter (workers/training/run.py). Delivered again after a worker

@@ -353,7 +353,7 @@ def _answer(message: Message, stream: _Stream, queue_wait_ms: float) -> None:
     publish(message.conversation_id, done)
 
 
-def _adapter_for(bot: Bot, loaded: LoadedModel) -> tuple[str | None, str]:
+def adapter_for(bot: Bot, loaded: LoadedModel) -> tuple[str | None, str]:
     """The bot's deployed adapter, loaded on first use (its key), and the label the
     message records; the base model when none is deployed or it cannot be used."""
     version = bot.model_version
@@ -401,7 +401,7 @@ def _generate(
     except PromptTooLong:
         return False
     passages[:] = list(prompt.passages)  # citations refer to the passages the model saw
-    adapter, stats.model_version = _adapter_for(bot, loaded)
+    adapter, stats.model_version = adapter_for(bot, loaded)
     produced = False
     for piece in stream_text(
         loaded,
