@@ -21,8 +21,11 @@ class TuningRefused(Exception):  # noqa: N818 - a refusal shown to the person, n
     """The request cannot be done; the message says why."""
 
 
-def model_version_start(*, bot: Bot, options: dict[str, Any] | None = None, by: Any = None) -> ModelVersion:
-    """Queue a tuning run with `options` (TrainingConfig's fields); one run per bot at a time."""
+def model_version_start(
+    *, bot: Bot, options: dict[str, Any] | None = None, by: Any = None, queue: bool = True
+) -> ModelVersion:
+    """Queue a tuning run with `options` (TrainingConfig's fields); one run per bot at a
+    time. `queue=False` when the caller runs it itself (`manage.py tune_bot --now`)."""
     from workers.tasks import train_model_version
     from workers.training.dataset import MIN_ANSWERS, usable_answer_count
     from workers.training.finetune import TrainingConfig
@@ -45,7 +48,8 @@ def model_version_start(*, bot: Bot, options: dict[str, Any] | None = None, by: 
         version = ModelVersion.objects.create(
             bot=bot, number=number, base_model=settings.NEO_MODEL, config=asdict(config), created_by=by
         )
-        enqueue(train_model_version, version.pk)
+        if queue:
+            enqueue(train_model_version, version.pk)
     return version
 
 

@@ -104,3 +104,22 @@ def test_a_missing_base_model_fails_the_run_with_what_to_do(tuning: Path, settin
     assert train_model_version(version.pk) == ModelVersionStatus.FAILED
     version.refresh_from_db()
     assert "download_model" in version.error
+
+
+@pytest.mark.django_db
+def test_the_command_exports_the_data_and_runs_here(tuning: Path, tmp_path: Path) -> None:
+    from django.core.management import CommandError, call_command
+
+    bot = BotFactory(name="Tally")
+    with pytest.raises(CommandError, match="No bot with id 999999"):
+        call_command("tune_bot", "999999")
+    with pytest.raises(CommandError, match="Tally has 0 usable answers"):
+        call_command("tune_bot", str(bot.pk), "--export", str(tmp_path / "out.jsonl"))
+    history(bot)
+    call_command("tune_bot", str(bot.pk), "--export", str(tmp_path / "out.jsonl"))
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 60
+    call_command("tune_bot", str(bot.pk), "--now", "--epochs", "1", "--learning-rate", "0.005")
+    version = ModelVersion.objects.get(bot=bot)
+    assert version.status in (ModelVersionStatus.READY, ModelVersionStatus.REJECTED)
+    with pytest.raises(CommandError, match="Invalid training settings"):
+        call_command("tune_bot", str(bot.pk), "--rank", "0")
