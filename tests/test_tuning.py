@@ -48,7 +48,7 @@ def test_a_run_trains_evaluates_and_is_ready_or_rejected_with_its_reasons(tuning
     wait_for_in_process_tasks(timeout=300)
     version.refresh_from_db()
 
-    assert version.status in (ModelVersionStatus.READY, ModelVersionStatus.REJECTED), version.error
+    assert version.status == ModelVersionStatus.READY, (version.error, version.metrics)
     assert version.progress["step"] == version.progress["total_steps"] > 0 and version.progress["eta_seconds"] == 0
     assert version.compute["device"] == "cpu" and version.compute["tokens"] > 0
     assert version.examples["train_agent"] + version.examples["validation_agent"] == 60
@@ -123,3 +123,36 @@ def test_the_command_exports_the_data_and_runs_here(tuning: Path, tmp_path: Path
     assert version.status in (ModelVersionStatus.READY, ModelVersionStatus.REJECTED)
     with pytest.raises(CommandError, match="Invalid training settings"):
         call_command("tune_bot", str(bot.pk), "--rank", "0")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("in_process_tasks")
+def test_the_whole_loop_history_train_evaluate_deploy_answer_roll_back(tiny_neo) -> None:  # type: ignore[no-untyped-def]
+    """On the reply tests' bot (a knowledge base, the tiny model): tune on its history,
+    deploy the ready version, a visitor is answered by it, roll back to the base model."""
+    from bots.tuning import bot_model_deploy
+    from retrieval.services import document_create_from_text, documents_ingest_all
+    from tests.factories import KnowledgeBaseFactory
+    from tests.test_reply import REFUNDS, ask
+
+    knowledge_base = KnowledgeBaseFactory()
+    documents_ingest_all(
+        documents=[document_create_from_text(knowledge_base=knowledge_base, title="Billing", text=REFUNDS, queue=False)]
+    )
+    bot = BotFactory(
+        organization=knowledge_base.organization, generation={"temperature": 0, "max_new_tokens": 12},
+        answer_threshold=0.0, handoff_threshold=0.0,
+    )  # fmt: skip
+    bot.knowledge_bases.add(knowledge_base)
+    history(bot)
+    version = model_version_start(bot=bot, options=FAST)
+    wait_for_in_process_tasks(timeout=300)
+    version.refresh_from_db()
+    assert version.status == ModelVersionStatus.READY, (version.error, version.metrics)
+
+    bot_model_deploy(bot=bot, version=version)
+    _, tuned = ask(bot)
+    assert tuned.model_version == "v1" and tuned.timings["mode"] == "generative"
+    bot_model_deploy(bot=bot, version=None)
+    _, base = ask(bot)
+    assert base.model_version == "base"
