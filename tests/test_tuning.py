@@ -156,3 +156,56 @@ def test_the_whole_loop_history_train_evaluate_deploy_answer_roll_back(tiny_neo)
     bot_model_deploy(bot=bot, version=None)
     _, base = ask(bot)
     assert base.model_version == "base"
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_died_resumes_from_its_checkpoint_and_a_live_one_is_left_alone(tuning: Path) -> None:
+    import time as clock
+
+    from django.conf import settings
+
+    from workers.training.dataset import build_examples
+    from workers.training.finetune import TrainingCancelled, TrainingConfig, train_adapter
+    from workers.training.run import adapter_path
+
+    bot = BotFactory()
+    history(bot)
+    version = ModelVersion.objects.create(
+        bot=bot, number=1, base_model=settings.NEO_MODEL, config={**FAST, "checkpoint_every": 2},
+        status=ModelVersionStatus.TRAINING, progress={"step": 4, "total_steps": 14, "at": clock.time()},
+    )  # fmt: skip
+    # The killed worker's checkpoint: training stopped at step 4.
+    steps: list[int] = []
+    with pytest.raises(TrainingCancelled, match="Cancelled at step 4"):
+        train_adapter(
+            base=settings.NEO_MODEL, examples=build_examples(bot), config=TrainingConfig(**version.config),
+            output=adapter_path(version), on_progress=lambda p: steps.append(p.step),
+            cancelled=lambda: bool(steps) and steps[-1] >= 4,
+        )  # fmt: skip
+    # Delivered again while the first worker still reports progress: left alone.
+    assert train_model_version(version.pk) == ModelVersionStatus.TRAINING
+    # Its progress went stale (the worker died): the next delivery resumes from step 4.
+    ModelVersion.objects.filter(pk=version.pk).update(progress={"step": 4, "total_steps": 14, "at": 0})
+    assert train_model_version(version.pk) in (ModelVersionStatus.READY, ModelVersionStatus.REJECTED)
+    assert ModelVersion.objects.get(pk=version.pk).compute["resumed_from"] == 4
+
+
+@pytest.mark.django_db
+def test_conversations_in_several_languages_make_examples() -> None:
+    from workers.training.dataset import build_examples
+
+    bot = BotFactory()
+    pairs = [
+        ("Wie lange dauert eine Rückerstattung? Meine E-Mail ist max@example.de", "Fünf Werktage."),
+        ("返金にはどのくらいかかりますか？", "5営業日以内にカードに返金されます。"),
+        ("¿Cuánto tarda un reembolso?", "Cinco días hábiles."),
+    ]
+    for n in range(60):
+        question, answer = pairs[n % 3]
+        conversation = ConversationFactory(bot=bot, status=ConversationStatus.RESOLVED)
+        MessageFactory(conversation=conversation, role="visitor", text=f"{question} (#{n})")
+        MessageFactory(conversation=conversation, role="agent", text=answer)
+    examples = build_examples(bot, with_knowledge=False)
+    assert len(examples) == 60
+    assert {e.answer.strip() for e in examples} == {answer for _, answer in pairs}
+    assert not any("max@example.de" in e.prompt for e in examples)
