@@ -14,7 +14,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -26,6 +25,7 @@ from neo_support.redis_client import get_redis
 from retrieval.services import document_create_from_text, documents_ingest_all
 from tests.conftest import ROOT, clean_env
 from tests.factories import BotFactory, KnowledgeBaseFactory
+from tests.own_services import wait_until
 from tests.test_worker_process import database_url
 from workers.generation.reply import replies_fail_stalled
 from workers.tasks import generate_reply
@@ -33,16 +33,6 @@ from workers.tasks import generate_reply
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 REFUNDS = "# Billing\n\n## Refunds\n\nRefunds reach your card within five working days."
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture
@@ -94,7 +84,7 @@ def test_a_generation_worker_killed_mid_reply_loses_nothing_and_doubles_nothing(
     assert reply is not None
 
     # A fresh worker marks the reply streaming, then spends seconds loading the embedding model.
-    wait_until(lambda: status_of(reply) == MessageStatus.STREAMING, 90, "the worker to start the reply")
+    wait_until(lambda: status_of(reply) == MessageStatus.STREAMING, 90, "the worker to start the reply", every=0.02)
     os.kill(doomed.pid, signal.SIGKILL)
     doomed.wait(timeout=30)
     assert status_of(reply) == MessageStatus.STREAMING, "the reply finished before the kill; nothing was tested"

@@ -18,7 +18,7 @@ from retrieval.models import Document, DocumentStatus
 from retrieval.services import document_create_from_file, document_ingest
 from tests.conftest import ROOT, clean_env
 from tests.factories import KnowledgeBaseFactory
-from tests.test_faults import wait_until
+from tests.own_services import wait_until
 from tests.test_worker_process import database_url
 
 GUIDE = b"# Setup guide\n\n## Install\n\nRun the installer and follow the prompts.\n"

@@ -134,7 +134,7 @@ def model_version_train(version: ModelVersion) -> str:
     tokenizer, base = load_base(version.base_model, device)
     base_scores = score(base, tokenizer, examples, policy=policy, device=device, max_tokens=config.max_tokens)
     _update(version, progress={**version.progress, "at": time.time()})
-    tuned = load_tuned(load_base(version.base_model, device)[1], output / "adapter")
+    tuned = load_tuned(base, output / "adapter")  # the adapter goes onto the same copy: one model in memory
     tuned_scores = score(tuned, tokenizer, examples, policy=policy, device=device, max_tokens=config.max_tokens)
     worse = regressions(base_scores, tuned_scores)
     metrics = {"base": base_scores.as_dict(), "tuned": tuned_scores.as_dict(), "regressions": worse}
