@@ -153,6 +153,11 @@ def test_the_whole_loop_history_train_evaluate_deploy_answer_roll_back(tiny_neo)
     bot_model_deploy(bot=bot, version=version)
     _, tuned = ask(bot)
     assert tuned.model_version == "v1" and tuned.timings["mode"] == "generative"
+    # A new run in progress changes nothing: v1 keeps answering.
+    following = model_version_start(bot=bot, options=FAST, queue=False)
+    ModelVersion.objects.filter(pk=following.pk).update(status=ModelVersionStatus.TRAINING)
+    _, meanwhile = ask(bot)
+    assert meanwhile.model_version == "v1"
     bot_model_deploy(bot=bot, version=None)
     _, base = ask(bot)
     assert base.model_version == "base"
