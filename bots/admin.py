@@ -2,7 +2,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from bots.models import Attachment, Bot, Conversation, Feedback, Message, Ticket, WebhookDelivery, WebhookEndpoint
+from bots.models import (
+    Attachment,
+    Bot,
+    Conversation,
+    Feedback,
+    Message,
+    ModelVersion,
+    Ticket,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 @admin.register(Bot)
@@ -73,3 +83,11 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "event"]
     raw_id_fields = ["endpoint"]
     readonly_fields = ["delivered_at", "created_at"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["bot", "number", "status", "base_model", "created_at", "finished_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["bot", "created_by"]
+    readonly_fields = ["progress", "metrics", "compute", "examples", "created_at", "finished_at"]

@@ -5,7 +5,17 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
-from bots.models import Attachment, Bot, Conversation, Feedback, Message, Ticket, WebhookDelivery, WebhookEndpoint
+from bots.models import (
+    Attachment,
+    Bot,
+    Conversation,
+    Feedback,
+    Message,
+    ModelVersion,
+    Ticket,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from neo_support.models import ApiKey, Membership, Organization
 from retrieval.models import Chunk, Document, KnowledgeBase
 
@@ -153,3 +163,12 @@ class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
     endpoint = factory.SubFactory(WebhookEndpointFactory)
     event = "ticket.created"
     payload = factory.LazyFunction(lambda: {"event": "ticket.created", "created_at": "", "data": {}})
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersion
+
+    bot = factory.SubFactory(BotFactory)
+    number = factory.Sequence(lambda n: n + 1)
+    base_model = "EleutherAI/gpt-neo-125M"

@@ -156,7 +156,7 @@ def test_postgres_restart_fails_requests_cleanly_and_recovers(redis_server: OwnR
             "print(api_key_create(organization=Organization.objects.get(), name='ops')[1])",
         )
         stack.web()
-        stack.worker("generation,default,indexing")
+        stack.worker("generation,default,indexing,training")
         visitor = Visitor(stack.base, bot_key)
         visitor.connect()
         _, first = visitor.ask("How do I export my invoices?", "q1")

@@ -27,6 +27,7 @@ FACTORIES = {
     "Attachment": factories.AttachmentFactory,
     "WebhookEndpoint": factories.WebhookEndpointFactory,
     "WebhookDelivery": factories.WebhookDeliveryFactory,
+    "ModelVersion": factories.ModelVersionFactory,
 }
 
 
