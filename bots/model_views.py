@@ -73,7 +73,10 @@ def model_page(request: HttpRequest, bot_id: int) -> HttpResponse:
             version = model_version_start(bot=bot, options=options, by=request.user)
             messages.success(request, f"Tuning {version.label} is queued. Progress shows here.")
         elif action in ("cancel", "deploy"):
-            version = get_object_or_404(ModelVersion, bot=bot, pk=request.POST.get("version", "0") or 0)
+            chosen = request.POST.get("version", "")
+            if not chosen.isdigit():
+                raise TuningRefused("Choose a version.")
+            version = get_object_or_404(ModelVersion, bot=bot, pk=int(chosen))
             if action == "cancel":
                 model_version_cancel(version=version)
                 messages.success(request, f"Stopping {version.label}; its checkpoint is kept.")

@@ -77,6 +77,8 @@ def test_progress_metrics_deploy_and_rollback(client, admin, settings, tmp_path:
     assert not_ready.status_code == 400 and "only a ready version can answer" in not_ready.content.decode()
     assert client.post(url, {"action": "cancel", "version": running.pk}).status_code == 302
     assert ModelVersion.objects.get(pk=running.pk).cancel_requested
+    for junk in ("abc", "", "99999999999999999999"):
+        assert client.post(url, {"action": "deploy", "version": junk}).status_code in (400, 404)
     assert client.post(url, {"action": "rollback"}).status_code == 302
     bot.refresh_from_db()
     assert bot.model_version is None
