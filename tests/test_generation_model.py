@@ -106,3 +106,7 @@ def test_sampling_with_a_seed_is_reproducible(tiny_neo_dir) -> None:
     params = SamplingParameters(max_new_tokens=16, temperature=0.9, top_p=0.9, repetition_penalty=1.2, seed=7)
     first = "".join(stream_text(loaded, "Customer: hi\nAssistant:", params, stop_sequences=()))
     assert first == "".join(stream_text(loaded, "Customer: hi\nAssistant:", params, stop_sequences=()))
+
+
+def test_generated_text_loses_control_characters_but_keeps_lines_and_tabs() -> None:
+    assert streaming.printable("Five\x00 days\x07.\n\tSee [1]\x1b.") == "Five days.\n\tSee [1]."

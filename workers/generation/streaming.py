@@ -7,6 +7,7 @@ can be cancelled between tokens, and computes logits for the last position only
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,6 +51,16 @@ class GenerationStats:
     model_version: str = ""  # "base" or the tuned version's label that wrote it
     device: str = ""
     seconds: float = 0.0  # decoding, from the prompt's tokens to the last token
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """Decoded text without control characters: a byte-level model can emit NUL, which
+    PostgreSQL cannot store (the reply failed as it was saved), and the rest only show
+    as garbage. Removing characters keeps the text prefix-stable while it streams."""
+    return _CONTROL.sub("", text)
 
 
 def next_token(logits: Any, generated: list[int], params: SamplingParameters, generator: Any) -> int:
@@ -154,7 +165,7 @@ def stream_text(
                 stats.stopped_by = "cancelled"
                 break
         generated.append(token)
-        text, stopped = cut_at_stop(tokenizer.decode(generated, skip_special_tokens=True), stop_sequences)
+        text, stopped = cut_at_stop(printable(tokenizer.decode(generated, skip_special_tokens=True)), stop_sequences)
         if stopped:
             stats.stopped_by = "stop_sequence"
             finished = True  # the batch drops the sequence at its next step
@@ -176,7 +187,7 @@ def stream_text(
             stats.stopped_by = "cancelled"
         else:
             stats.stopped_by = "length" if len(generated) >= budget else "eos"
-            final, _ = cut_at_stop(tokenizer.decode(generated, skip_special_tokens=True), stop_sequences)
+            final, _ = cut_at_stop(printable(tokenizer.decode(generated, skip_special_tokens=True)), stop_sequences)
             final = final.rstrip("\ufffd")
             if len(final) > sent:
                 yield final[sent:]
