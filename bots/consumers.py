@@ -12,8 +12,6 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
-from redis.exceptions import RedisError
 
 from bots.chat_session import ChatSession, error_event
 from bots.origins import origin_allowed
@@ -30,14 +28,12 @@ from bots.protocol import (
 )
 from bots.rate_limits import rate_hit
 from bots.selectors import bot_get_by_public_key
-from neo_support.tasking import QueueUnavailable
+from neo_support.views import SERVICE_OUTAGES
 
 logger = logging.getLogger(__name__)
 
 MAX_ERRORS_IN_A_ROW = 10
 UNAVAILABLE_RETRY_SECONDS = 3
-# Redis or Postgres down or restarting (redis-py has retried and reconnected by then).
-SERVICE_ERRORS = (RedisError, OperationalError, InterfaceError, QueueUnavailable)
 
 
 class UnknownPathConsumer(WebsocketConsumer):
@@ -72,7 +68,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         try:
             await self._admit()
-        except SERVICE_ERRORS:
+        except SERVICE_OUTAGES:  # Redis or Postgres down or restarting, after redis-py's retries
             logger.warning("chat socket refused: a service is unavailable", exc_info=True)
             await self._send_event(unavailable_event(None))
             await self.close(code=CLOSE_TRY_AGAIN_LATER)
@@ -129,7 +125,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if retry:
                 raise FrameError("rate_limited", "Too many frames; slow down.", retry_after=int(retry))
             await session.handle(frame)
-        except SERVICE_ERRORS:
+        except SERVICE_OUTAGES:  # Redis or Postgres down or restarting, after redis-py's retries
             # Redis or Postgres is restarting: nothing was stored for a message, and the
             # client sends it again after `retry_after` (the widget does).
             logger.warning("chat frame refused: a service is unavailable", exc_info=True)

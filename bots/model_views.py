@@ -16,8 +16,8 @@ from bots.models import Bot, ModelVersion
 from bots.selectors import bot_get
 from bots.tuning import RUNNING, TuningRefused, bot_model_deploy, model_version_cancel, model_version_start
 from neo_support.access import dashboard_area
-from neo_support.models import Membership, Role
-from neo_support.permissions import Area
+from neo_support.models import Membership
+from neo_support.permissions import Area, role_may
 from neo_support.selectors import membership_current
 
 METRICS = [
@@ -39,7 +39,7 @@ def _bot(request: HttpRequest, bot_id: int) -> tuple[Membership, Bot]:
 
 
 def _can_edit(membership: Membership) -> bool:
-    return membership.role in (Role.OWNER, Role.ADMIN)
+    return role_may(membership.role, Area.BOTS, write=True)
 
 
 def _rows(version: ModelVersion) -> list[dict[str, Any]]:

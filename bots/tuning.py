@@ -27,19 +27,17 @@ def model_version_start(
     """Queue a tuning run with `options` (TrainingConfig's fields); one run per bot at a
     time. `queue=False` when the caller runs it itself (`manage.py tune_bot --now`)."""
     from workers.tasks import train_model_version
-    from workers.training.dataset import MIN_ANSWERS, usable_answer_count
+    from workers.training.dataset import NotEnoughHistory, require_history, usable_answer_count
     from workers.training.finetune import TrainingConfig
 
     try:
         config = TrainingConfig(**(options or {}))
     except (TypeError, ValueError) as error:
         raise TuningRefused(f"Invalid training settings: {error}") from None
-    usable = usable_answer_count(bot)
-    if usable < MIN_ANSWERS:
-        raise TuningRefused(
-            f"{bot.name} has {usable} usable answers (agent replies in resolved conversations and answers rated "
-            f"thumbs up, not flagged by moderation); at least {MIN_ANSWERS} are needed to tune a model."
-        )
+    try:
+        require_history(bot, usable_answer_count(bot))
+    except NotEnoughHistory as problem:
+        raise TuningRefused(str(problem)) from None
     with transaction.atomic():
         Bot.objects.select_for_update().get(pk=bot.pk)
         if ModelVersion.objects.filter(bot=bot, status__in=RUNNING).exists():

@@ -120,6 +120,15 @@ def _normalised(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
+def require_history(bot: Bot, usable: int, minimum: int = MIN_ANSWERS) -> None:
+    """NotEnoughHistory, saying how many answers there are and are needed, below `minimum`."""
+    if usable < minimum:
+        raise NotEnoughHistory(
+            f"{bot.name} has {usable} usable answers (agent replies in resolved conversations and answers "
+            f"rated thumbs up, not flagged by moderation); at least {minimum} are needed to tune a model."
+        )
+
+
 def build_examples(
     bot: Bot,
     *,
@@ -146,11 +155,7 @@ def build_examples(
         seen.add(key)
         group = f"conversation-{message.conversation_id}"
         examples.append(Example(group, prompt, answer, source, _split_of(group)))
-    if len(examples) < minimum:
-        raise NotEnoughHistory(
-            f"{bot.name} has {len(examples)} usable answers (agent replies in resolved conversations and answers "
-            f"rated thumbs up, not flagged by moderation); at least {minimum} are needed to tune a model."
-        )
+    require_history(bot, len(examples), minimum)
     if with_knowledge:
         examples.extend(
             Example(e.group, e.prompt, e.answer, e.source, _split_of(e.group)) for e in _knowledge_examples(bot, redact)
