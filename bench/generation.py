@@ -111,9 +111,9 @@ def make_bot(new_tokens: int = NEW_TOKENS):  # type: ignore[no-untyped-def]
 
 
 def task_path_reply(bot, question: str) -> dict:  # type: ignore[no-untyped-def]
+    from bots.chat.services import conversation_start
+    from bots.chat.tasks import generate_reply
     from bots.models import Message
-    from bots.services import conversation_start
-    from workers.tasks import generate_reply
 
     conversation = conversation_start(bot=bot, visitor_id="bench")
     Message.objects.create(conversation=conversation, role="visitor", text=question)

@@ -21,7 +21,7 @@ Measured:
 - first token: question sent → first `delta` of its reply, at the client;
 - fan-out: event published → received by the client; every published event's id is
   `<ms>-<n>`, the Redis stream id its publisher got for it from the event log an
-  instant before the channel layer's `group_send` (bots.event_log), so latency is the
+  instant before the channel layer's `group_send` (bots.chat.event_log), so latency is the
   client's wall clock at receipt minus those milliseconds (same machine, same clock;
   the id truncates to the millisecond, so figures read up to 1 ms high);
 - resident memory of the ASGI process and every worker, sampled every few seconds;

@@ -174,9 +174,9 @@ def generated_emails(count: int) -> list[bytes]:
 
 
 def bench_emails() -> dict[str, float]:
-    from bots.email_in import parse_email
     from bots.models import Ticket
-    from bots.tickets import ticket_receive_email
+    from bots.tickets.email_parsing import parse_email
+    from bots.tickets.services import ticket_receive_email
     from neo_support.demo import demo_load
     from neo_support.tasking import wait_for_in_process_tasks
     from retrieval.services import documents_ingest_all

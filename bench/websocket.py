@@ -4,7 +4,7 @@
 - idle sockets: N widget connections that said `hello`; resident memory of the ASGI
   process before and after, per socket;
 - fan-out: 50 of them in their own conversations while deltas are published to all 50
-  at once through `workers.publishing.publish` (event log + channel layer), as 50
+  at once through `bots.chat.publishing.publish` (event log + channel layer), as 50
   streaming replies would; latency from publish to the client's receive, against the
   same run's raw channels-redis `group_send` → `receive` with no server in between;
 - end to end: one visitor asks with a Celery worker running (extractive answers, so
@@ -120,8 +120,8 @@ async def connect(url: str, token: str | None = None):  # type: ignore[no-untype
 async def idle_and_fanout(url: str, server_pid: int, bot, sockets_wanted: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     from asgiref.sync import sync_to_async
 
-    from bots.services import conversation_start
-    from bots.visitors import Visitor, visitor_token_issue
+    from bots.chat.services import conversation_start
+    from bots.chat.visitors import Visitor, visitor_token_issue
 
     wait_until_settled(server_pid)
     before = rss_kb(server_pid)
@@ -238,7 +238,7 @@ def publish_deltas(conversations: list[int]) -> None:
     import django
 
     django.setup()
-    from workers.publishing import publish
+    from bots.chat.publishing import publish
 
     # A worker is long-running: its connections are open before the measured deltas.
     for pk in conversations:

@@ -1,141 +1,137 @@
-"""REST endpoints for tickets, and the inbound-email webhook."""
+"""REST endpoints for bots: list, create, read, change, delete."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.http import HttpRequest, JsonResponse
-from django.shortcuts import get_object_or_404
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
+from django.db import transaction
+from django.db.models import QuerySet
+from rest_framework import serializers, viewsets
 
-from bots.email_in import EmailParseError
-from bots.models import Bot, Message, Role, Ticket, TicketStatus
-from bots.selectors import bot_get_by_public_key
-from bots.tickets import TicketRejected, inbound_signature_valid, ticket_create, ticket_receive_email
-from neo_support.api import ApiPages, api_error
+from bots.chat.origins import normalise_origin
+from bots.models import AnswerMode, Bot, TicketMode
 from neo_support.api_auth import acting_organization
-from neo_support.api_schema import paginated
 from neo_support.permissions import Area
+from retrieval.models import KnowledgeBase
+
+MAX_ORIGINS = 50
+MAX_STARTERS = 10
 
 
-class MessageOut(serializers.ModelSerializer):
-    delivery = serializers.CharField(read_only=True, help_text="Tickets: draft, sent or failed; blank in chat.")
-
-    class Meta:
-        model = Message
-        fields = ["id", "role", "text", "status", "delivery", "citations", "confidence", "created_at"]
-
-
-class TicketOut(serializers.ModelSerializer):
-    bot = serializers.IntegerField(source="conversation.bot_id")
-    channel = serializers.CharField(source="conversation.channel")
-
-    class Meta:
-        model = Ticket
-        fields = [
-            "id", "token", "bot", "channel", "subject", "requester_email", "requester_name", "status", "priority",
-            "category", "category_source", "category_confidence", "language", "due_at", "triage", "auto_answer",
-            "created_at", "updated_at",
-        ]  # fmt: skip
+class GenerationIn(serializers.Serializer):
+    temperature = serializers.FloatField(min_value=0.0, max_value=2.0, default=0.3)
+    top_p = serializers.FloatField(min_value=0.05, max_value=1.0, default=0.9)
+    max_new_tokens = serializers.IntegerField(min_value=1, max_value=1024, default=200)
+    repetition_penalty = serializers.FloatField(min_value=1.0, max_value=2.0, default=1.15)
 
 
-class TicketIn(serializers.Serializer):
-    bot = serializers.IntegerField()
-    subject = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    text = serializers.CharField(max_length=50_000)
-    email = serializers.EmailField()
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+class ThemeIn(serializers.Serializer):
+    accent = serializers.RegexField(r"^#[0-9a-fA-F]{6}$", default="#2563eb")
+    position = serializers.ChoiceField(choices=["left", "right"], default="right")
+    title = serializers.CharField(max_length=80, default="Ask us anything", allow_blank=True)
 
 
-class TicketDetailOut(TicketOut):
-    messages = MessageOut(many=True)
+class ModerationPolicyIn(serializers.Serializer):
+    """The filters' settings (docs/moderation.md); keys left out keep their defaults."""
 
-    class Meta(TicketOut.Meta):
-        fields = [*TicketOut.Meta.fields, "messages"]
+    blocklist = serializers.ListField(child=serializers.CharField(max_length=100), max_length=500, required=False)
+    allowlist = serializers.ListField(child=serializers.CharField(max_length=500), max_length=500, required=False)
+    blocklist_action = serializers.ChoiceField(choices=["block", "flag"], required=False)
+    pii = serializers.ChoiceField(choices=["redact", "flag", "off"], required=False)
+    toxicity = serializers.ChoiceField(choices=["block", "flag", "off"], required=False)
+    injection = serializers.ChoiceField(choices=["block", "flag", "off"], required=False)
+    grounding = serializers.ChoiceField(choices=["on", "off"], required=False)
+    safe_reply = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
 
-class TicketListApi(APIView):
-    api_area = Area.TICKETS
+class OrganizationKnowledgeBases(serializers.PrimaryKeyRelatedField):
+    """Knowledge base ids of the acting organization only: another's id is "does not exist"."""
 
-    @extend_schema(
-        operation_id="tickets_list",
-        responses=paginated(TicketOut),
-        parameters=[OpenApiParameter("status", str, enum=list(TicketStatus.values))],
+    def get_queryset(self) -> QuerySet[KnowledgeBase]:
+        return KnowledgeBase.objects.for_organization(acting_organization(self.context["request"]))
+
+
+class BotSerializer(serializers.ModelSerializer):
+    knowledge_bases = OrganizationKnowledgeBases(many=True, required=False)
+    generation = GenerationIn(required=False)
+    theme = ThemeIn(required=False)
+    moderation_policy = ModerationPolicyIn(required=False)
+    allowed_origins = serializers.ListField(
+        child=serializers.CharField(max_length=300), max_length=MAX_ORIGINS, required=False
     )
-    def get(self, request: Request) -> Response:
-        tickets = Ticket.objects.for_organization(acting_organization(request)).select_related("conversation")
-        if request.query_params.get("status"):
-            tickets = tickets.filter(status=request.query_params["status"])
-        pages = ApiPages()
-        page = pages.paginate_queryset(tickets.order_by("-created_at"), request, view=self)
-        return pages.get_paginated_response(TicketOut(page, many=True).data)
+    starter_questions = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=MAX_STARTERS, required=False
+    )
+    answer_mode = serializers.ChoiceField(choices=AnswerMode.choices, required=False)
+    ticket_mode = serializers.ChoiceField(choices=TicketMode.choices, required=False)
+    answer_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    handoff_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
 
-    @extend_schema(request=TicketIn, responses={201: TicketOut})
-    def post(self, request: Request) -> Response:
-        incoming = TicketIn(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
-        organization = acting_organization(request)
-        bot = get_object_or_404(Bot.objects.for_organization(organization), pk=data["bot"])
-        try:
-            ticket, _ = ticket_create(
-                bot=bot, subject=data["subject"], text=data["text"], email=data["email"], name=data["name"]
+    class Meta:
+        model = Bot
+        fields = [
+            "id", "name", "instructions", "knowledge_bases", "answer_mode", "generation", "answer_threshold",
+            "handoff_threshold", "moderation_policy", "public_key", "allowed_origins", "welcome_message",
+            "starter_questions", "theme", "ticket_mode", "support_email", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["public_key", "created_at", "updated_at"]
+
+    def validate_allowed_origins(self, value: list[str]) -> list[str]:
+        origins = []
+        for entry in value:
+            wildcard = "://*." in entry
+            checked = normalise_origin(entry.replace("://*.", "://", 1) if wildcard else entry)
+            if checked is None:
+                raise serializers.ValidationError(f"{entry!r} is not a site origin like https://www.example.com.")
+            origins.append(checked.replace("://", "://*.", 1) if wildcard else checked)
+        return list(dict.fromkeys(origins))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        current = self.instance
+        answer = attrs.get("answer_threshold", current.answer_threshold if current else 0.5)
+        handoff = attrs.get("handoff_threshold", current.handoff_threshold if current else 0.25)
+        if handoff > answer:
+            raise serializers.ValidationError(
+                {"handoff_threshold": "The handoff threshold must not be above the answer threshold."}
             )
-        except TicketRejected as error:
-            return api_error("rejected", str(error), status.HTTP_400_BAD_REQUEST)
-        return Response(TicketOut(ticket).data, status=status.HTTP_201_CREATED)
+        if "moderation_policy" in attrs and current is not None:
+            # Keys this API does not know (set elsewhere) are kept.
+            attrs["moderation_policy"] = {**current.moderation_policy, **attrs["moderation_policy"]}
+        if "generation" in attrs and current is not None:
+            attrs["generation"] = {**current.generation, **attrs["generation"]}
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Bot:
+        knowledge_bases = validated_data.pop("knowledge_bases", [])
+        organization = acting_organization(self.context["request"])
+        with transaction.atomic():
+            bot = Bot(organization=organization, **validated_data)
+            bot.full_clean()
+            bot.save()
+            bot.knowledge_bases.set(knowledge_bases)
+        return bot
+
+    def update(self, instance: Bot, validated_data: dict[str, Any]) -> Bot:
+        knowledge_bases = validated_data.pop("knowledge_bases", None)
+        with transaction.atomic():
+            for field, value in validated_data.items():
+                setattr(instance, field, value)
+            instance.full_clean()
+            instance.save()
+            if knowledge_bases is not None:
+                instance.knowledge_bases.set(knowledge_bases)
+        return instance
 
 
-class TicketDetailApi(APIView):
-    api_area = Area.TICKETS
+class BotViewSet(viewsets.ModelViewSet):
+    """The organization's bots. `public_key` goes in the widget's snippet."""
 
-    @extend_schema(responses=TicketDetailOut)
-    def get(self, request: Request, ticket_id: int) -> Response:
-        organization = acting_organization(request)
-        ticket = get_object_or_404(
-            Ticket.objects.for_organization(organization).select_related("conversation"), pk=ticket_id
-        )
-        messages = ticket.conversation.messages.exclude(role=Role.SYSTEM).order_by("created_at", "pk")
-        return Response({**TicketOut(ticket).data, "messages": MessageOut(messages, many=True).data})
+    api_area = Area.BOTS
+    serializer_class = BotSerializer
+    filterset_fields = ["answer_mode", "ticket_mode"]
 
-
-def _error(code: str, message: str, http_status: int) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=http_status)
-
-
-@csrf_exempt
-@require_POST
-def inbound_email(request: HttpRequest, public_key: str) -> JsonResponse:
-    """A raw MIME message (any content type) posted by a mail provider's inbound hook,
-    signed: `X-Neo-Signature: sha256=<hex HMAC-SHA256 of the body under the bot's
-    inbound secret>`. 201 with the ticket when stored, 200 when it was a duplicate or
-    machine-sent mail that is ignored."""
-    bot = bot_get_by_public_key(public_key=public_key[:40])
-    if bot is None:
-        return _error("not_found", "No bot has this key.", 404)
-    length = int(request.META.get("CONTENT_LENGTH") or 0)
-    if length > settings.NEO_EMAIL_MAX_BYTES:
-        return _error("too_large", f"The message is over {settings.NEO_EMAIL_MAX_BYTES} bytes.", 413)
-    body = request.read(settings.NEO_EMAIL_MAX_BYTES + 1)
-    if len(body) > settings.NEO_EMAIL_MAX_BYTES:
-        return _error("too_large", f"The message is over {settings.NEO_EMAIL_MAX_BYTES} bytes.", 413)
-    signature = request.headers.get("X-Neo-Signature", "")
-    if not signature or not inbound_signature_valid(bot=bot, body=body, signature=signature):
-        return _error("bad_signature", "X-Neo-Signature is missing or does not match this bot's inbound secret.", 401)
-    try:
-        outcome = ticket_receive_email(bot=bot, raw=body)
-    except EmailParseError as error:
-        return _error("not_an_email", str(error), 400)
-    result: dict[str, Any] = {"status": outcome.status, "reason": outcome.reason}
-    if outcome.ticket is not None:
-        result["ticket"] = {"id": outcome.ticket.pk, "token": outcome.ticket.token}
-    if outcome.message is not None:
-        result["message_id"] = outcome.message.pk
-    return JsonResponse(result, status=201 if outcome.status in {"created", "follow_up"} else 200)
+    def get_queryset(self) -> QuerySet[Bot]:
+        if getattr(self, "swagger_fake_view", False):
+            return Bot.objects.none()
+        organization = acting_organization(self.request)
+        return Bot.objects.for_organization(organization).prefetch_related("knowledge_bases").order_by("name", "pk")

@@ -7,10 +7,8 @@ from typing import Any, ClassVar
 
 from django import forms
 
+from bots.chat.origins import normalise_origin
 from bots.models import AnswerMode, Bot, TicketMode
-from bots.moderation_log import FILTERS
-from bots.origins import normalise_origin
-from bots.selectors import ReviewState
 from neo_support.models import Organization
 from retrieval.models import KnowledgeBase
 
@@ -338,24 +336,3 @@ class BotDeleteForm(forms.Form):
         return typed
 
 
-class ModerationFilterForm(forms.Form):
-    """The moderation log's filters (GET); a blank field does not filter."""
-
-    bot = forms.ModelChoiceField(queryset=Bot.objects.none(), required=False, empty_label="All bots")
-    action = forms.ChoiceField(
-        required=False,
-        choices=[("", "Any action"), ("flag", "Flagged"), ("remove", "Withheld sentence"), ("block", "Blocked")],
-    )
-    filter = forms.ChoiceField(required=False, choices=[("", "Any filter"), *[(name, name) for name in FILTERS]])
-    review = forms.ChoiceField(
-        required=False,
-        choices=[
-            ("", "Any review"),
-            (ReviewState.UNREVIEWED, "Unreviewed"),
-            (ReviewState.FALSE_POSITIVE, "False positive"),
-        ],
-    )
-
-    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["bot"].queryset = Bot.objects.for_organization(organization)

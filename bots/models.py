@@ -167,7 +167,7 @@ class Message(TenantModel):
     citations = models.JSONField(default=list, blank=True)
     retrieval_scores = models.JSONField(default=list, blank=True)
     moderation = models.JSONField(default=list, blank=True)
-    # The strongest action in `moderation` (bots.moderation_log.strongest_action), so the
+    # The strongest action in `moderation` (bots.moderation_log.findings.strongest_action), so the
     # moderation log finds flagged messages by index rather than by reading every verdict.
     moderation_action = models.CharField(max_length=10, blank=True, default="", db_index=True)
     # A person's review of the verdicts: {"false_positive": true, "by": user id, "at": iso time, "phrases": [...]}.

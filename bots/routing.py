@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, re_path
 
-from bots.consumers import ChatConsumer, UnknownPathConsumer
+from bots.chat.consumers import ChatConsumer, UnknownPathConsumer
 
 websocket_urlpatterns: list[URLPattern] = [
     re_path(r"^ws/chat/$", ChatConsumer.as_asgi()),

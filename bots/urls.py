@@ -1,8 +1,14 @@
+"""Dashboard pages under /dashboard/, in the `dashboard` namespace: the bots' own pages
+here, and each package's pages from its urls module (names unchanged)."""
+
 from __future__ import annotations
 
 from django.urls import path
 
-from bots import inbox_views, model_views, views
+from bots import views
+from bots.moderation_log import urls as moderation_log_urls
+from bots.tickets import urls as ticket_urls
+from bots.tuning import urls as tuning_urls
 
 app_name = "dashboard"
 
@@ -11,20 +17,7 @@ urlpatterns = [
     path("bots/new", views.bot_new, name="bot-new"),
     path("bots/<int:bot_id>/", views.bot_page, name="bot"),
     path("bots/<int:bot_id>/delete", views.bot_delete_view, name="bot-delete"),
-    path("bots/<int:bot_id>/model/", model_views.model_page, name="bot-model"),
-    path("bots/<int:bot_id>/model/status.json", model_views.model_status, name="bot-model-status"),
-    path(
-        "bots/<int:bot_id>/model/versions/<int:version_id>/dataset.jsonl",
-        model_views.model_dataset,
-        name="bot-model-dataset",
-    ),
-    path("moderation/", views.moderation_log, name="moderation"),
-    path("inbox/", inbox_views.inbox, name="inbox"),
-    path("inbox/<int:ticket_id>/", inbox_views.ticket_page, name="ticket"),
-    path("inbox/<int:ticket_id>/act", inbox_views.ticket_act, name="ticket-act"),
-    path(
-        "moderation/<int:message_id>/false-positive",
-        views.moderation_false_positive,
-        name="moderation-false-positive",
-    ),
+    *tuning_urls.urlpatterns,
+    *ticket_urls.urlpatterns,
+    *moderation_log_urls.urlpatterns,
 ]

@@ -12,9 +12,9 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from bots.rate_limits import rate_hit_sync
 from neo_support.models import ApiKey, Organization
 from neo_support.permissions import role_may, scopes_allow
+from neo_support.rate_limits import rate_hit_sync
 from neo_support.selectors import membership_current
 from neo_support.services import api_key_authenticate
 

@@ -18,7 +18,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neo_support.settings")
 
 app = Celery("neo_support")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# Task modules come from CELERY_IMPORTS (settings): tasks live beside their domain.
 
 _heartbeat_stop = threading.Event()
 _heartbeat_threads: list[threading.Thread] = []

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from bots.webhooks import urls as webhook_urls
 from neo_support import dashboard_views as views
 
 app_name = "organization"
@@ -14,8 +15,6 @@ urlpatterns = [
     path("invitations/<str:token>/", views.invitation_page, name="invitation"),
     path("api-keys/", views.api_keys, name="api-keys"),
     path("api-keys/<int:key_id>/revoke", views.api_key_revoke_view, name="api-key-revoke"),
-    path("webhooks/", views.webhooks, name="webhooks"),
-    path("webhooks/<int:endpoint_id>/active", views.webhook_active, name="webhook-active"),
-    path("webhooks/<int:endpoint_id>/delete", views.webhook_delete, name="webhook-delete"),
+    *webhook_urls.urlpatterns,
     path("settings/", views.organization_settings, name="settings"),
 ]

@@ -5,41 +5,22 @@ admins change them. API keys are for owners and admins only, reading included.""
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Callable
-from functools import wraps
-from typing import Concatenate, ParamSpec
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from bots.models import WebhookDelivery, WebhookEndpoint
-from bots.webhooks import (
-    WebhookRejected,
-    webhook_endpoint_create,
-    webhook_endpoint_delete,
-    webhook_endpoint_set_active,
-)
-from neo_support.access import dashboard_area
-from neo_support.forms import (
-    ApiKeyForm,
-    InvitationForm,
-    MemberRoleForm,
-    OrganizationSettingsForm,
-    WebhookEndpointForm,
-)
+from neo_support.access import dashboard_area, forbidden, may_manage, member_required
+from neo_support.forms import ApiKeyForm, InvitationForm, MemberRoleForm, OrganizationSettingsForm
 from neo_support.health import check_model
 from neo_support.models import ApiKey, Invitation, Membership, Role
 from neo_support.permissions import Area
-from neo_support.selectors import membership_current
 from neo_support.services import (
-    MANAGING_ROLES,
     TeamError,
     TeamForbidden,
     api_key_create,
@@ -54,33 +35,7 @@ from neo_support.services import (
     organization_rename,
 )
 
-P = ParamSpec("P")
-MemberView = Callable[Concatenate[HttpRequest, Membership, P], HttpResponse]
-
-RECENT_DELIVERIES = 5
 ROLE_ORDER = list(Role.values)  # owner, admin, agent, viewer
-
-
-def member_required(view: MemberView[P]) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
-    """Log in first; then call `view` with the user's membership, or say they have none."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
-        membership = membership_current(user=request.user)
-        if membership is None:
-            return render(request, "dashboard/no_organization.html", status=403)
-        return view(request, membership, *args, **kwargs)
-
-    return wrapped
-
-
-def _can_manage(membership: Membership) -> bool:
-    return membership.role in MANAGING_ROLES
-
-
-def _forbidden(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/forbidden.html", status=403)
 
 
 # Team ------------------------------------------------------------------------
@@ -91,7 +46,7 @@ def _team_page(
 ) -> HttpResponse:
     organization = membership.organization
     is_owner = membership.role == Role.OWNER
-    can_manage = _can_manage(membership)
+    can_manage = may_manage(membership)
     members = sorted(
         Membership.objects.for_organization(organization).select_related("user"),
         key=lambda member: (ROLE_ORDER.index(member.role), member.created_at),
@@ -133,8 +88,8 @@ def team(request: HttpRequest, membership: Membership) -> HttpResponse:
 @require_POST
 def team_invite(request: HttpRequest, membership: Membership) -> HttpResponse:
     """Invite someone by email; the page again, with what was typed, when that fails."""
-    if not _can_manage(membership):
-        return _forbidden(request)
+    if not may_manage(membership):
+        return forbidden(request)
     form = InvitationForm(request.POST, can_grant_owner=membership.role == Role.OWNER)
     if not form.is_valid():
         return _team_page(request, membership, invite_form=form, status=400)
@@ -171,8 +126,8 @@ def team_member(request: HttpRequest, membership: Membership, membership_id: int
     ).first()
     if member is None:
         raise Http404("No such member.")
-    if not _can_manage(membership):
-        return _forbidden(request)
+    if not may_manage(membership):
+        return forbidden(request)
     action = request.POST.get("action", "")
     name = member.user.get_username()
     try:
@@ -200,8 +155,8 @@ def team_invitation_revoke(request: HttpRequest, membership: Membership, invitat
     invitation = Invitation.objects.for_organization(membership.organization).filter(pk=invitation_id).first()
     if invitation is None:
         raise Http404("No such invitation.")
-    if not _can_manage(membership):
-        return _forbidden(request)
+    if not may_manage(membership):
+        return forbidden(request)
     try:
         invitation_revoke(invitation=invitation)
     except TeamError as error:
@@ -243,8 +198,8 @@ def _invitation_refused(request: HttpRequest, invitation: Invitation | None, rea
 def api_keys(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The organization's keys and a form for a new one, whose secret is shown in the
     response to the POST that made it, once: it is never stored."""
-    if not _can_manage(membership):
-        return _forbidden(request)
+    if not may_manage(membership):
+        return forbidden(request)
     form = ApiKeyForm()
     created: tuple[ApiKey, str] | None = None
     status = 200
@@ -279,8 +234,8 @@ def api_key_revoke_view(request: HttpRequest, membership: Membership, key_id: in
     api_key = ApiKey.objects.for_organization(membership.organization).filter(pk=key_id).first()
     if api_key is None:
         raise Http404("No such API key.")
-    if not _can_manage(membership):
-        return _forbidden(request)
+    if not may_manage(membership):
+        return forbidden(request)
     api_key_revoke(api_key=api_key)
     messages.success(request, f"{api_key.name} ({api_key.prefix}…) is revoked; requests with it are refused.")
     return redirect("organization:api-keys")
@@ -289,74 +244,12 @@ def api_key_revoke_view(request: HttpRequest, membership: Membership, key_id: in
 # Webhooks --------------------------------------------------------------------
 
 
-@dashboard_area(Area.WEBHOOKS)
-@member_required
-def webhooks(request: HttpRequest, membership: Membership) -> HttpResponse:
-    """Endpoints with their latest deliveries; owners and admins add one here, and its
-    signing secret is shown in the response to the POST that added it."""
-    can_manage = _can_manage(membership)
-    form = WebhookEndpointForm()
-    created: WebhookEndpoint | None = None
-    status = 200
-    if request.method == "POST":
-        if not can_manage:
-            return _forbidden(request)
-        form = WebhookEndpointForm(request.POST)
-        if form.is_valid():
-            try:
-                created = webhook_endpoint_create(
-                    organization=membership.organization,
-                    url=form.cleaned_data["url"],
-                    events=form.cleaned_data["events"],
-                )
-            except WebhookRejected as error:
-                form.add_error("url", str(error))
-        if created is None:
-            status = 400
-        else:
-            form = WebhookEndpointForm()
-    recent = WebhookDelivery.objects.order_by("-created_at", "-id")[:RECENT_DELIVERIES]
-    endpoints = WebhookEndpoint.objects.for_organization(membership.organization).prefetch_related(
-        Prefetch("deliveries", queryset=recent, to_attr="recent_deliveries")
-    )
-    context = {"form": form, "endpoints": endpoints, "created": created, "can_manage": can_manage}
-    response = render(request, "dashboard/webhooks.html", context, status=status)
-    if created is not None:
-        add_never_cache_headers(response)
-    return response
 
 
-def _webhook_endpoint(membership: Membership, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.for_organization(membership.organization).filter(pk=endpoint_id).first()
-    if endpoint is None:
-        raise Http404("No such webhook endpoint.")
-    return endpoint
 
 
-@dashboard_area(Area.WEBHOOKS)
-@member_required
-@require_POST
-def webhook_active(request: HttpRequest, membership: Membership, endpoint_id: int) -> HttpResponse:
-    """Pause (active=0) or resume (active=1) an endpoint: a paused one is sent nothing."""
-    endpoint = _webhook_endpoint(membership, endpoint_id)
-    if not _can_manage(membership):
-        return _forbidden(request)
-    webhook_endpoint_set_active(endpoint=endpoint, active=request.POST.get("active") == "1")
-    messages.success(request, f"{endpoint.url} is {'active' if endpoint.active else 'paused'}.")
-    return redirect("organization:webhooks")
 
 
-@dashboard_area(Area.WEBHOOKS)
-@member_required
-@require_POST
-def webhook_delete(request: HttpRequest, membership: Membership, endpoint_id: int) -> HttpResponse:
-    endpoint = _webhook_endpoint(membership, endpoint_id)
-    if not _can_manage(membership):
-        return _forbidden(request)
-    url = endpoint.url
-    webhook_endpoint_delete(endpoint=endpoint)
-    messages.success(request, f"{url} was deleted with its deliveries.")
-    return redirect("organization:webhooks")
 
 
 # Settings --------------------------------------------------------------------
@@ -381,12 +274,12 @@ def email_summary() -> dict[str, str]:
 @member_required
 def organization_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
     organization = membership.organization
-    can_edit = _can_manage(membership)
+    can_edit = may_manage(membership)
     form = OrganizationSettingsForm(initial={"name": organization.name})
     status = 200
     if request.method == "POST":
         if not can_edit:
-            return _forbidden(request)
+            return forbidden(request)
         form = OrganizationSettingsForm(request.POST)
         if form.is_valid():
             organization_rename(organization=organization, name=form.cleaned_data["name"])

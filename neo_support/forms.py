@@ -8,7 +8,6 @@ from django import forms
 from django.core.validators import ProhibitNullCharactersValidator
 from django.http import HttpRequest
 
-from bots.models import WebhookEvent
 from neo_support.models import API_SCOPES, Organization, Role
 
 _no_null_characters = ProhibitNullCharactersValidator()
@@ -45,14 +44,6 @@ class ApiKeyForm(forms.Form):
     )
 
 
-class WebhookEndpointForm(forms.Form):
-    url = forms.URLField(max_length=500, assume_scheme="https", label="URL")
-    events = forms.MultipleChoiceField(
-        choices=WebhookEvent.choices,
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-        help_text="None ticked means every event, including ones added later.",
-    )
 
 
 class OrganizationSettingsForm(forms.Form):

@@ -17,7 +17,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from kombu import Queue
 
-from bots.imap_config import env_imap_mailboxes
+from bots.tickets.imap_config import env_imap_mailboxes
 from neo_support.env import (
     ConfigError,
     env_bool,
@@ -186,6 +186,14 @@ CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in CELERY_QUEUES)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = ("neo_support.tasking.route_task",)
+# Tasks live beside their domain; every process imports these before its first dispatch.
+CELERY_IMPORTS = (
+    "bots.chat.tasks",
+    "bots.tickets.tasks",
+    "bots.webhooks.tasks",
+    "bots.tuning.tasks",
+    "retrieval.tasks",
+)
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 # A task is acknowledged only when it finished, and redelivered if the worker
 # died under it; tasks are written to be idempotent for this.

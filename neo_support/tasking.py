@@ -5,6 +5,11 @@ embedded default) the very same task runs in this process, on a thread pool
 per queue, so a slow generation never holds up indexing or email.
 Either way it is sent only once the current transaction commits, so the
 task never looks for a row that is not there yet.
+
+Tasks are enqueued by their registered name (`enqueue("retrieval.tasks.sync_index", 7)`),
+so a service never imports a task module and a task module, which imports its services,
+is never imported back (tests/test_layers.py). The task modules are listed in
+CELERY_IMPORTS and loaded on the first dispatch in any process.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
 from typing import Any
 
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -53,16 +58,37 @@ def route_task(name: str, *args: Any, **kwargs: Any) -> dict[str, str] | None:
     return {"queue": queue} if queue else None
 
 
-def enqueue(task: Task, *args: Any, **kwargs: Any) -> None:
-    """Run `task(*args, **kwargs)` on its queue after the current transaction commits."""
-    transaction.on_commit(partial(dispatch_now, task, *args, **kwargs))
+def enqueue(name: str, *args: Any, **kwargs: Any) -> None:
+    """Run the task registered as `name` with `(*args, **kwargs)` on its queue after the
+    current transaction commits."""
+    registered_task(name)  # an unknown name fails here, in the caller, not after the commit
+    transaction.on_commit(partial(dispatch_now, name, *args, **kwargs))
+
+
+class UnknownTaskError(LookupError):
+    """No task is registered under this name."""
+
+
+def registered_task(name: str) -> Task:
+    """The task registered as `name`, importing the task modules (CELERY_IMPORTS) first
+    if this process has not yet."""
+    tasks = current_app.tasks
+    if name not in tasks:
+        current_app.loader.import_default_modules()
+    try:
+        found: Task = tasks[name]
+    except KeyError:
+        raise UnknownTaskError(f"No task is registered as {name!r}.") from None
+    return found
 
 
 class QueueUnavailable(Exception):  # noqa: N818 - a service outage, reported to users as such
     """The broker (Redis) could not take the task, after kombu's own retries."""
 
 
-def dispatch_now(task: Task, *args: Any, **kwargs: Any) -> None:
+def dispatch_now(name: str, *args: Any, **kwargs: Any) -> None:
+    """Send the task registered as `name` now (or run it on this process's pool)."""
+    task = registered_task(name)
     if not settings.NEO_TASKS_IN_PROCESS:
         try:
             task.apply_async(args=args, kwargs=kwargs)

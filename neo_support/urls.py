@@ -6,15 +6,18 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from bots import analytics_api, conversation_api, http_chat, webhook_api
 from bots import api as bot_api
-from bots import bot_api as bots_rest
 from bots import views as bot_views
+from bots.analytics import api as analytics_api
+from bots.chat import api as conversation_api
+from bots.chat import http_fallback
+from bots.tickets import api as ticket_api
+from bots.webhooks import api as webhook_api
 from neo_support import views
 from retrieval import api as retrieval_api
 
 router = SimpleRouter()
-router.register("bots", bots_rest.BotViewSet, basename="api-bot")
+router.register("bots", bot_api.BotViewSet, basename="api-bot")
 router.register("knowledge-bases", retrieval_api.KnowledgeBaseViewSet, basename="api-knowledge-base")
 router.register("conversations", conversation_api.ConversationViewSet, basename="api-conversation")
 
@@ -28,9 +31,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/messages/<int:message_id>/feedback/", conversation_api.FeedbackApi.as_view(), name="api-feedback"),
     path("api/analytics/", analytics_api.AnalyticsApi.as_view(), name="api-analytics"),
-    path("api/tickets/", bot_api.TicketListApi.as_view(), name="api-tickets"),
-    path("api/tickets/<int:ticket_id>/", bot_api.TicketDetailApi.as_view(), name="api-ticket"),
-    path("api/bots/<str:public_key>/inbound-email", bot_api.inbound_email, name="inbound-email"),
+    path("api/tickets/", ticket_api.TicketListApi.as_view(), name="api-tickets"),
+    path("api/tickets/<int:ticket_id>/", ticket_api.TicketDetailApi.as_view(), name="api-ticket"),
+    path("api/bots/<str:public_key>/inbound-email", ticket_api.inbound_email, name="inbound-email"),
     path("api/webhooks/", webhook_api.WebhookListApi.as_view(), name="api-webhooks"),
     path("api/webhooks/<int:endpoint_id>/", webhook_api.WebhookDetailApi.as_view(), name="api-webhook"),
     path(
@@ -42,15 +45,15 @@ urlpatterns = [
     path("api/", include(router.urls)),
     path("dashboard/", include("bots.urls")),
     path("dashboard/", include("neo_support.dashboard_urls")),
-    path("dashboard/analytics/", include("bots.analytics_urls")),
-    path("dashboard/conversations/", include("bots.conversation_urls")),
+    path("dashboard/analytics/", include("bots.analytics.urls")),
+    path("dashboard/conversations/", include("bots.chat.urls")),
     path("dashboard/knowledge-bases/", include("retrieval.dashboard_urls")),
     path("demo/", bot_views.demo_page, name="demo"),
     path("demo/<str:public_key>/", bot_views.demo_bot_page, name="demo-bot"),
     path("widget.js", bot_views.widget_js, name="widget-js"),
-    path("chat/<str:public_key>/frames", http_chat.frames, name="chat-frames"),
-    path("chat/<str:public_key>/events", http_chat.events, name="chat-events"),
-    path("chat/<str:public_key>/contact", http_chat.contact, name="chat-contact"),
+    path("chat/<str:public_key>/frames", http_fallback.frames, name="chat-frames"),
+    path("chat/<str:public_key>/events", http_fallback.events, name="chat-events"),
+    path("chat/<str:public_key>/contact", http_fallback.contact, name="chat-contact"),
     path("", bot_views.home, name="home"),
     # Anything else under /api/ answers in JSON, in DEBUG too.
     re_path(r"^api/", views.api_not_found),

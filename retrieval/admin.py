@@ -6,7 +6,6 @@ from django.http import HttpRequest
 
 from neo_support.tasking import enqueue
 from retrieval.models import Chunk, Document, DocumentStatus, KnowledgeBase
-from retrieval.tasks import ingest_document
 
 
 @admin.register(KnowledgeBase)
@@ -32,7 +31,7 @@ class DocumentAdmin(admin.ModelAdmin):
     def process_again(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         for document in queryset:
             Document.objects.filter(pk=document.pk).update(status=DocumentStatus.PENDING, progress=0, error="")
-            enqueue(ingest_document, document.pk)
+            enqueue("retrieval.tasks.ingest_document", document.pk)
         self.message_user(request, f"{queryset.count()} document(s) queued for processing.")
 
 

@@ -252,21 +252,18 @@ def document_delete(*, document: Document) -> None:
 
 def knowledge_base_import_site(*, knowledge_base: KnowledgeBase, url: str, max_pages: int) -> None:
     _check_address(url)
-    from retrieval.tasks import import_site
 
-    enqueue(import_site, knowledge_base.pk, url, max_pages)
+    enqueue("retrieval.tasks.import_site", knowledge_base.pk, url, max_pages)
 
 
 def _queue_ingest(document: Document) -> None:
-    from retrieval.tasks import ingest_document
 
-    enqueue(ingest_document, document.pk)
+    enqueue("retrieval.tasks.ingest_document", document.pk)
 
 
 def _queue_sync(knowledge_base: KnowledgeBase) -> None:
-    from retrieval.tasks import sync_index
 
-    enqueue(sync_index, knowledge_base.pk)
+    enqueue("retrieval.tasks.sync_index", knowledge_base.pk)
 
 
 # Ingestion ------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import threading
 
 from channels.layers import get_channel_layer
 
-from bots.event_log import parse_event_id
-from bots.events import conversation_group
+from bots.chat.event_log import parse_event_id
+from bots.chat.events import conversation_group
 
 
 class ConversationListener:

@@ -13,8 +13,8 @@ from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from bots import rate_limits
 from bots.models import ModelVersion
+from neo_support import rate_limits
 from neo_support.models import Role
 from neo_support.permissions import Area, role_may
 from neo_support.services import api_key_create

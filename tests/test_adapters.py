@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bots.models import ModelVersion, ModelVersionStatus
-from bots.tuning import TuningRefused, bot_model_deploy
+from bots.tuning.services import TuningRefused, bot_model_deploy
 from tests import test_reply
 from tests.factories import BotFactory
 from tests.test_reply import ask

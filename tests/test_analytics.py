@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.utils import timezone
 
-from bots.analytics import (
+from bots.analytics.selectors import (
     AnalyticsFilter,
     analytics_clusters,
     analytics_csv_rows,

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from bots import rate_limits
+from neo_support import rate_limits
 from neo_support.services import api_key_create
 from tests.factories import BotFactory, ConversationFactory, KnowledgeBaseFactory, MessageFactory
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from bots import rate_limits
 from bots.models import Bot
+from neo_support import rate_limits
 from retrieval.services import document_create_from_text, documents_ingest_all
 from tests.conftest import free_port
 from tests.factories import KnowledgeBaseFactory, MembershipFactory

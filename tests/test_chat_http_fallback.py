@@ -8,7 +8,7 @@ import json
 import pytest
 from channels.testing import ApplicationCommunicator, HttpCommunicator
 
-from bots import rate_limits
+from neo_support import rate_limits
 from neo_support.asgi import application
 from retrieval.services import document_create_from_text, documents_ingest_all
 from tests.factories import BotFactory, KnowledgeBaseFactory

@@ -11,9 +11,9 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from bots import rate_limits
+from bots.chat.protocol import PROTOCOL_VERSION
 from bots.models import Feedback, Message
-from bots.protocol import PROTOCOL_VERSION
+from neo_support import rate_limits
 from neo_support.asgi import application
 from retrieval.services import document_create_from_text, documents_ingest_all
 from tests.factories import BotFactory, KnowledgeBaseFactory
@@ -158,7 +158,7 @@ async def test_an_expired_token_is_refused_and_a_new_visitor_starts(bot) -> None
     import time
     from unittest import mock
 
-    from bots.visitors import Visitor, visitor_token_issue
+    from bots.chat.visitors import Visitor, visitor_token_issue
 
     with mock.patch("django.core.signing.time.time", return_value=time.time() - 31 * 86400):
         old = visitor_token_issue(Visitor(bot_id=bot.pk, visitor_id="v_old", conversation_id=None))

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from bots.chat.services import conversations_close_idle
+from bots.chat.tasks import close_idle_conversations
 from bots.models import Conversation
-from bots.services import conversations_close_idle
-from bots.tasks import close_idle_conversations
 from tests.factories import ConversationFactory
 
 pytestmark = pytest.mark.django_db

@@ -34,8 +34,8 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from bots import rate_limits
 from bots.models import Attachment, Message
+from neo_support import rate_limits
 from neo_support.api_auth import ApiKeyAuthentication
 from neo_support.models import Invitation, Membership
 from neo_support.services import api_key_create

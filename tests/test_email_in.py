@@ -13,7 +13,7 @@ from email.mime.text import MIMEText
 
 import pytest
 
-from bots.email_in import Attachment, EmailParseError, InboundEmail, parse_email
+from bots.tickets.email_parsing import Attachment, EmailParseError, InboundEmail, parse_email
 
 CRLF = b"\r\n"
 

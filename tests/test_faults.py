@@ -18,17 +18,17 @@ from collections.abc import Callable, Iterator
 import pytest
 from asgiref.sync import async_to_sync
 
-from bots import event_log
+from bots.chat import event_log
+from bots.chat.replies import replies_fail_stalled
+from bots.chat.services import conversation_ask, conversation_start
+from bots.chat.tasks import generate_reply
 from bots.models import Message, MessageStatus
-from bots.services import conversation_ask, conversation_start
 from neo_support.redis_client import get_redis
 from retrieval.services import document_create_from_text, documents_ingest_all
 from tests.conftest import ROOT, clean_env
 from tests.factories import BotFactory, KnowledgeBaseFactory
 from tests.own_services import wait_until
 from tests.test_worker_process import database_url
-from workers.generation.reply import replies_fail_stalled
-from workers.tasks import generate_reply
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

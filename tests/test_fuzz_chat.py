@@ -16,9 +16,9 @@ from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bots import rate_limits
+from bots.chat.protocol import PROTOCOL_VERSION
 from bots.models import Message, MessageStatus
-from bots.protocol import PROTOCOL_VERSION
+from neo_support import rate_limits
 from neo_support.asgi import application
 from neo_support.tasking import wait_for_in_process_tasks
 from tests.factories import BotFactory

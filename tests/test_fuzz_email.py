@@ -12,7 +12,7 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bots.email_in import EmailParseError, InboundEmail, parse_email
+from bots.tickets.email_parsing import EmailParseError, InboundEmail, parse_email
 
 EXAMPLES = int(os.environ.get("NEO_FUZZ_EXAMPLES", "25")) * 8
 HEADER_NAMES = [

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from bots.imap_config import ImapMailbox
 from bots.models import Attachment, Message, Role, Ticket
+from bots.tickets.imap_config import ImapMailbox
 from neo_support.tasking import wait_for_in_process_tasks
 from tests.conftest import free_port
 from tests.factories import BotFactory
@@ -207,7 +207,7 @@ def email(subject: str, *, html: str = "", attachment: bytes = b"", **headers: s
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("in_process_tasks")
 def test_new_mail_becomes_tickets_is_marked_seen_and_is_not_stored_twice(dovecot: Dovecot) -> None:
-    from bots.imap_poll import mailbox_poll
+    from bots.tickets.imap_poll import mailbox_poll
 
     bot = BotFactory(ticket_mode="off")
     dovecot.deliver(email("Refund please"))
@@ -244,8 +244,7 @@ def test_new_mail_becomes_tickets_is_marked_seen_and_is_not_stored_twice(dovecot
 def test_an_email_that_fails_to_store_stays_unseen_and_is_picked_up_by_the_next_poll(
     dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bots import imap_poll
-
+    from bots.tickets import imap_poll
     bot = BotFactory(ticket_mode="off")
     dovecot.deliver(email("Breaks the database"))
     dovecot.deliver(email("Stored fine"))
@@ -273,7 +272,7 @@ def test_an_email_that_fails_to_store_stays_unseen_and_is_picked_up_by_the_next_
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("in_process_tasks")
 def test_with_a_processed_folder_stored_mail_is_moved_there(dovecot: Dovecot) -> None:
-    from bots.imap_poll import mailbox_poll
+    from bots.tickets.imap_poll import mailbox_poll
 
     bot = BotFactory(ticket_mode="off")
     dovecot.deliver(email("Move me"))
@@ -288,7 +287,7 @@ def test_with_a_processed_folder_stored_mail_is_moved_there(dovecot: Dovecot) ->
 
 @pytest.mark.django_db(transaction=True)
 def test_bad_credentials_an_unknown_bot_and_a_closed_port_give_clear_errors(dovecot: Dovecot) -> None:
-    from bots.imap_poll import MailboxError, mailbox_poll
+    from bots.tickets.imap_poll import MailboxError, mailbox_poll
 
     bot = BotFactory(ticket_mode="off")
     good = dovecot.mailbox(bot)
@@ -307,8 +306,8 @@ def test_bad_credentials_an_unknown_bot_and_a_closed_port_give_clear_errors(dove
 def test_the_task_polls_every_mailbox_logs_a_broken_one_and_skips_one_being_polled(
     dovecot: Dovecot, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bots.imap_poll import mailbox_lock
-    from bots.tasks import poll_mailboxes
+    from bots.tickets.imap_poll import mailbox_lock
+    from bots.tickets.tasks import poll_mailboxes
 
     bot = BotFactory(ticket_mode="off")
     good = dovecot.mailbox(bot)
@@ -351,8 +350,7 @@ def test_tls_and_starttls_verify_the_server_certificate(
 ) -> None:
     import ssl
 
-    from bots import imap_poll
-
+    from bots.tickets import imap_poll
     server = Dovecot(tmp_path, certificate=certificate)
     try:
         bot = BotFactory(ticket_mode="off")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bots.imap_config import ImapMailbox, env_imap_mailboxes, host_is_loopback, mailboxes_parse
+from bots.tickets.imap_config import ImapMailbox, env_imap_mailboxes, host_is_loopback, mailboxes_parse
 from neo_support.env import ConfigError
 from tests.conftest import clean_env, run_manage, run_python
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from bots.chat.services import conversation_ask, conversation_start
 from bots.models import Conversation, Delivery, Message, Role, Ticket
-from bots.services import conversation_ask, conversation_start
 from tests.channel_listener import ConversationListener
 from tests.factories import BotFactory, ConversationFactory, MembershipFactory, TicketFactory
 from tests.test_tickets import Inbox

@@ -28,7 +28,7 @@ def admin(client):  # type: ignore[no-untyped-def]
 
 def test_a_run_is_started_from_the_page_with_its_settings(client, admin, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     queued: list[tuple[object, ...]] = []
-    monkeypatch.setattr("bots.tuning.enqueue", lambda task, *args: queued.append((task.name, *args)))
+    monkeypatch.setattr("bots.tuning.services.enqueue", lambda name, *args: queued.append((name, *args)))
     bot = BotFactory(organization=admin.organization, name="Tally")
     url = f"/dashboard/bots/{bot.pk}/model/"
     page = client.get(url).content.decode()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from bots.chat.services import conversation_ask, conversation_start
 from bots.models import Message
-from bots.services import conversation_ask, conversation_start
 from neo_support.tasking import wait_for_in_process_tasks
 from retrieval.services import document_create_from_text, documents_ingest_all
 from tests.channel_listener import ConversationListener

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from bots.chat.services import conversation_ask, conversation_start
 from bots.models import Message
-from bots.services import conversation_ask, conversation_start
 from neo_support.tasking import wait_for_in_process_tasks
 from retrieval.services import document_create_from_text, documents_ingest_all
 from tests.factories import BotFactory, KnowledgeBaseFactory

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from django.apps import apps
 
+from bots.chat.services import conversation_ask, conversation_start
 from bots.models import Message
-from bots.moderation_log import Segment, false_positive_phrases, highlight, strongest_action
-from bots.services import conversation_ask, conversation_start
+from bots.moderation_log.findings import Segment, false_positive_phrases, highlight, strongest_action
 from tests.factories import BotFactory, ConversationFactory, MembershipFactory, MessageFactory
 from workers.moderation.verdicts import rebase_spans
 

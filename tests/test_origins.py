@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bots.origins import normalise_origin, origin_allowed
+from bots.chat.origins import normalise_origin, origin_allowed
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,7 @@ def _raiser(error: Exception):  # type: ignore[no-untyped-def]
 @pytest.mark.django_db
 def test_the_api_answers_503_json(organization, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     api = key_client(organization)
-    monkeypatch.setattr("bots.bot_api.BotViewSet.get_queryset", down)
+    monkeypatch.setattr("bots.api.BotViewSet.get_queryset", down)
     response = api.get("/api/bots/")
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert response.json()["error"]["code"] == "unavailable"
@@ -66,7 +66,7 @@ def test_a_real_bug_is_still_a_500(client, member, monkeypatch, settings) -> Non
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
 async def test_a_socket_opened_during_an_outage_is_told_and_closed_1013(monkeypatch) -> None:
-    monkeypatch.setattr("bots.consumers.bot_get_by_public_key", down)
+    monkeypatch.setattr("bots.chat.consumers.bot_get_by_public_key", down)
     async with Client("pk_whatever") as socket:
         error = await socket.event()
         assert error["code"] == "unavailable" and error["details"]["retry_after"] == 3

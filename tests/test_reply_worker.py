@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from bots.services import conversation_ask, conversation_start
+from bots.chat.services import conversation_ask, conversation_start
 from neo_support.redis_client import get_redis
 from retrieval.services import document_create_from_text, documents_ingest_all
 from tests.channel_listener import ConversationListener

@@ -9,8 +9,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from rest_framework.test import APIClient
 
-from bots import rate_limits
 from bots.models import Bot, Conversation, Feedback, Message
+from neo_support import rate_limits
 from neo_support.services import api_key_create
 from retrieval.models import KnowledgeBase
 from retrieval.services import document_create_from_text, documents_ingest_all

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from bots.visitors import Visitor, visitor_token_issue
+from bots.chat.visitors import Visitor, visitor_token_issue
 from neo_support.services import api_key_create, api_key_revoke
 from tests.factories import BotFactory, MembershipFactory, WebhookEndpointFactory
 

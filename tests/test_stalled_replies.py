@@ -1,4 +1,4 @@
-"""Beat's check for replies no worker is finishing (workers.generation.reply)."""
+"""Beat's check for replies no worker is finishing (bots.chat.replies)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from bots.chat.replies import replies_fail_stalled
 from bots.models import Message
 from tests.factories import ConversationFactory, MessageFactory
-from workers.generation.reply import replies_fail_stalled
 
 pytestmark = pytest.mark.django_db
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from bots.chat.services import conversation_request_handoff
 from bots.models import ConversationStatus, Ticket
-from bots.services import conversation_request_handoff
+from bots.tickets import summaries as summary_module
+from bots.tickets.summaries import extractive_summary, ticket_summarize
 from neo_support.tasking import wait_for_in_process_tasks
 from tests.factories import BotFactory, ConversationFactory, MessageFactory, TicketFactory
-from workers.generation import summary as summary_module
-from workers.generation.summary import extractive_summary, ticket_summarize
 
 CITED = [{"number": 1, "chunk_id": 1, "document_id": 1, "title": "Refund policy", "location": "", "url": ""}]
 

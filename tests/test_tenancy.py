@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from django.apps import apps
 
-from bots.selectors import bot_get, bot_list, conversation_list, ticket_list
+from bots.chat.selectors import conversation_list
+from bots.selectors import bot_get, bot_list
+from bots.tickets.selectors import ticket_list
 from neo_support.models import Organization
 from neo_support.tenancy import TenantModel
 from retrieval.selectors import knowledge_base_list

@@ -237,7 +237,7 @@ def test_tickets_through_the_rest_api(settings) -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("in_process_tasks")
 def test_a_chat_handed_off_to_a_person_becomes_a_triaged_ticket(settings) -> None:
-    from bots.services import conversation_identify, conversation_request_handoff, conversation_start
+    from bots.chat.services import conversation_identify, conversation_request_handoff, conversation_start
 
     settings.NEO_MODEL = "/nonexistent/model"
     bot = BotFactory(ticket_mode="auto")

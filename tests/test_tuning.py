@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from bots.models import ConversationStatus, ModelVersion, ModelVersionStatus
-from bots.tuning import TuningRefused, model_version_cancel, model_version_start
+from bots.tuning.services import TuningRefused, model_version_cancel, model_version_start
+from bots.tuning.tasks import train_model_version
 from neo_support.tasking import wait_for_in_process_tasks
 from tests.factories import BotFactory, ConversationFactory, MessageFactory
-from workers.tasks import train_model_version
 
 ANSWERS = [
     ("How long do refunds take?", "Refunds reach your card within five working days."),
@@ -130,7 +130,7 @@ def test_the_command_exports_the_data_and_runs_here(tuning: Path, tmp_path: Path
 def test_the_whole_loop_history_train_evaluate_deploy_answer_roll_back(tiny_neo) -> None:  # type: ignore[no-untyped-def]
     """On the reply tests' bot (a knowledge base, the tiny model): tune on its history,
     deploy the ready version, a visitor is answered by it, roll back to the base model."""
-    from bots.tuning import bot_model_deploy
+    from bots.tuning.services import bot_model_deploy
     from retrieval.services import document_create_from_text, documents_ingest_all
     from tests.factories import KnowledgeBaseFactory
     from tests.test_reply import REFUNDS, ask
@@ -169,9 +169,9 @@ def test_a_run_whose_worker_died_resumes_from_its_checkpoint_and_a_live_one_is_l
 
     from django.conf import settings
 
+    from bots.tuning.runs import adapter_path
     from workers.training.dataset import build_examples
     from workers.training.finetune import TrainingCancelled, TrainingConfig, train_adapter
-    from workers.training.run import adapter_path
 
     bot = BotFactory()
     history(bot)

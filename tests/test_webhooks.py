@@ -20,12 +20,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from bots.models import Ticket, WebhookDelivery
-from bots.tickets import ticket_create, ticket_receive_email
-from bots.webhooks import WebhookRejected, webhook_deliver, webhook_endpoint_create
+from bots.tickets.services import ticket_create, ticket_receive_email
+from bots.webhooks.services import WebhookRejected, webhook_deliver, webhook_endpoint_create
+from bots.webhooks.tasks import deliver_webhook, retry_due_webhooks
 from neo_support.services import api_key_create
 from neo_support.tasking import wait_for_in_process_tasks
 from tests.factories import BotFactory, WebhookDeliveryFactory, WebhookEndpointFactory
-from workers.tasks import deliver_webhook, retry_due_webhooks
 
 
 @dataclass

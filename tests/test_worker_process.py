@@ -16,8 +16,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from bots.chat.tasks import close_idle_conversations
 from bots.models import Conversation
-from bots.tasks import close_idle_conversations
 from neo_support import tasking
 from neo_support.redis_client import get_redis
 from tests.conftest import ROOT, clean_env
@@ -80,7 +80,7 @@ def test_a_worker_beats_runs_queued_tasks_and_leaves_cleanly(client, settings, w
 
     conversation = ConversationFactory()
     Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=timezone.now() - timedelta(days=2))
-    tasking.dispatch_now(close_idle_conversations)
+    tasking.dispatch_now(close_idle_conversations.name)
 
     def resolved() -> bool:
         conversation.refresh_from_db()

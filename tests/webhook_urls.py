@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from bots import webhook_api
+from bots.webhooks import api as webhook_api
 from neo_support.urls import handler404, handler500
 from neo_support.urls import urlpatterns as project_urlpatterns
 

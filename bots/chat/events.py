@@ -1,0 +1,61 @@
+"""Typed events a reply produces, shared by the worker that sends them and the
+consumer that forwards them to the widget (docs/protocol.md once the widget lands).
+
+Workers send them to the group `conversation.<id>` through `bots.chat.publishing`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+
+class Citation(TypedDict):
+    number: int
+    chunk_id: int
+    document_id: int
+    title: str
+    location: str
+    url: str  # the document's web address, when it came from one
+
+
+class DeltaEvent(TypedDict):
+    type: Literal["delta"]
+    message_id: int
+    seq: int
+    text: str
+
+
+class ResetEvent(TypedDict):
+    """A reply restarted (a retried task): clients drop what they showed of it."""
+
+    type: Literal["reset"]
+    message_id: int
+
+
+class DoneEvent(TypedDict):
+    type: Literal["done"]
+    message_id: int
+    text: str
+    citations: list[Citation]
+    confidence: float | None
+    handoff_suggested: bool
+    status: Literal["done", "failed", "blocked"]
+
+
+class StatusEvent(TypedDict):
+    type: Literal["status"]
+    status: Literal["bot_typing", "bot_idle", "agent_joined", "handed_off"]
+
+
+class ErrorEvent(TypedDict):
+    type: Literal["error"]
+    code: str
+    message: str
+    message_id: int | None
+
+
+ReplyEvent = DeltaEvent | ResetEvent | DoneEvent | StatusEvent | ErrorEvent
+
+
+def conversation_group(conversation_id: int) -> str:
+    return f"conversation.{conversation_id}"

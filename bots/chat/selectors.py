@@ -1,0 +1,83 @@
+"""Reads for conversations, always scoped to one organization or one visitor."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, QuerySet
+
+from bots.models import Bot, Conversation, ConversationStatus, Message
+from neo_support.models import Organization
+
+
+def conversation_list(*, organization: Organization, status: str | None = None) -> QuerySet[Conversation]:
+    conversations = Conversation.objects.for_organization(organization).select_related("bot", "assignee")
+    return conversations if status is None else conversations.filter(status=status)
+
+
+HISTORY_LIMIT = 50
+
+
+def conversation_for_visitor(*, bot: Bot, visitor_id: str, conversation_id: int | None) -> Conversation | None:
+    """The visitor's open conversation with `bot`: the one their token names, if it is
+    still theirs and not closed."""
+    if conversation_id is None:
+        return None
+    return (
+        Conversation.objects.filter(pk=conversation_id, bot=bot, visitor_id=visitor_id)
+        .exclude(status=ConversationStatus.CLOSED)
+        .first()
+    )
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    """A message as the widget shows it (docs/protocol.md, `welcome.history`)."""
+    return {
+        "id": message.pk,
+        "role": message.role,
+        "text": message.text,
+        "status": message.status,
+        "citations": message.citations,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def conversation_history(*, conversation: Conversation) -> list[dict[str, Any]]:
+    """The latest messages, oldest first."""
+    latest = list(Message.objects.filter(conversation=conversation).order_by("-created_at", "-pk")[:HISTORY_LIMIT])
+    return [message_payload(message) for message in reversed(latest)]
+
+
+def conversations_filtered(
+    *,
+    organization: Organization,
+    bot: Bot | None = None,
+    status: str = "",
+    channel: str = "",
+    started_from: date | None = None,
+    started_to: date | None = None,
+    search: str = "",
+) -> QuerySet[Conversation]:
+    """The organization's conversations, latest activity first, with their message counts,
+    narrowed by each filter given; `search` matches any message's text, case-insensitively."""
+    conversations = (
+        Conversation.objects.for_organization(organization)
+        .select_related("bot", "assignee", "ticket")
+        .annotate(message_count=Count("messages"))
+        .order_by("-last_activity_at", "-pk")
+    )
+    if bot is not None:
+        conversations = conversations.filter(bot=bot)
+    if status:
+        conversations = conversations.filter(status=status)
+    if channel:
+        conversations = conversations.filter(channel=channel)
+    if started_from is not None:
+        conversations = conversations.filter(created_at__date__gte=started_from)
+    if started_to is not None:
+        conversations = conversations.filter(created_at__date__lte=started_to)
+    if search:
+        matching = Message.objects.filter(conversation=OuterRef("pk"), text__icontains=search)
+        conversations = conversations.filter(Exists(matching))
+    return conversations
