@@ -6,7 +6,7 @@
   resolved conversations of one to three turns, the questions phrased from each
   passage's headings, the agents' answers its opening sentences (with the passage cited
   as the bot would), a few with personal data to redact;
-- dataset: `workers.training.dataset.build_examples`, as a tuning run builds it
+- dataset: `bots.tuning.examples.build_examples`, as a tuning run builds it
   (redaction, duplicates, split by conversation, knowledge-base passages);
 - quality: validation perplexity of the tiny model (bench/tiny_model.py, 4 layers, 64
   wide, first trained briefly on the help centre's text so that it is a base model that
@@ -183,8 +183,8 @@ def main() -> None:
         import torch
         from tqdm import tqdm
 
+        from bots.tuning.examples import build_examples
         from workers.moderation.pipeline import Policy  # noqa: F401 - loads the recognisers' code now
-        from workers.training.dataset import build_examples
         from workers.training.finetune import TrainingConfig, load_base, load_tuned, perplexity, train_adapter
 
         device_name = torch.cuda.get_device_name(0) if arguments.device.startswith("cuda") else "CPU"

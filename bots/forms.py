@@ -334,5 +334,3 @@ class BotDeleteForm(forms.Form):
         if typed.strip() != self.bot.name.strip():
             raise forms.ValidationError("That is not this bot's name.")
         return typed
-
-

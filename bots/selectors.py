@@ -19,23 +19,3 @@ def bot_get(*, organization: Organization, bot_id: int) -> Bot | None:
 def bot_get_by_public_key(*, public_key: str) -> Bot | None:
     """The widget's entry point: the public key alone names the bot (and so its organization)."""
     return Bot.objects.select_related("organization").filter(public_key=public_key).first()
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

@@ -38,34 +38,6 @@ def bot_create(
     return bot
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def bot_update(*, bot: Bot, knowledge_bases: Iterable[KnowledgeBase] | None = None, **fields: object) -> Bot:
     """Set `fields` on the bot, validate the whole bot (full_clean: field validators and the
     threshold ordering constraint) and save only those fields; with `knowledge_bases`,

@@ -212,11 +212,3 @@ def _bot_page_response(
         "theme_position": theme.get("position", ""),
     }
     return render(request, "dashboard/bot.html", context)
-
-
-
-
-
-
-
-

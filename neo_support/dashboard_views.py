@@ -244,14 +244,6 @@ def api_key_revoke_view(request: HttpRequest, membership: Membership, key_id: in
 # Webhooks --------------------------------------------------------------------
 
 
-
-
-
-
-
-
-
-
 # Settings --------------------------------------------------------------------
 
 

@@ -44,7 +44,5 @@ class ApiKeyForm(forms.Form):
     )
 
 
-
-
 class OrganizationSettingsForm(forms.Form):
     name = forms.CharField(max_length=Organization._meta.get_field("name").max_length)

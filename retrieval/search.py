@@ -17,6 +17,7 @@ import numpy as np
 
 from retrieval import embeddings
 from retrieval.fusion import top, weighted_fusion
+from retrieval.hits import SearchHit
 from retrieval.index import IndexPair, load_pair
 from retrieval.models import Chunk, KnowledgeBase, SearchMode
 from retrieval.services import index_directory
@@ -33,23 +34,6 @@ _keyword_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="neo-keywor
 
 class IndexUnavailable(Exception):  # noqa: N818 - reported to the user, not a crash
     """The index files for the knowledge base's current version are missing."""
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    chunk_id: int
-    document_id: int
-    document_title: str
-    knowledge_base_id: int
-    heading_path: list[str]
-    location: str
-    text: str
-    snippet: str
-    score: float
-    dense_score: float | None = None
-    lexical_score: float | None = None
-    # The chunk's stored embedding (float32, unit length), when it has one.
-    vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass

@@ -83,6 +83,7 @@ def _fresh_event_log() -> None:
     """The embedded default keeps conversation events in this process; ids a rolled-back
     test used come back in the next one, so each test starts with an empty log."""
     from bots.chat import event_log
+
     event_log.memory_reset()
 
 

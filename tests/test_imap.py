@@ -245,6 +245,7 @@ def test_an_email_that_fails_to_store_stays_unseen_and_is_picked_up_by_the_next_
     dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from bots.tickets import imap_poll
+
     bot = BotFactory(ticket_mode="off")
     dovecot.deliver(email("Breaks the database"))
     dovecot.deliver(email("Stored fine"))
@@ -351,6 +352,7 @@ def test_tls_and_starttls_verify_the_server_certificate(
     import ssl
 
     from bots.tickets import imap_poll
+
     server = Dovecot(tmp_path, certificate=certificate)
     try:
         bot = BotFactory(ticket_mode="off")

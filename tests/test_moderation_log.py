@@ -11,9 +11,9 @@ from django.apps import apps
 
 from bots.chat.services import conversation_ask, conversation_start
 from bots.models import Message
-from bots.moderation_log.findings import Segment, false_positive_phrases, highlight, strongest_action
+from bots.moderation_log.findings import Segment, false_positive_phrases, highlight
 from tests.factories import BotFactory, ConversationFactory, MembershipFactory, MessageFactory
-from workers.moderation.verdicts import rebase_spans
+from workers.moderation.verdicts import rebase_spans, strongest_action
 
 LIST = "/dashboard/moderation/"
 

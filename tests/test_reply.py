@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from bots.chat.replies import NOTHING_FOUND, reply_generate
+from bots.chat.replies import reply_generate
 from bots.chat.services import MessageRejected, conversation_ask, conversation_start
 from bots.models import Message
 from neo_support.tasking import wait_for_in_process_tasks
 from retrieval.services import document_create_from_text, documents_ingest_all
 from tests.channel_listener import ConversationListener
 from tests.factories import BotFactory, KnowledgeBaseFactory
+from workers.generation.answer import NOTHING_FOUND
 from workers.generation.cancellation import reply_cancel
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_process_tasks")]

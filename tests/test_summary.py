@@ -7,10 +7,11 @@ import pytest
 
 from bots.chat.services import conversation_request_handoff
 from bots.models import ConversationStatus, Ticket
-from bots.tickets import summaries as summary_module
-from bots.tickets.summaries import extractive_summary, ticket_summarize
+from bots.tickets.summaries import summary_turns, ticket_summarize
 from neo_support.tasking import wait_for_in_process_tasks
 from tests.factories import BotFactory, ConversationFactory, MessageFactory, TicketFactory
+from workers.generation import summary as summary_module
+from workers.generation.summary import extractive_summary
 
 CITED = [{"number": 1, "chunk_id": 1, "document_id": 1, "title": "Refund policy", "location": "", "url": ""}]
 
@@ -87,6 +88,6 @@ def test_a_handoff_ticket_gets_its_summary(settings) -> None:
     wait_for_in_process_tasks(timeout=120)
     ticket = Ticket.objects.get(conversation=conversation)
     assert ticket.summary["text"].startswith("The customer wants: I was charged twice for March.")
-    page_text = extractive_summary(list(conversation.messages.filter(role="visitor")))
+    page_text = extractive_summary(summary_turns(list(conversation.messages.filter(role="visitor"))))
     assert "The bot has not answered yet." in page_text
     holder.reset()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bots.models import ConversationStatus, Feedback, Message
+from bots.tuning.examples import build_examples
 from tests.factories import (
     BotFactory,
     ChunkFactory,
@@ -18,7 +19,7 @@ from tests.factories import (
     KnowledgeBaseFactory,
     MessageFactory,
 )
-from workers.training.dataset import Example, NotEnoughHistory, build_examples, read_jsonl, write_jsonl
+from workers.training.dataset import Example, NotEnoughHistory, read_jsonl, write_jsonl
 from workers.training.finetune import (
     TrainingCancelled,
     TrainingConfig,

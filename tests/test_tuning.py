@@ -169,8 +169,8 @@ def test_a_run_whose_worker_died_resumes_from_its_checkpoint_and_a_live_one_is_l
 
     from django.conf import settings
 
+    from bots.tuning.examples import build_examples
     from bots.tuning.runs import adapter_path
-    from workers.training.dataset import build_examples
     from workers.training.finetune import TrainingCancelled, TrainingConfig, train_adapter
 
     bot = BotFactory()
@@ -197,7 +197,7 @@ def test_a_run_whose_worker_died_resumes_from_its_checkpoint_and_a_live_one_is_l
 
 @pytest.mark.django_db
 def test_conversations_in_several_languages_make_examples() -> None:
-    from workers.training.dataset import build_examples
+    from bots.tuning.examples import build_examples
 
     bot = BotFactory()
     pairs = [

@@ -36,9 +36,9 @@ from bots.models import (
     Role,
     Ticket,
 )
-from bots.moderation_log.findings import ACTIONS
 from neo_support.models import Organization
 from retrieval.models import KnowledgeBase
+from workers.moderation.verdicts import STORED_ACTIONS as ACTIONS
 
 # Actions the moderation figures count: everything but "allow".
 TAKEN_ACTIONS = tuple(action for action in ACTIONS if action != "allow")

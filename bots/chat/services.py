@@ -22,8 +22,8 @@ from bots.models import (
     Role,
     Ticket,
 )
-from bots.moderation_log.findings import strongest_action
 from neo_support.tasking import QueueUnavailable, enqueue
+from workers.moderation.verdicts import strongest_action
 
 IDENTITY_FIELDS = ("name", "email", "external_id")
 

@@ -10,28 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-# Weakest first, as workers.moderation.verdicts.Action orders them; "remove" withholds
-# one unsupported sentence of a reply.
-ACTIONS = ("allow", "redact", "flag", "remove", "block")
+from workers.moderation.verdicts import stored_findings
+
 REVIEWED_ACTIONS = ("flag", "remove", "block")  # what the moderation log lists
 FILTERS = ("blocklist", "pii", "toxicity", "injection", "grounding", "leakage")
 # Filters that judge a whole text rather than a phrase in it: their false positive is the text.
 CLASSIFIER_FILTERS = ("toxicity", "injection", "grounding")
 CLASSIFIER_PHRASE_CHARS = 300
-
-
-def strongest_action(verdicts: list[dict[str, Any]]) -> str:
-    """The strongest action across `verdicts` and their findings ("" when there is none),
-    in the order allow < redact < flag < remove < block. Unknown actions are ignored."""
-    strongest = -1
-    for verdict in verdicts:
-        if not isinstance(verdict, dict):
-            continue
-        actions = [verdict.get("action")] + [finding.get("action") for finding in _findings(verdict)]
-        for action in actions:
-            if action in ACTIONS:
-                strongest = max(strongest, ACTIONS.index(action))
-    return ACTIONS[strongest] if strongest >= 0 else ""
 
 
 @dataclass(frozen=True)
@@ -64,16 +49,16 @@ def screened_pieces(*, text: str, verdicts: list[dict[str, Any]], from_visitor: 
     reply's spans refer to each verdict's excerpt (the piece of the answer screened)."""
     verdicts = [verdict for verdict in verdicts if isinstance(verdict, dict)]
     if from_visitor:
-        findings = [finding for verdict in verdicts for finding in _findings(verdict)]
+        findings = [finding for verdict in verdicts for finding in stored_findings(verdict)]
         return [Piece(highlight(text, findings), _rows(findings))] if findings else []
     pieces: list[Piece] = []
     unlocated: list[dict[str, Any]] = []
     for verdict in verdicts:
         excerpt = verdict.get("excerpt")
         if isinstance(excerpt, str) and excerpt:
-            pieces.append(Piece(highlight(excerpt, _findings(verdict)), _rows(_findings(verdict))))
+            pieces.append(Piece(highlight(excerpt, stored_findings(verdict)), _rows(stored_findings(verdict))))
         else:
-            unlocated.extend(_findings(verdict))
+            unlocated.extend(stored_findings(verdict))
     if unlocated:
         pieces.append(Piece([Segment(text)], _rows(unlocated), located=False))
     return pieces
@@ -120,7 +105,7 @@ def false_positive_phrases(*, text: str, verdicts: list[dict[str, Any]], from_vi
         screened = text if from_visitor else verdict.get("excerpt")
         if not isinstance(screened, str) or not screened:
             continue
-        for finding in _findings(verdict):
+        for finding in stored_findings(verdict):
             if finding.get("action") not in REVIEWED_ACTIONS:
                 continue
             name = finding.get("filter")
@@ -145,11 +130,6 @@ def merge_phrases(existing: Iterable[str], added: Iterable[str]) -> list[str]:
             seen.add(key)
             merged.append(phrase)
     return merged
-
-
-def _findings(verdict: dict[str, Any]) -> list[dict[str, Any]]:
-    findings = verdict.get("findings")
-    return [finding for finding in findings if isinstance(finding, dict)] if isinstance(findings, list) else []
 
 
 def _rows(findings: Iterable[dict[str, Any]]) -> list[FindingRow]:

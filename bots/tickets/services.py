@@ -36,10 +36,10 @@ from bots.models import (
     TicketMode,
     TicketStatus,
 )
-from bots.moderation_log.findings import strongest_action
 from bots.tickets.email_parsing import InboundEmail, parse_email
 from bots.webhooks.services import webhooks_emit_message, webhooks_emit_ticket
 from neo_support.tasking import enqueue
+from workers.moderation.verdicts import strongest_action
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +256,6 @@ def ticket_triage(*, ticket: Ticket) -> dict[str, Any]:
     enqueue("workers.tasks.summarize_ticket", ticket.pk)
     # A chat handed off to a person is not answered by the bot again.
     if ticket.conversation.bot.ticket_mode != TicketMode.OFF and ticket.conversation.channel != Channel.WIDGET:
-
         enqueue("workers.tasks.answer_ticket_task", ticket.pk)
     return changes
 

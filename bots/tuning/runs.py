@@ -1,6 +1,6 @@
-"""One tuning run of a bot, on the `training` queue: build the examples, train the
-adapter with progress in the database, evaluate base against tuned, and mark the
-version ready (deployable) or rejected. The bot keeps answering with its current
+"""One tuning run of a bot, on the `training` queue: build the examples, train and
+evaluate (workers.training.run) with progress in the database, and mark the version
+ready (deployable) or rejected. The bot keeps answering with its current
 version throughout; a worker killed mid-way resumes from the checkpoint when the task
 is delivered again."""
 
@@ -15,18 +15,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots.models import ModelVersion, ModelVersionStatus
-from workers.generation.loading import ModelUnavailable, resolve_device
-from workers.moderation.pipeline import Policy
-from workers.training.dataset import NotEnoughHistory, build_examples, write_jsonl
-from workers.training.evaluation import regressions, score
-from workers.training.finetune import (
-    Progress,
-    TrainingCancelled,
-    TrainingConfig,
-    load_base,
-    load_tuned,
-    train_adapter,
-)
+from bots.tuning.examples import build_examples
+from workers.generation.loading import resolve_device
+from workers.training.dataset import NotEnoughHistory, write_jsonl
+from workers.training.finetune import Progress, TrainingConfig
+from workers.training.run import example_counts, tune_and_evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +67,7 @@ def model_version_train(version: ModelVersion) -> str:
         return _finish(version, ModelVersionStatus.FAILED, error=str(problem))
     output = adapter_path(version)
     write_jsonl(examples, output / "dataset.jsonl")
-    counts: dict[str, int] = {}
-    for example in examples:
-        key = f"{example.split}_{example.source}"
-        counts[key] = counts.get(key, 0) + 1
-    _update(version, examples=counts)
+    _update(version, examples=example_counts(examples))
 
     config = TrainingConfig(**version.config)
     device = resolve_device(settings.NEO_DEVICE)
@@ -103,41 +92,24 @@ def model_version_train(version: ModelVersion) -> str:
     def cancelled() -> bool:
         return bool(ModelVersion.objects.filter(pk=version.pk, cancel_requested=True).exists())
 
-    try:
-        result = train_adapter(
-            base=version.base_model,
-            examples=examples,
-            config=config,
-            output=output,
-            device=device,
-            on_progress=report,
-            cancelled=cancelled,
-        )
-    except TrainingCancelled as stop:
-        return _finish(version, ModelVersionStatus.CANCELLED, error=str(stop))
-    except ModelUnavailable as problem:
-        return _finish(version, ModelVersionStatus.FAILED, error=str(problem))
-    compute = {
-        "device": device,
-        "seconds": round(result.seconds, 2),
-        "tokens": result.tokens,
-        "tokens_per_second": round(result.tokens_per_second, 1),
-        "steps": result.steps,
-        "resumed_from": result.resumed_from,
-        "notes": result.notes,
-    }
-    _update(
-        version, status=ModelVersionStatus.EVALUATING, compute=compute, progress={**version.progress, "at": time.time()}
+    outcome = tune_and_evaluate(
+        examples=examples,
+        base_model=version.base_model,
+        config=config,
+        output=output,
+        device=device,
+        moderation_policy=bot.moderation_policy if isinstance(bot.moderation_policy, dict) else {},
+        on_progress=report,
+        cancelled=cancelled,
+        on_trained=lambda compute: _update(
+            version,
+            status=ModelVersionStatus.EVALUATING,
+            compute=compute,
+            progress={**version.progress, "at": time.time()},
+        ),
+        on_alive=lambda: _update(version, progress={**version.progress, "at": time.time()}),
     )
-
-    policy = Policy.from_bot(bot.moderation_policy)
-    tokenizer, base = load_base(version.base_model, device)
-    base_scores = score(base, tokenizer, examples, policy=policy, device=device, max_tokens=config.max_tokens)
-    _update(version, progress={**version.progress, "at": time.time()})
-    tuned = load_tuned(base, output / "adapter")  # the adapter goes onto the same copy: one model in memory
-    tuned_scores = score(tuned, tokenizer, examples, policy=policy, device=device, max_tokens=config.max_tokens)
-    worse = regressions(base_scores, tuned_scores)
-    metrics = {"base": base_scores.as_dict(), "tuned": tuned_scores.as_dict(), "regressions": worse}
-    status = ModelVersionStatus.REJECTED if worse else ModelVersionStatus.READY
-    logger.info("model version %s of bot %s: %s %s", version.label, bot.pk, status, metrics)
-    return _finish(version, status, metrics=metrics, config=asdict(config))
+    if outcome.status in (ModelVersionStatus.CANCELLED, ModelVersionStatus.FAILED):
+        return _finish(version, outcome.status, error=outcome.error)
+    logger.info("model version %s of bot %s: %s %s", version.label, bot.pk, outcome.status, outcome.metrics)
+    return _finish(version, outcome.status, metrics=outcome.metrics, config=asdict(config))

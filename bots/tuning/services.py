@@ -26,7 +26,8 @@ def model_version_start(
 ) -> ModelVersion:
     """Queue a tuning run with `options` (TrainingConfig's fields); one run per bot at a
     time. `queue=False` when the caller runs it itself (`manage.py tune_bot --now`)."""
-    from workers.training.dataset import NotEnoughHistory, require_history, usable_answer_count
+    from bots.tuning.examples import usable_answer_count
+    from workers.training.dataset import NotEnoughHistory, require_history
     from workers.training.finetune import TrainingConfig
 
     try:
@@ -34,7 +35,7 @@ def model_version_start(
     except (TypeError, ValueError) as error:
         raise TuningRefused(f"Invalid training settings: {error}") from None
     try:
-        require_history(bot, usable_answer_count(bot))
+        require_history(bot.name, usable_answer_count(bot))
     except NotEnoughHistory as problem:
         raise TuningRefused(str(problem)) from None
     with transaction.atomic():

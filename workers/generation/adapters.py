@@ -158,3 +158,32 @@ def adapter_rows(adapters: AdapterSet | None, names: Sequence[str | None]) -> Ab
     if adapters is None or not adapters.layers:
         return nullcontext()
     return adapters.rows(names)
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """A bot's deployed model version, as the generation engine needs it: the adapter's
+    key and folder, the label a reply records, the base model it was tuned on, and
+    whether the version may serve (ready)."""
+
+    key: str
+    folder: Path
+    label: str
+    base_model: str
+    ready: bool = True
+
+
+def adapter_choose(ref: AdapterRef | None, *, base_model: str, adapters: AdapterSet) -> tuple[str | None, str]:
+    """The adapter key to answer with (loaded on first use) and the label the reply
+    records; the base model when none is deployed or it cannot be used here."""
+    if ref is None:
+        return None, "base"
+    if not ref.ready or ref.base_model != base_model:
+        logger.warning("%s is not servable on %s; answering with the base model", ref.label, base_model)
+        return None, "base"
+    try:
+        adapters.ensure(ref.key, ref.folder)
+    except AdapterUnavailable as problem:
+        logger.error("%s; answering with the base model", problem)
+        return None, "base"
+    return ref.key, ref.label

@@ -96,3 +96,28 @@ def rebase_spans(findings: list[dict[str, Any]], redactions: Iterable[tuple[int,
             finding = {**finding, "span": [move(span[0], is_end=False), move(span[1], is_end=True)]}
         rebased.append(finding)
     return rebased
+
+
+# Stored verdicts name actions in lower case, weakest first as Action orders them;
+# "remove" withholds one unsupported sentence of a reply.
+STORED_ACTIONS = tuple(action.name.lower() for action in Action)
+
+
+def strongest_action(verdicts: list[dict[str, Any]]) -> str:
+    """The strongest action across `verdicts` and their findings ("" when there is none),
+    in the order allow < redact < flag < remove < block. Unknown actions are ignored."""
+    strongest = -1
+    for verdict in verdicts:
+        if not isinstance(verdict, dict):
+            continue
+        actions = [verdict.get("action")] + [finding.get("action") for finding in stored_findings(verdict)]
+        for action in actions:
+            if action in STORED_ACTIONS:
+                strongest = max(strongest, STORED_ACTIONS.index(action))
+    return STORED_ACTIONS[strongest] if strongest >= 0 else ""
+
+
+def stored_findings(verdict: dict[str, Any]) -> list[dict[str, Any]]:
+    """The findings of a stored verdict dict (`Verdict.as_dict()`), skipping malformed ones."""
+    findings = verdict.get("findings")
+    return [finding for finding in findings if isinstance(finding, dict)] if isinstance(findings, list) else []

@@ -24,9 +24,10 @@ class Command(BaseCommand):
         from tqdm import tqdm
 
         from bots.models import Bot
+        from bots.tuning.examples import build_examples
         from bots.tuning.runs import model_version_train
         from bots.tuning.services import TuningRefused, model_version_start
-        from workers.training.dataset import NotEnoughHistory, build_examples, write_jsonl
+        from workers.training.dataset import NotEnoughHistory, write_jsonl
 
         bot = Bot.objects.filter(pk=options["bot"]).first()
         if bot is None:
