@@ -90,7 +90,9 @@ def build_model(directory: Path) -> None:
 def make_bot(new_tokens: int = NEW_TOKENS):  # type: ignore[no-untyped-def]
     from bots.services import bot_create
     from neo_support.models import Organization
-    from retrieval.services import document_create_from_text, documents_ingest_all, knowledge_base_create
+    from retrieval.services.documents import document_create_from_text
+    from retrieval.services.ingestion import documents_ingest_all
+    from retrieval.services.knowledge_bases import knowledge_base_create
 
     organization = Organization.objects.create(name="Bench", slug=f"bench-{time.time_ns()}")
     knowledge_base = knowledge_base_create(organization=organization, name="Help")
@@ -142,7 +144,7 @@ def main() -> None:
     import torch
 
     sys.path.insert(0, str(ROOT))
-    from workers.generation.loading import resolve_dtype
+    from workers.generation.model import resolve_dtype
 
     torch.set_num_threads(os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="neo-genbench-") as temporary:

@@ -191,7 +191,8 @@ def build_synthetic_knowledge_base(chunks: int) -> int:
 
     from neo_support.models import Organization
     from retrieval.models import Chunk, Document
-    from retrieval.services import knowledge_base_create, knowledge_base_sync_index
+    from retrieval.services.indexing import knowledge_base_sync_index
+    from retrieval.services.knowledge_bases import knowledge_base_create
 
     rng = random.Random(7)
     vectors = np.random.default_rng(7).normal(size=(chunks, 384)).astype(np.float32)
@@ -234,7 +235,7 @@ def bench_latency(knowledge_base_id: int) -> dict[str, float]:
     from retrieval.index import load_pair
     from retrieval.models import KnowledgeBase
     from retrieval.search import SearchTimings, forget_cached_indexes, index_for, search
-    from retrieval.services import index_directory
+    from retrieval.services.indexing import index_directory
 
     knowledge_base = KnowledgeBase.objects.get(pk=knowledge_base_id)
     rng = random.Random(11)
@@ -316,7 +317,9 @@ def bench_ingest(pages: int) -> float:
     from neo_support.models import Organization
     from retrieval import embeddings
     from retrieval.models import Chunk, KnowledgeBase
-    from retrieval.services import document_create_from_text, documents_ingest_all, knowledge_base_create
+    from retrieval.services.documents import document_create_from_text
+    from retrieval.services.ingestion import documents_ingest_all
+    from retrieval.services.knowledge_bases import knowledge_base_create
 
     rng = random.Random(3)
     texts = [generated_page(rng, n) for n in range(pages)]

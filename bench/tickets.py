@@ -179,7 +179,7 @@ def bench_emails() -> dict[str, float]:
     from bots.tickets.services import ticket_receive_email
     from neo_support.demo import demo_load
     from neo_support.tasking import wait_for_in_process_tasks
-    from retrieval.services import documents_ingest_all
+    from retrieval.services.ingestion import documents_ingest_all
 
     emails = generated_emails(EMAILS)
     started = time.perf_counter()

@@ -71,7 +71,9 @@ def setup(var_dir: Path, redis_url: str) -> dict[str, str]:
 def make_bot():  # type: ignore[no-untyped-def]
     from bots.services import bot_create
     from neo_support.models import Organization
-    from retrieval.services import document_create_from_text, documents_ingest_all, knowledge_base_create
+    from retrieval.services.documents import document_create_from_text
+    from retrieval.services.ingestion import documents_ingest_all
+    from retrieval.services.knowledge_bases import knowledge_base_create
 
     organization = Organization.objects.create(name="Bench", slug=f"bench-{time.time_ns()}")
     knowledge_base = knowledge_base_create(organization=organization, name="Help")

@@ -60,7 +60,8 @@ def _start_heartbeat(sender: Any, **_: Any) -> None:
 
 
 def _load_model_quietly() -> None:
-    from workers.generation.loading import ModelUnavailable, holder
+    from workers.generation.loading import holder
+    from workers.generation.model import ModelUnavailable
 
     # A failure is logged once by the holder; replies then fall back to extractive answers.
     with contextlib.suppress(ModelUnavailable):

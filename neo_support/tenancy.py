@@ -8,16 +8,15 @@ spelled out on purpose.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from django.db import models
 
-if TYPE_CHECKING:
-    from neo_support.models import Organization
-
 
 class TenantQuerySet(models.QuerySet):
-    def for_organization(self, organization: Organization) -> TenantQuerySet:
+    def for_organization(self, organization: models.Model) -> TenantQuerySet:
+        """The rows of `organization` (an Organization: typed as a model, since
+        neo_support.models builds on this module)."""
         path: str = self.model.organization_path
         return self.filter(**{path: organization})
 

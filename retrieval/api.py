@@ -20,7 +20,7 @@ from neo_support.api_schema import ErrorOut, paginated
 from neo_support.permissions import Area
 from retrieval.models import Document, DocumentStatus, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
-from retrieval.services import (
+from retrieval.services.documents import (
     DocumentRejected,
     check_upload,
     document_create_from_file,
@@ -28,9 +28,9 @@ from retrieval.services import (
     document_create_from_url,
     document_delete,
     document_retry,
-    knowledge_base_delete,
-    knowledge_base_import_site,
 )
+from retrieval.services.knowledge_bases import knowledge_base_delete
+from retrieval.services.site_import import knowledge_base_import_site
 
 
 class KnowledgeBaseSerializer(serializers.ModelSerializer):

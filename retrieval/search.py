@@ -20,7 +20,7 @@ from retrieval.fusion import top, weighted_fusion
 from retrieval.hits import SearchHit
 from retrieval.index import IndexPair, load_pair
 from retrieval.models import Chunk, KnowledgeBase, SearchMode
-from retrieval.services import index_directory
+from retrieval.services.indexing import index_directory
 
 CANDIDATES = 50
 SNIPPET_CHARS = 240

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from neo_support.tasking import task
-from retrieval import services
 from retrieval.models import Document, DocumentStatus, KnowledgeBase
+from retrieval.services.indexing import knowledge_base_sync_index
+from retrieval.services.ingestion import document_ingest
+from retrieval.services.site_import import site_import_run
 
 
 @task(queue="indexing")
@@ -16,7 +18,7 @@ def ingest_document(document_id: int) -> str:
         return "gone"
     if document.status == DocumentStatus.READY:
         return "already ready"
-    services.document_ingest(document=document)
+    document_ingest(document=document)
     return Document.objects.filter(pk=document_id).values_list("status", flat=True).first() or "gone"
 
 
@@ -26,7 +28,7 @@ def sync_index(knowledge_base_id: int) -> int | None:
     knowledge_base = KnowledgeBase.objects.filter(pk=knowledge_base_id).first()
     if knowledge_base is None:
         return None
-    return services.knowledge_base_sync_index(knowledge_base=knowledge_base).version
+    return knowledge_base_sync_index(knowledge_base=knowledge_base).version
 
 
 @task(queue="indexing")
@@ -34,5 +36,5 @@ def import_site(knowledge_base_id: int, url: str, max_pages: int) -> dict[str, i
     knowledge_base = KnowledgeBase.objects.filter(pk=knowledge_base_id).first()
     if knowledge_base is None:
         return None
-    imported, failed = services.site_import_run(knowledge_base=knowledge_base, url=url, max_pages=max_pages)
+    imported, failed = site_import_run(knowledge_base=knowledge_base, url=url, max_pages=max_pages)
     return {"imported": imported, "failed": failed}

@@ -17,7 +17,7 @@ from neo_support.selectors import membership_current
 from retrieval.models import Document, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
 from retrieval.selectors import knowledge_base_list
-from retrieval.services import (
+from retrieval.services.documents import (
     DocumentRejected,
     check_upload,
     document_create_from_file,
@@ -25,9 +25,9 @@ from retrieval.services import (
     document_create_from_url,
     document_delete,
     document_retry,
-    knowledge_base_create,
-    knowledge_base_import_site,
 )
+from retrieval.services.knowledge_bases import knowledge_base_create
+from retrieval.services.site_import import knowledge_base_import_site
 
 WRITE_ROLES = {"owner", "admin"}
 

@@ -19,7 +19,8 @@ from tests.test_training import support_examples
 from workers.generation import loading
 from workers.generation.adapters import AdapterSet, AdapterUnavailable
 from workers.generation.batching import BatchScheduler
-from workers.generation.streaming import SamplingParameters, stream_text
+from workers.generation.sampling import SamplingParameters
+from workers.generation.streaming import stream_text
 from workers.training.finetune import TrainingConfig, load_base, load_tuned, train_adapter
 
 bot = test_reply.bot  # the reply tests' bot: a knowledge base, the tiny model, greedy

@@ -11,16 +11,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.utils import timezone
 
-from bots.analytics.selectors import (
-    AnalyticsFilter,
-    analytics_clusters,
-    analytics_csv_rows,
-    analytics_summary,
-    article_draft,
-    moderation_pairs,
-    normalise_question,
-    percentile,
-)
+from bots.analytics.metrics import article_draft, moderation_pairs, normalise_question, percentile
+from bots.analytics.selectors import AnalyticsFilter, analytics_clusters, analytics_csv_rows, analytics_summary
 from bots.models import Bot, Conversation, Feedback, Message, ModelVersion
 from neo_support.models import Organization
 from tests.factories import (

@@ -11,7 +11,8 @@ import pytest
 from workers.generation import streaming
 from workers.generation.batching import BatchScheduler
 from workers.generation.loading import load_model
-from workers.generation.streaming import GenerationStats, SamplingParameters, stream_text
+from workers.generation.sampling import GenerationStats, SamplingParameters
+from workers.generation.streaming import stream_text
 
 PROMPTS = [
     "Customer: hi\nAssistant:",

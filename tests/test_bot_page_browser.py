@@ -12,7 +12,8 @@ import uvicorn
 
 from bots.models import Bot
 from neo_support import rate_limits
-from retrieval.services import document_create_from_text, documents_ingest_all
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
 from tests.conftest import free_port
 from tests.factories import KnowledgeBaseFactory, MembershipFactory
 

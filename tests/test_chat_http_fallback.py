@@ -10,7 +10,8 @@ from channels.testing import ApplicationCommunicator, HttpCommunicator
 
 from neo_support import rate_limits
 from neo_support.asgi import application
-from retrieval.services import document_create_from_text, documents_ingest_all
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
 from tests.factories import BotFactory, KnowledgeBaseFactory
 
 pytestmark = [

@@ -19,14 +19,14 @@ import pytest
 from retrieval.index import stored_versions
 from retrieval.models import Document, DocumentStatus
 from retrieval.search import search
-from retrieval.services import (
+from retrieval.services.documents import (
     DocumentRejected,
     document_create_from_file,
     document_create_from_text,
     document_retry,
-    documents_ingest_all,
-    index_directory,
 )
+from retrieval.services.indexing import index_directory
+from retrieval.services.ingestion import documents_ingest_all
 from tests.factories import KnowledgeBaseFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db

@@ -24,7 +24,8 @@ from bots.chat.services import conversation_ask, conversation_start
 from bots.chat.tasks import generate_reply
 from bots.models import Message, MessageStatus
 from neo_support.redis_client import get_redis
-from retrieval.services import document_create_from_text, documents_ingest_all
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
 from tests.conftest import ROOT, clean_env
 from tests.factories import BotFactory, KnowledgeBaseFactory
 from tests.own_services import wait_until

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from workers.generation import loading, streaming
-from workers.generation.loading import ModelUnavailable, holder, load_model, resolve_dtype
-from workers.generation.streaming import GenerationStats, SamplingParameters, stream_text
+from workers.generation.loading import holder, load_model
+from workers.generation.model import ModelUnavailable, resolve_dtype
+from workers.generation.sampling import GenerationStats, SamplingParameters
+from workers.generation.streaming import stream_text
 
 
 def test_the_production_loader_loads_a_local_gpt_neo_and_warms_it_up(tiny_neo) -> None:
@@ -42,7 +44,7 @@ def test_missing_weights_give_one_clear_message_and_are_not_retried(settings, tm
     ],
 )
 def test_the_dtype_follows_the_device_and_cpu(monkeypatch, setting, device, flags, expected) -> None:
-    monkeypatch.setattr(loading, "_cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr("workers.generation.model._cpu_flags", lambda: frozenset(flags))
     assert resolve_dtype(setting, device) == expected
 
 

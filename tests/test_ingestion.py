@@ -13,16 +13,15 @@ from fpdf import FPDF
 from retrieval.index import load_pair, stored_versions
 from retrieval.models import Chunk, Document, KnowledgeBase
 from retrieval.search import index_for, search
-from retrieval.services import (
+from retrieval.services.documents import (
     DocumentRejected,
     document_create_from_file,
     document_create_from_text,
     document_delete,
-    document_ingest,
     document_replace,
-    index_directory,
-    knowledge_base_sync_index,
 )
+from retrieval.services.indexing import index_directory, knowledge_base_sync_index
+from retrieval.services.ingestion import document_ingest
 from tests.factories import KnowledgeBaseFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_process_tasks")]

@@ -8,7 +8,8 @@ import pytest
 from bots.chat.services import conversation_ask, conversation_start
 from bots.models import Message
 from neo_support.tasking import wait_for_in_process_tasks
-from retrieval.services import document_create_from_text, documents_ingest_all
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
 from tests.channel_listener import ConversationListener
 from tests.factories import BotFactory, KnowledgeBaseFactory
 from workers.moderation.blocklist import BlocklistFilter

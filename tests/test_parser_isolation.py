@@ -15,7 +15,8 @@ from retrieval.loaders import load_bytes
 from retrieval.loaders.base import LoaderError
 from retrieval.loaders.isolation import IsolatedRunner, ParserCrashError, ParserLimits, load_bytes_isolated
 from retrieval.models import Document, DocumentStatus
-from retrieval.services import document_create_from_file, document_ingest
+from retrieval.services.documents import document_create_from_file
+from retrieval.services.ingestion import document_ingest
 from tests.conftest import ROOT, clean_env
 from tests.factories import KnowledgeBaseFactory
 from tests.own_services import wait_until

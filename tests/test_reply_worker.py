@@ -13,7 +13,8 @@ import pytest
 
 from bots.chat.services import conversation_ask, conversation_start
 from neo_support.redis_client import get_redis
-from retrieval.services import document_create_from_text, documents_ingest_all
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
 from tests.channel_listener import ConversationListener
 from tests.conftest import ROOT, clean_env
 from tests.factories import BotFactory, KnowledgeBaseFactory

@@ -13,7 +13,8 @@ from bots.models import Bot, Conversation, Feedback, Message
 from neo_support import rate_limits
 from neo_support.services import api_key_create
 from retrieval.models import KnowledgeBase
-from retrieval.services import document_create_from_text, documents_ingest_all
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
 from tests.factories import (
     BotFactory,
     ConversationFactory,

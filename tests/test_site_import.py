@@ -8,7 +8,8 @@ from rest_framework.test import APIClient
 from neo_support.services import api_key_create
 from neo_support.tasking import wait_for_in_process_tasks
 from retrieval.search import search
-from retrieval.services import DocumentRejected, document_create_from_url, site_import_run
+from retrieval.services.documents import DocumentRejected, document_create_from_url
+from retrieval.services.site_import import site_import_run
 from tests.factories import KnowledgeBaseFactory
 from tests.test_web_import import LocalSite, serving
 

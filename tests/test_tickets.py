@@ -18,7 +18,8 @@ from django.test import Client
 from bots.models import Conversation, Delivery, Message, Role, Ticket, TicketStatus
 from neo_support.services import api_key_create
 from neo_support.tasking import wait_for_in_process_tasks
-from retrieval.services import document_create_from_text, documents_ingest_all
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
 from tests.conftest import free_port
 from tests.factories import BotFactory, KnowledgeBaseFactory
 

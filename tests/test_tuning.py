@@ -131,7 +131,8 @@ def test_the_whole_loop_history_train_evaluate_deploy_answer_roll_back(tiny_neo)
     """On the reply tests' bot (a knowledge base, the tiny model): tune on its history,
     deploy the ready version, a visitor is answered by it, roll back to the base model."""
     from bots.tuning.services import bot_model_deploy
-    from retrieval.services import document_create_from_text, documents_ingest_all
+    from retrieval.services.documents import document_create_from_text
+    from retrieval.services.ingestion import documents_ingest_all
     from tests.factories import KnowledgeBaseFactory
     from tests.test_reply import REFUNDS, ask
 

@@ -17,7 +17,8 @@ import pytest
 from django.core.management import call_command
 
 from bots.models import Bot, Message
-from retrieval.services import document_create_from_text, documents_ingest_all
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
 from tests.conftest import ROOT, clean_env, free_port
 from tests.test_worker_process import database_url, wait_for
 

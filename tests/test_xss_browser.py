@@ -13,7 +13,8 @@ import pytest
 from bots.chat.services import conversation_ask, conversation_start
 from bots.models import Feedback, Message
 from neo_support.tasking import wait_for_in_process_tasks
-from retrieval.services import document_create_from_text, documents_ingest_all
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
 from tests.factories import BotFactory, KnowledgeBaseFactory, MembershipFactory, TicketFactory
 from tests.test_bot_page_browser import server  # noqa: F401 (the uvicorn fixture, reused)
 

@@ -14,12 +14,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from bots.analytics.metrics import TAKEN_ACTIONS
 from bots.analytics.selectors import (
     DEFAULT_DAYS,
     FIRST_DAY,
     LAST_DAY,
     MAX_DAYS,
-    TAKEN_ACTIONS,
     AnalyticsFilter,
     analytics_csv_rows,
     analytics_summary,

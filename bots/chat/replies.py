@@ -28,7 +28,8 @@ from retrieval.search import IndexUnavailable, search
 from workers.generation.adapters import AdapterRef
 from workers.generation.answer import RETRIEVAL_K, BotSettings, ReplyOutcome, ReplyRequest, ReplyTools, reply_answer
 from workers.generation.cancellation import reply_is_cancelled
-from workers.generation.loading import LoadedModel, ModelUnavailable, holder
+from workers.generation.loading import holder
+from workers.generation.model import LoadedModel, ModelUnavailable
 from workers.generation.prompt import Turn
 from workers.moderation.leakage import canary_for
 from workers.moderation.verdicts import strongest_action

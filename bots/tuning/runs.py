@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from bots.models import ModelVersion, ModelVersionStatus
 from bots.tuning.examples import build_examples
-from workers.generation.loading import resolve_device
+from workers.generation.model import resolve_device
 from workers.training.dataset import NotEnoughHistory, write_jsonl
 from workers.training.finetune import Progress, TrainingConfig
 from workers.training.run import example_counts, tune_and_evaluate

@@ -28,7 +28,7 @@ from retrieval.hits import SearchHit
 from workers.generation.adapters import AdapterRef, adapter_choose
 from workers.generation.confidence import confidence
 from workers.generation.extractive import extractive_answer
-from workers.generation.loading import LoadedModel
+from workers.generation.model import LoadedModel
 from workers.generation.prompt import (
     Passage,
     PromptTooLong,
@@ -37,7 +37,8 @@ from workers.generation.prompt import (
     cited_passages,
     strip_unknown_citations,
 )
-from workers.generation.streaming import GenerationStats, SamplingParameters, stream_text
+from workers.generation.sampling import GenerationStats, SamplingParameters
+from workers.generation.streaming import stream_text
 from workers.moderation.pipeline import OutputScreen, Policy, SentenceGate, screen_passage, screen_question
 from workers.moderation.vectors import embed_text
 from workers.moderation.verdicts import Action, strongest_action

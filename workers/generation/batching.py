@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workers.generation.adapters import adapter_rows
-from workers.generation.streaming import SamplingParameters, next_token
+from workers.generation.sampling import SamplingParameters, next_token
 
 if TYPE_CHECKING:
-    from workers.generation.loading import LoadedModel
+    from workers.generation.model import LoadedModel
 
 logger = logging.getLogger(__name__)
 

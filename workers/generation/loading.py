@@ -1,9 +1,13 @@
-"""Loading the generation model: once per process, on the configured device and dtype.
+"""The generation model ready to serve, once per process.
 
-`NEO_MODEL` is a Hugging Face id (EleutherAI/gpt-neo-125M by default; 1.3B and 2.7B
-work the same) or a local directory. When the weights are missing and cannot be
-fetched, loading fails once with a message that says what to do, and replies fall
-back to extractive answers.
+`load_model` reads the weights (`workers.generation.model`), warms the model up with
+one short generation (`workers.generation.streaming`), and attaches its tuned adapters
+and its batch scheduler (`workers.generation.batching`). `holder` keeps the process's
+one model; when the weights are missing and cannot be fetched, loading fails once with
+a message that says what to do, and replies fall back to extractive answers.
+
+The top of the package's generation layers: model and sampling at the bottom,
+batching and streaming above them, this module above all; none of them imports it.
 """
 
 from __future__ import annotations
@@ -11,114 +15,34 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
+
+from workers.generation.adapters import AdapterSet
+from workers.generation.batching import BatchScheduler
+from workers.generation.model import LoadedModel, ModelUnavailable, load_weights
+from workers.generation.sampling import SamplingParameters
+from workers.generation.streaming import stream_text
 
 logger = logging.getLogger(__name__)
 
 WARM_UP_PROMPT = "Customer: Hello\nAssistant:"
 
 
-class ModelUnavailable(Exception):  # noqa: N818 - a state reported to operators, not a crash
-    """The generation model cannot be loaded; the message says what to do."""
-
-
-@dataclass
-class LoadedModel:
-    name: str
-    model: Any
-    tokenizer: Any
-    device: str
-    dtype: str
-    context_window: int
-    eos_token_id: int | None
-    load_seconds: float
-    # Concurrent replies share decode steps through it (workers.generation.batching).
-    scheduler: Any = None
-    # Tuned LoRA adapters served on this base model (workers.generation.adapters).
-    adapters: Any = None
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-@cache
-def _cpu_flags() -> frozenset[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    return frozenset(word for line in text.splitlines() if line.startswith("flags") for word in line.split())
-
-
-def resolve_device(setting: str) -> str:
-    import torch
-
-    if setting == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if setting.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelUnavailable(f"NEO_DEVICE={setting} but no CUDA device is available; set NEO_DEVICE=cpu or auto.")
-    return setting
-
-
-def resolve_dtype(setting: str, device: str) -> str:
-    """fp16 on CUDA; bf16 on CPUs with native bf16 instructions, where it runs faster; else fp32."""
-    if setting != "auto":
-        return setting
-    if device.startswith("cuda"):
-        return "float16"
-    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & _cpu_flags() else "float32"
-
-
-def missing_weights_message(name: str, error: BaseException) -> str:
-    where = "the directory" if Path(name).exists() or name.startswith(("/", ".")) else "the Hugging Face cache"
-    return (
-        f"The generation model {name!r} could not be loaded from {where} ({type(error).__name__}: {error}). "
-        f"On a machine with internet access run `python manage.py download_model {name}` (or point NEO_MODEL "
-        f"at a local directory holding the model). Until then bots answer extractively, quoting their documents."
-    )
-
-
 def load_model(name: str, *, device: str = "auto", dtype: str = "auto") -> LoadedModel:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     started = time.perf_counter()
-    device = resolve_device(device)
-    dtype = resolve_dtype(dtype, device)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, dtype))
-    except (OSError, ValueError) as error:
-        raise ModelUnavailable(missing_weights_message(name, error)) from None
-    model.to(device).eval()
-    loaded = LoadedModel(
-        name=name,
-        model=model,
-        tokenizer=tokenizer,
-        device=device,
-        dtype=dtype,
-        context_window=int(getattr(model.config, "max_position_embeddings", 2048)),
-        eos_token_id=tokenizer.eos_token_id,
-        load_seconds=0.0,
-    )
+    loaded = load_weights(name, device=device, dtype=dtype)
     _warm_up(loaded)
-    from workers.generation.adapters import AdapterSet
-    from workers.generation.batching import BatchScheduler
-
-    loaded.adapters = AdapterSet(model)
+    loaded.adapters = AdapterSet(loaded.model)
     loaded.scheduler = BatchScheduler(loaded)
     loaded.load_seconds = round(time.perf_counter() - started, 2)
-    logger.info("loaded generation model %s on %s (%s) in %.1f s", name, device, dtype, loaded.load_seconds)
+    logger.info(
+        "loaded generation model %s on %s (%s) in %.1f s", name, loaded.device, loaded.dtype, loaded.load_seconds
+    )
     return loaded
 
 
 def _warm_up(loaded: LoadedModel) -> None:
     """One short generation, so the first visitor does not pay for kernel selection."""
-    from workers.generation.streaming import SamplingParameters, stream_text
-
     for _ in stream_text(loaded, WARM_UP_PROMPT, SamplingParameters(max_new_tokens=2)):
         pass
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from workers.generation.adapters import AdapterRef, adapter_choose
-from workers.generation.loading import LoadedModel
-from workers.generation.streaming import SamplingParameters, stream_text
+from workers.generation.model import LoadedModel
+from workers.generation.sampling import SamplingParameters
+from workers.generation.streaming import stream_text
 from workers.moderation.pipeline import OutputScreen, Policy
 from workers.moderation.verdicts import Action
 

@@ -112,7 +112,7 @@ def load_base(name: str, device: str) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workers.generation.loading import ModelUnavailable, missing_weights_message
+    from workers.generation.model import ModelUnavailable, missing_weights_message
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)

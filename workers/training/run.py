@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workers.generation.loading import ModelUnavailable
+from workers.generation.model import ModelUnavailable
 from workers.moderation.pipeline import Policy
 from workers.training.dataset import Example
 from workers.training.evaluation import regressions, score

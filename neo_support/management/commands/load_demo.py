@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 from neo_support.demo import demo_load
 from retrieval.models import DocumentStatus
-from retrieval.services import documents_ingest_all
+from retrieval.services.ingestion import documents_ingest_all
 
 
 class Command(BaseCommand):

@@ -14,12 +14,9 @@ from retrieval.evaluation import BeirDataset, DatasetError, Metrics, evaluate, l
 from retrieval.management.commands._common import add_knowledge_base_arguments, find_knowledge_base
 from retrieval.models import KnowledgeBase, SearchMode
 from retrieval.search import search
-from retrieval.services import (
-    document_create_from_text,
-    documents_ingest_all,
-    knowledge_base_create,
-    knowledge_base_delete,
-)
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
+from retrieval.services.knowledge_bases import knowledge_base_create, knowledge_base_delete
 
 DOCUMENT_DEPTH = 50  # chunks fetched per query before ranking documents
 

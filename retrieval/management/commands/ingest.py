@@ -9,7 +9,8 @@ from tqdm import tqdm
 from retrieval.loaders import SUPPORTED_EXTENSIONS
 from retrieval.management.commands._common import add_knowledge_base_arguments, find_knowledge_base
 from retrieval.models import Document, DocumentStatus
-from retrieval.services import DocumentRejected, document_create_from_file, documents_ingest_all
+from retrieval.services.documents import DocumentRejected, document_create_from_file
+from retrieval.services.ingestion import documents_ingest_all
 
 
 def _files(paths: list[str]) -> list[Path]:

@@ -8,7 +8,9 @@ from tqdm import tqdm
 from retrieval.embeddings import EmbeddingModelError
 from retrieval.management.commands._common import add_knowledge_base_arguments, find_knowledge_base
 from retrieval.models import DocumentStatus
-from retrieval.services import documents_ingest_all, knowledge_base_reembed, knowledge_base_sync_index
+from retrieval.services.indexing import knowledge_base_sync_index
+from retrieval.services.ingestion import documents_ingest_all
+from retrieval.services.knowledge_bases import knowledge_base_reembed
 
 
 class Command(BaseCommand):

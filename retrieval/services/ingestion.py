@@ -1,0 +1,281 @@
+"""Ingestion: load, chunk and embed documents and store their chunks with their vectors.
+
+Ingestion runs in two steps so many documents share one index write:
+1. `document_ingest` loads, chunks and embeds one document and stores its chunks
+   with their vectors (the document is then "embedded");
+2. `knowledge_base_sync_index` (retrieval.services.indexing) brings the FAISS and
+   keyword indexes in line with the stored chunks and marks embedded documents ready.
+The last document of a batch to finish runs the sync; a sync is idempotent.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from retrieval import embeddings
+from retrieval.chunking import ChunkDraft, chunk_blocks, indexed_text
+from retrieval.loaders import fetch_url, load_bytes, load_text
+from retrieval.loaders.base import LoadedDocument, LoaderError
+from retrieval.loaders.isolation import ParserLimits, load_bytes_isolated
+from retrieval.models import Chunk, Document, DocumentStatus, KnowledgeBase, SourceType
+from retrieval.services.documents import DISK_FULL
+from retrieval.services.indexing import SyncResult, knowledge_base_sync_index
+
+logger = logging.getLogger(__name__)
+
+EMBED_BATCH = 256
+# documents_ingest_all embeds this many chunks per call: the model sorts a call's texts by
+# length before batching, so bigger calls pad less.
+BULK_EMBED_TEXTS = 2048
+# A document still "in flight" after this long is presumed stuck and no longer delays the index sync.
+IN_FLIGHT_WINDOW = timedelta(minutes=10)
+ProgressCallback = Callable[[int, int], None]
+
+
+def _set_progress(document: Document, progress: int, **fields: Any) -> None:
+    Document.objects.filter(pk=document.pk).update(progress=progress, updated_at=timezone.now(), **fields)
+
+
+def document_load(document: Document) -> LoadedDocument:
+    """Parse a document's content into blocks (fetching it first for a URL)."""
+    if document.source_type == SourceType.TEXT:
+        return load_text(document.text, title=document.title)
+    if document.source_type == SourceType.URL:
+        return fetch_url(
+            document.source_url,
+            allow_private=settings.NEO_WEB_IMPORT_ALLOW_PRIVATE,
+            timeout=settings.NEO_WEB_IMPORT_TIMEOUT,
+        )
+    try:
+        with document.file.open("rb") as handle:
+            data = handle.read()
+    except (FileNotFoundError, ValueError):
+        raise LoaderError("The uploaded file is missing from storage; upload it again.") from None
+    options: dict[str, Any] = {
+        "filename": document.source_filename or document.file.name,
+        "content_type": document.content_type,
+        "csv_columns": document.csv_columns or None,
+        "max_bytes": settings.NEO_UPLOAD_MAX_BYTES,
+    }
+    if not settings.NEO_PARSER_ISOLATION:
+        return load_bytes(data, **options)
+    return load_bytes_isolated(data, limits=parser_limits(), **options)
+
+
+def parser_limits() -> ParserLimits:
+    return ParserLimits(
+        memory_mb=settings.NEO_PARSER_MEMORY_MB,
+        cpu_seconds=settings.NEO_PARSER_CPU_SECONDS,
+        wall_seconds=settings.NEO_PARSER_TIMEOUT_SECONDS,
+    )
+
+
+def document_ingest(*, document: Document, loaded: LoadedDocument | None = None, sync: bool = True) -> None:
+    """Load, chunk and embed `document`, store its chunks, then sync the index unless a
+    sibling is still in flight. Failures mark the document failed with a readable
+    reason and change nothing else (its previous chunks, if any, stay searchable)."""
+    prepared = _prepare(document, loaded)
+    if prepared is None:
+        return
+    try:
+        vectors = _embed(prepared.texts, document.knowledge_base.embedding_model, document=document)
+        _store_chunks(document, prepared, vectors)
+    except Exception as error:  # noqa: BLE001 - reported on the document, never raised into the worker
+        _fail(document, error)
+        return
+    if sync and not _siblings_in_flight(document):
+        _sync_or_fail_unindexed(document.knowledge_base)
+
+
+def _sync_or_fail_unindexed(knowledge_base: KnowledgeBase) -> SyncResult | None:
+    """Sync the index; when it cannot be written (a full disk), the documents waiting for
+    it fail with the reason, to be retried, and the previous index keeps serving."""
+    try:
+        return knowledge_base_sync_index(knowledge_base=knowledge_base)
+    except OSError as error:
+        logger.error("writing the index of knowledge base %s failed", knowledge_base.pk, exc_info=error)
+        reason = DISK_FULL if error.errno in (errno.ENOSPC, errno.EDQUOT) else f"{error.strerror or error}."
+        Document.objects.filter(
+            knowledge_base=knowledge_base, status=DocumentStatus.PROCESSING, embedded_at__isnull=False
+        ).update(
+            status=DocumentStatus.FAILED,
+            embedded_at=None,
+            progress=0,
+            updated_at=timezone.now(),
+            error=f"The search index could not be saved: {reason} Answers still come from the previous "
+            "index. Retry this document once the problem is fixed.",
+        )
+        return None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    title: str
+    drafts: list[ChunkDraft]
+    texts: list[str]
+
+
+def _fail(document: Document, error: BaseException) -> None:
+    if isinstance(error, LoaderError | embeddings.EmbeddingModelError):
+        message = str(error)
+    else:
+        logger.error("ingesting document %s failed", document.pk, exc_info=error)
+        message = "Processing failed unexpectedly; the error is in the server log. Try uploading the file again."
+    _set_progress(document, 0, status=DocumentStatus.FAILED, error=message)
+
+
+def _prepare(document: Document, loaded: LoadedDocument | None, *, report: bool = True) -> _Prepared | None:
+    """Load and chunk; None (with the document marked failed) when that is impossible."""
+    knowledge_base = document.knowledge_base
+    model = knowledge_base.embedding_model
+    if report:
+        _set_progress(document, 5, status=DocumentStatus.PROCESSING, error="")
+    try:
+        loaded = loaded or document_load(document)
+        drafts = chunk_blocks(
+            loaded.blocks,
+            chunk_size=knowledge_base.chunk_size,
+            chunk_overlap=knowledge_base.chunk_overlap,
+            count_tokens=lambda texts: embeddings.count_tokens(texts, model),
+        )
+        if not drafts:
+            raise LoaderError("No text could be found in this document.")
+    except Exception as error:  # noqa: BLE001
+        _fail(document, error)
+        return None
+    title = _title_for(document, loaded)
+    texts = [indexed_text(title=title, heading_path=d.heading_path, text=d.text) for d in drafts]
+    if report:
+        _set_progress(document, 10)
+    return _Prepared(title=title, drafts=drafts, texts=texts)
+
+
+def _title_for(document: Document, loaded: LoadedDocument) -> str:
+    """The document's own title (PDF metadata, first heading, <title>) unless a person chose one."""
+    placeholders = {document.source_url, Path(document.source_filename).stem, ""}
+    if document.title in placeholders and loaded.title:
+        return loaded.title
+    return document.title
+
+
+def _embed(texts: list[str], model: str, *, document: Document | None = None) -> np.ndarray:
+    """Embed in steps of EMBED_BATCH, reporting progress on `document`; in one call without one."""
+    step = EMBED_BATCH if document is not None else max(1, len(texts))
+    parts = []
+    for start in range(0, len(texts), step):
+        parts.append(embeddings.embed(texts[start : start + step], model))
+        if document is not None:
+            _set_progress(document, 10 + int(80 * min(len(texts), start + step) / len(texts)))
+    return np.concatenate(parts)
+
+
+def _store_chunks(document: Document, prepared: _Prepared, vectors: np.ndarray) -> None:
+    _store_many([(document, prepared, vectors)])
+
+
+def _store_many(items: list[tuple[Document, _Prepared, np.ndarray]]) -> None:
+    """Replace the chunks of each document with its new ones, all in one transaction."""
+    now = timezone.now()
+    with transaction.atomic():
+        Chunk.objects.filter(document__in=[document for document, _, _ in items]).delete()
+        Chunk.objects.bulk_create(
+            [
+                Chunk(
+                    document=document,
+                    ordinal=ordinal,
+                    text=draft.text,
+                    heading_path=list(draft.heading_path),
+                    location=draft.location[:200],
+                    token_count=draft.token_count,
+                    embedding=vectors[ordinal].tobytes(),
+                )
+                for document, prepared, vectors in items
+                for ordinal, draft in enumerate(prepared.drafts)
+            ],
+            batch_size=1000,
+        )
+        for document, prepared, _ in items:
+            Document.objects.filter(pk=document.pk).update(
+                title=prepared.title[:500],
+                chunk_count=len(prepared.drafts),
+                embedded_at=now,
+                status=DocumentStatus.PROCESSING,
+                error="",
+                progress=90,
+                updated_at=now,
+            )
+
+
+def _siblings_in_flight(document: Document) -> bool:
+    """Whether another document of this knowledge base is still being embedded (and will sync after)."""
+    recent = timezone.now() - IN_FLIGHT_WINDOW
+    return (
+        Document.objects.filter(
+            knowledge_base_id=document.knowledge_base_id,
+            status__in=[DocumentStatus.PENDING, DocumentStatus.PROCESSING],
+            embedded_at__isnull=True,
+            updated_at__gte=recent,
+        )
+        .exclude(pk=document.pk)
+        .exists()
+    )
+
+
+def documents_ingest_all(
+    *, documents: Iterable[Document], on_document: Callable[[Document], None] | None = None
+) -> SyncResult | None:
+    """Ingest many documents, embedding their chunks together in full batches and storing
+    each batch in one transaction, then write each knowledge base's index once (commands,
+    evaluation, benchmarks)."""
+    knowledge_bases: dict[int, KnowledgeBase] = {}
+    waiting: list[tuple[Document, _Prepared]] = []
+
+    def done(document: Document) -> None:
+        if on_document is not None:
+            on_document(document)
+
+    def flush() -> None:
+        by_model: dict[str, list[tuple[Document, _Prepared]]] = {}
+        for document, prepared in waiting:
+            by_model.setdefault(document.knowledge_base.embedding_model, []).append((document, prepared))
+        waiting.clear()
+        for model, items in by_model.items():
+            try:
+                vectors = _embed([text for _, prepared in items for text in prepared.texts], model)
+                offsets = np.cumsum([0] + [len(prepared.texts) for _, prepared in items])
+                _store_many([(d, p, vectors[offsets[i] : offsets[i + 1]]) for i, (d, p) in enumerate(items)])
+            except Exception as error:  # noqa: BLE001 - reported on each document of the batch
+                for document, _ in items:
+                    _fail(document, error)
+            for document, _ in items:
+                done(document)
+
+    batch = list(documents)
+    Document.objects.filter(pk__in=[d.pk for d in batch]).update(
+        status=DocumentStatus.PROCESSING, error="", progress=5, updated_at=timezone.now()
+    )
+    for document in batch:
+        knowledge_bases[document.knowledge_base_id] = document.knowledge_base
+        prepared = _prepare(document, None, report=False)
+        if prepared is None:
+            done(document)
+            continue
+        waiting.append((document, prepared))
+        if sum(len(p.texts) for _, p in waiting) >= BULK_EMBED_TEXTS:
+            flush()
+    flush()
+    result = None
+    for knowledge_base in knowledge_bases.values():
+        result = _sync_or_fail_unindexed(knowledge_base)
+    return result
