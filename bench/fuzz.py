@@ -4,14 +4,14 @@
 - chat: hypothesis-generated websocket frames (garbage text, arbitrary JSON, frames of
   every type with wrong fields, well-formed messages with any text) against the chat
   consumer through the real ASGI application, replies written by the in-process worker
-  (`tests/test_fuzz_chat.py`);
+  (`tests/e2e/test_fuzz_chat.py`);
 - api: schemathesis against our OpenAPI schema, every operation, valid and invalid
-  requests with a real API key (`tests/test_api_schemathesis.py`);
+  requests with a real API key (`tests/e2e/test_api_schemathesis.py`);
 - email: generated and mutated MIME messages, and arbitrary bytes, through the email
-  parser (`tests/test_fuzz_email.py`, 8 times the examples: the parser is fast);
+  parser (`tests/e2e/test_fuzz_email.py`, 8 times the examples: the parser is fast);
 - uploads: real PDF, DOCX, HTML, Markdown and CSV files mutated (cut, flipped, spliced,
   repeated) and raw bytes under every extension, through the parser child ingestion uses
-  (`tests/test_fuzz_uploads.py`, 4 times the examples).
+  (`tests/e2e/test_fuzz_uploads.py`, 4 times the examples).
 
 Both run on a throwaway SQLite database. `--examples N` (default 300) sets the examples
 per test (per operation for the API). Any 5xx, unhandled exception, undocumented close
@@ -30,10 +30,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES = {
-    "chat": "tests/test_fuzz_chat.py",
-    "api": "tests/test_api_schemathesis.py",
-    "email": "tests/test_fuzz_email.py",
-    "uploads": "tests/test_fuzz_uploads.py",
+    "chat": "tests/e2e/test_fuzz_chat.py",
+    "api": "tests/e2e/test_api_schemathesis.py",
+    "email": "tests/e2e/test_fuzz_email.py",
+    "uploads": "tests/e2e/test_fuzz_uploads.py",
 }
 
 

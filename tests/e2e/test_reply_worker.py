@@ -1,0 +1,82 @@
+"""End to end: a visitor message in, a real Celery generation worker on Redis, deltas on
+the Redis channel layer, the reply saved. Tiny GPT-Neo, real embedding model and index."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from bots.chat.services import conversation_ask, conversation_start
+from neo_support.redis_client import get_redis
+from retrieval.services.documents import document_create_from_text
+from retrieval.services.ingestion import documents_ingest_all
+from tests.channel_listener import ConversationListener
+from tests.conftest import ROOT, clean_env
+from tests.e2e.test_worker_process import database_url, wait_for
+from tests.factories import BotFactory, KnowledgeBaseFactory
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def _model_state(client) -> dict | None:
+    model = client.get("/healthz").json()["checks"]["model"]
+    return model if model.get("state") == "loaded" else None
+
+
+def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
+    client, settings, redis_url, tiny_neo_dir, tmp_path
+) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.NEO_TASKS_IN_PROCESS = False
+    get_redis.cache_clear()
+    knowledge_base = KnowledgeBaseFactory()
+    document = document_create_from_text(
+        knowledge_base=knowledge_base, title="Billing", text="# Refunds\n\nRefunds take five days.", queue=False
+    )
+    documents_ingest_all(documents=[document])
+    bot = BotFactory(organization=knowledge_base.organization, generation={"temperature": 0, "max_new_tokens": 8})
+    bot.knowledge_bases.add(knowledge_base)
+    conversation = conversation_start(bot=bot, visitor_id="visitor")
+
+    listener = ConversationListener(conversation.pk)
+
+    env = clean_env(
+        DATABASE_URL=database_url(),
+        REDIS_URL=redis_url,
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        NEO_MODEL=str(tiny_neo_dir),
+        NEO_DEVICE="cpu",
+        NEO_DTYPE="float32",
+        HF_HUB_OFFLINE="1",
+        NEO_HEARTBEAT_SECONDS="1",
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "neo_support", "worker", "-Q", "generation",
+            "-n", f"gen-{uuid.uuid4().hex[:8]}@%h", "--pool", "threads", "--concurrency", "2",
+            "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+        ],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    try:
+        _, reply = conversation_ask(conversation=conversation, text="How long do refunds take?")
+        events = listener.events_until_done()
+        model = wait_for(lambda: _model_state(client), 15, "the worker to report its model")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(worker.pid, signal.SIGKILL)
+
+    assert [e["type"] for e in events][0] == "status"
+    assert any(e["type"] == "delta" for e in events)
+    reply.refresh_from_db()
+    assert reply.status == "done" and reply.text == events[-1]["text"]
+    assert reply.timings["mode"] == "generative" and reply.completion_tokens > 0
+    assert model["name"] == str(tiny_neo_dir) and model["device"] == "cpu"

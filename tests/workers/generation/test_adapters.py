@@ -1,0 +1,134 @@
+"""Tuned adapters served on the shared base model: the same numbers as peft, each row
+of a batch with its own adapter, deployed and rolled back without a restart, and the
+message records which version answered."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from bots.models import ModelVersion, ModelVersionStatus
+from bots.tuning.services import TuningRefused, bot_model_deploy
+from tests.bots.chat import test_replies as test_reply
+from tests.bots.chat.test_replies import ask
+from tests.factories import BotFactory
+from tests.workers.training.test_training import support_examples
+from workers.generation import loading
+from workers.generation.adapters import AdapterSet, AdapterUnavailable
+from workers.generation.batching import BatchScheduler
+from workers.generation.model import LoadedModel
+from workers.generation.sampling import SamplingParameters
+from workers.generation.streaming import stream_text
+from workers.training.finetune import TrainingConfig, load_base, load_tuned, train_adapter
+
+bot = test_reply.bot  # the reply tests' bot: a knowledge base, the tiny model, greedy
+PROMPT = "Passages:\n[1] Billing > Refunds\nRefunds are paid back.\n\nConversation:\nCustomer: How long?\nAssistant:"
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tiny_neo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("adapter")
+    train_adapter(
+        base=str(tiny_neo_dir),
+        examples=support_examples(),
+        config=TrainingConfig(epochs=3, learning_rate=1e-2, batch_size=8),
+        output=output,
+    )
+    return output / "adapter"
+
+
+@pytest.fixture
+def fresh(tiny_neo_dir: Path) -> LoadedModel:
+    """A model of its own: this one gets adapters."""
+    return loading.load_model(str(tiny_neo_dir), device="cpu", dtype="float32")
+
+
+def test_our_lora_layers_compute_what_peft_computes(fresh, adapter_dir: Path, tiny_neo_dir: Path) -> None:
+    import torch
+
+    ids = torch.tensor([fresh.tokenizer(PROMPT)["input_ids"]])
+    with torch.inference_mode():
+        base_logits = fresh.model(input_ids=ids).logits
+    fresh.adapters.ensure("v1", adapter_dir)
+    with torch.inference_mode():
+        with fresh.adapters.rows(["v1"]):
+            ours = fresh.model(input_ids=ids).logits
+        with fresh.adapters.rows([None]):
+            untouched = fresh.model(input_ids=ids).logits
+        peft = load_tuned(load_base(str(tiny_neo_dir), "cpu")[1], adapter_dir)(input_ids=ids).logits
+    assert torch.allclose(ours, peft, atol=1e-4)
+    assert torch.allclose(untouched, base_logits, atol=1e-6)
+    assert not torch.allclose(ours, base_logits, atol=1e-3), "the adapter changes the model"
+
+
+def test_rows_of_one_batch_use_their_own_adapter(fresh, adapter_dir: Path) -> None:
+    fresh.adapters.ensure("v1", adapter_dir)
+    params = SamplingParameters(max_new_tokens=15)
+    alone = {
+        name: "".join(stream_text(fresh, PROMPT, params, stop_sequences=(), adapter=name)) for name in ("v1", None)
+    }
+    assert alone["v1"] != alone[None]
+    scheduler = BatchScheduler(fresh)
+    results: dict[str | None, str] = {}
+    start = threading.Barrier(2)
+
+    def one(name: str | None) -> None:
+        start.wait()
+        results[name] = "".join(
+            stream_text(fresh, PROMPT, params, stop_sequences=(), scheduler=scheduler, adapter=name)
+        )
+
+    threads = [threading.Thread(target=one, args=(name,)) for name in ("v1", None)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert results == alone
+
+
+def test_an_unreadable_or_mismatched_adapter_is_refused_and_changes_nothing(fresh, adapter_dir, tmp_path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(adapter_dir, broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(AdapterUnavailable, match="cannot be read"):
+        fresh.adapters.ensure("broken", broken)
+    with pytest.raises(AdapterUnavailable, match="cannot be read"):
+        fresh.adapters.ensure("missing", tmp_path / "nowhere")
+    assert not fresh.adapters.layers and not fresh.adapters.loaded
+    assert isinstance(fresh.adapters, AdapterSet)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("in_process_tasks")
+def test_a_deployed_version_answers_and_a_rollback_brings_the_base_back(
+    bot, adapter_dir: Path, settings, tiny_neo_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    version = ModelVersion.objects.create(
+        bot=bot, number=1, base_model=str(tiny_neo_dir), status=ModelVersionStatus.READY
+    )
+    shutil.copytree(adapter_dir, Path(settings.MEDIA_ROOT) / version.adapter_dir / "adapter", dirs_exist_ok=True)
+
+    _, before = ask(bot)
+    assert before.model_version == "base"
+    bot_model_deploy(bot=bot, version=version)
+    _, tuned = ask(bot)
+    assert tuned.model_version == "v1" and tuned.timings["mode"] == "generative"
+    bot_model_deploy(bot=bot, version=None)  # one click back
+    _, after = ask(bot)
+    assert after.model_version == "base"
+
+
+@pytest.mark.django_db
+def test_only_a_ready_version_of_the_same_bot_can_be_deployed() -> None:
+    bot = BotFactory()
+    rejected = ModelVersion.objects.create(bot=bot, number=1, base_model="x", status=ModelVersionStatus.REJECTED)
+    with pytest.raises(TuningRefused, match="only a ready version can answer"):
+        bot_model_deploy(bot=bot, version=rejected)
+    other = ModelVersion.objects.create(bot=BotFactory(), number=1, base_model="x", status=ModelVersionStatus.READY)
+    with pytest.raises(TuningRefused, match="another bot"):
+        bot_model_deploy(bot=bot, version=other)
+    bot.refresh_from_db()
+    assert bot.model_version is None
