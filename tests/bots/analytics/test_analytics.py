@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -340,7 +341,10 @@ def test_a_viewer_reads_the_page_with_local_charts_and_text_figures(viewer_clien
     assert "33.3 %" in page and "66.7 %" in page  # deflection and handoff, CSAT
     assert 'id="analytics-data"' in page
     assert "/static/vendor/chart.umd.min.js" in page and "/static/bots/analytics.js" in page
-    assert "cdn" not in page.lower()
+    # Every script and stylesheet is served from here (not a CDN). Looking for "cdn" in the
+    # page failed whenever the random CSRF token happened to contain those letters.
+    assets = re.findall(r'<script[^>]*\bsrc="([^"]*)"|<link[^>]*\bhref="([^"]*)"', page)
+    assert assets and not [url for pair in assets for url in pair if url.startswith(("http:", "https:", "//"))]
     assert "how do i get a refund" in page  # top questions
     assert "Draft an article" not in page  # viewers cannot add documents
     assert response.context["summary"]["totals"]["conversations"] == 7
