@@ -12,6 +12,7 @@ from bots.analytics import api as analytics_api
 from bots.chat import api as conversation_api
 from bots.chat import http_fallback
 from bots.tickets import api as ticket_api
+from bots.tickets import contact
 from bots.webhooks import api as webhook_api
 from neo_support import views
 from retrieval import api as retrieval_api
@@ -53,7 +54,7 @@ urlpatterns = [
     path("widget.js", bot_views.widget_js, name="widget-js"),
     path("chat/<str:public_key>/frames", http_fallback.frames, name="chat-frames"),
     path("chat/<str:public_key>/events", http_fallback.events, name="chat-events"),
-    path("chat/<str:public_key>/contact", http_fallback.contact, name="chat-contact"),
+    path("chat/<str:public_key>/contact", contact.contact, name="chat-contact"),
     path("", bot_views.home, name="home"),
     # Anything else under /api/ answers in JSON, in DEBUG too.
     re_path(r"^api/", views.api_not_found),
