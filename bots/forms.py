@@ -290,7 +290,7 @@ class BotThemeForm(BotSettingsForm):
         return {key: theme.get(key, defaults[key]) for key in ("accent", "position", "title")}
 
     def clean_accent(self) -> str:
-        accent = self.cleaned_data["accent"].strip()
+        accent: str = self.cleaned_data["accent"].strip()
         if not ACCENT.match(accent):
             raise forms.ValidationError("Give a colour as #rrggbb, like #2563eb.")
         return accent.lower()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from typing import cast
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from neo_support.choices import IntegerChoices, TextChoices
 from neo_support.models import Organization
 from neo_support.tenancy import TenantModel
 from retrieval.models import KnowledgeBase
@@ -35,13 +37,13 @@ def new_ticket_token() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-class TicketMode(models.TextChoices):
+class TicketMode(TextChoices):
     OFF = "off", "Off: agents answer every ticket"
     DRAFT = "draft", "Draft: the bot drafts, an agent sends"
     AUTO = "auto", "Auto-send when confident, else draft"
 
 
-class AnswerMode(models.TextChoices):
+class AnswerMode(TextChoices):
     GENERATIVE = "generative", "Generative (GPT-Neo)"
     EXTRACTIVE = "extractive", "Extractive (quote the best passages)"
 
@@ -86,16 +88,16 @@ class Bot(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return cast(str, self.name)
 
 
-class Channel(models.TextChoices):
+class Channel(TextChoices):
     WIDGET = "widget", "Chat widget"
     EMAIL = "email", "Email"
     API = "api", "API"
 
 
-class ConversationStatus(models.TextChoices):
+class ConversationStatus(TextChoices):
     BOT = "bot", "With the bot"
     PENDING_AGENT = "pending_agent", "Waiting for an agent"
     AGENT = "agent", "With an agent"
@@ -129,14 +131,14 @@ class Conversation(TenantModel):
         return f"Conversation {self.pk} with {self.visitor_id}"
 
 
-class Role(models.TextChoices):
+class Role(TextChoices):
     VISITOR = "visitor", "Visitor"
     BOT = "bot", "Bot"
     AGENT = "agent", "Agent"
     SYSTEM = "system", "System"
 
 
-class MessageStatus(models.TextChoices):
+class MessageStatus(TextChoices):
     PENDING = "pending", "Pending"
     STREAMING = "streaming", "Streaming"
     DONE = "done", "Done"
@@ -144,7 +146,7 @@ class MessageStatus(models.TextChoices):
     BLOCKED = "blocked", "Blocked by moderation"
 
 
-class Delivery(models.TextChoices):
+class Delivery(TextChoices):
     """How a ticket reply reaches the customer; blank for chat messages."""
 
     DRAFT = "draft", "Draft for an agent"
@@ -198,7 +200,7 @@ class Message(TenantModel):
         return f"{self.role}: {self.text[:50]}"
 
 
-class TicketStatus(models.TextChoices):
+class TicketStatus(TextChoices):
     NEW = "new", "New"
     OPEN = "open", "Open"
     PENDING = "pending", "Waiting on customer"
@@ -206,7 +208,7 @@ class TicketStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
-class Priority(models.TextChoices):
+class Priority(TextChoices):
     LOW = "low", "Low"
     NORMAL = "normal", "Normal"
     HIGH = "high", "High"
@@ -244,7 +246,7 @@ class Ticket(TenantModel):
         indexes = [models.Index(fields=["status", "priority"])]
 
     def __str__(self) -> str:
-        return self.subject
+        return cast(str, self.subject)
 
 
 class Attachment(TenantModel):
@@ -261,10 +263,10 @@ class Attachment(TenantModel):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return self.filename
+        return cast(str, self.filename)
 
 
-class Rating(models.IntegerChoices):
+class Rating(IntegerChoices):
     DOWN = -1, "Thumbs down"
     UP = 1, "Thumbs up"
 
@@ -284,7 +286,7 @@ class Feedback(TenantModel):
         return f"{self.get_rating_display()} on message {self.message_id}"
 
 
-class WebhookEvent(models.TextChoices):
+class WebhookEvent(TextChoices):
     TICKET_CREATED = "ticket.created", "Ticket created"
     TICKET_UPDATED = "ticket.updated", "Ticket updated"
     MESSAGE_CREATED = "message.created", "Message created"
@@ -308,13 +310,13 @@ class WebhookEndpoint(TenantModel):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return self.url
+        return cast(str, self.url)
 
     def subscribes_to(self, event: str) -> bool:
         return not self.events or event in self.events
 
 
-class WebhookDeliveryStatus(models.TextChoices):
+class WebhookDeliveryStatus(TextChoices):
     PENDING = "pending", "Pending"
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
@@ -350,7 +352,7 @@ class WebhookDelivery(TenantModel):
         return f"{self.event} to {self.endpoint_id} ({self.status})"
 
 
-class ModelVersionStatus(models.TextChoices):
+class ModelVersionStatus(TextChoices):
     QUEUED = "queued", "Queued"
     TRAINING = "training", "Training"
     EVALUATING = "evaluating", "Evaluating"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.db.models import QuerySet
 
 from bots.models import Bot
@@ -13,9 +15,9 @@ def bot_list(*, organization: Organization) -> QuerySet[Bot]:
 
 
 def bot_get(*, organization: Organization, bot_id: int) -> Bot | None:
-    return bot_list(organization=organization).filter(pk=bot_id).first()
+    return cast("Bot | None", bot_list(organization=organization).filter(pk=bot_id).first())
 
 
 def bot_get_by_public_key(*, public_key: str) -> Bot | None:
     """The widget's entry point: the public key alone names the bot (and so its organization)."""
-    return Bot.objects.select_related("organization").filter(public_key=public_key).first()
+    return cast("Bot | None", Bot.objects.select_related("organization").filter(public_key=public_key).first())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 from django import forms
 from django.contrib import messages
@@ -77,7 +78,7 @@ def demo_bot_page(request: HttpRequest, public_key: str) -> HttpResponse:
 
 
 def widget_base(request: HttpRequest) -> str:
-    return request.build_absolute_uri("/").rstrip("/")
+    return cast(str, request.build_absolute_uri("/")).rstrip("/")
 
 
 def widget_snippet(request: HttpRequest, bot: Bot) -> str:

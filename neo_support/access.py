@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, Concatenate, ParamSpec
+from typing import Any, Concatenate, ParamSpec, cast
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -36,7 +36,7 @@ def dashboard_area(area: Area) -> Callable[[View], View]:
                 return render(request, "dashboard/forbidden.html", status=403)
             return view(request, *args, **kwargs)
 
-        return login_required(wrapped)
+        return cast(View, login_required(wrapped))
 
     return decorate
 
@@ -62,7 +62,7 @@ def member_required(view: MemberView[P]) -> Callable[Concatenate[HttpRequest, P]
             return render(request, "dashboard/no_organization.html", status=403)
         return view(request, membership, *args, **kwargs)
 
-    return wrapped
+    return cast("Callable[Concatenate[HttpRequest, P], HttpResponse]", wrapped)
 
 
 def may_manage(membership: Membership) -> bool:

@@ -4,7 +4,7 @@ imports these while its own views module is still loading."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -42,11 +42,11 @@ class ApiKeyAuthentication(BaseAuthentication):
 def acting_organization(request: Request) -> Organization:
     """The organization a request acts for: its API key's, or the logged-in member's."""
     if isinstance(request.auth, ApiKey):
-        return request.auth.organization
+        return cast(Organization, request.auth.organization)
     membership = membership_current(user=request.user) if request.user is not None else None
     if membership is None:
         raise exceptions.PermissionDenied("You are not a member of any organization.")
-    return membership.organization
+    return cast(Organization, membership.organization)
 
 
 class OrganizationPermission(BasePermission):

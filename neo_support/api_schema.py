@@ -6,11 +6,12 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import Direction, OpenApiResponse
 from rest_framework import serializers
 
 
-class ApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
+# drf-spectacular's extension base registers subclasses in an unannotated __init_subclass__.
+class ApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "neo_support.api_auth.ApiKeyAuthentication"
     name = "apiKey"
 
@@ -57,14 +58,15 @@ ERROR_RESPONSES = {
 }
 
 
-class NeoAutoSchema(AutoSchema):  # type: ignore[misc]
+class NeoAutoSchema(AutoSchema):
     """Every operation also documents the errors any request can get, in the one format."""
 
-    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+    def _get_response_bodies(self, direction: Direction = "response") -> dict[str, Any]:
         responses: dict[str, Any] = super()._get_response_bodies(direction=direction)
         for code, description in ERROR_RESPONSES.items():
             if code not in responses:
-                responses[code] = self._get_response_for_code(
+                # drf-spectacular leaves this (private) method unannotated.
+                responses[code] = self._get_response_for_code(  # type: ignore[no-untyped-call]
                     OpenApiResponse(ErrorOut, description=description), code, direction=direction
                 )
         return responses

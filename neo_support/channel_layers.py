@@ -22,7 +22,7 @@ STANDING_GROUP = "neo.standing"  # nothing is ever sent to it
 T = TypeVar("T")
 
 
-class ThreadSafeInMemoryChannelLayer(InMemoryChannelLayer):  # type: ignore[misc]
+class ThreadSafeInMemoryChannelLayer(InMemoryChannelLayer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._home: asyncio.AbstractEventLoop | None = None
@@ -60,7 +60,7 @@ class ThreadSafeInMemoryChannelLayer(InMemoryChannelLayer):  # type: ignore[misc
         await self._at_home(lambda: super(ThreadSafeInMemoryChannelLayer, self).group_discard(group, channel))
 
 
-class StandingRedisPubSubChannelLayer(RedisPubSubChannelLayer):  # type: ignore[misc]
+class StandingRedisPubSubChannelLayer(RedisPubSubChannelLayer):
     """channels-redis's pub/sub layer, always listening.
 
     Its receive loop sleeps 0.1 s at a time while the process has no subscription, so

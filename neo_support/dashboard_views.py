@@ -5,6 +5,7 @@ admins change them. API keys are for owners and admins only, reading included.""
 from __future__ import annotations
 
 import smtplib
+from typing import cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -74,7 +75,7 @@ def _team_page(
 
 
 def _accept_url(request: HttpRequest, invitation: Invitation) -> str:
-    return request.build_absolute_uri(reverse("organization:invitation", kwargs={"token": invitation.token}))
+    return cast(str, request.build_absolute_uri(reverse("organization:invitation", kwargs={"token": invitation.token})))
 
 
 @dashboard_area(Area.TEAM)

@@ -11,6 +11,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -39,7 +40,7 @@ class DemoResult:
 
 
 def _password_file() -> Path:
-    return settings.VAR_DIR / "demo_admin_password"
+    return cast(Path, settings.VAR_DIR) / "demo_admin_password"
 
 
 def demo_admin_password() -> str | None:

@@ -16,7 +16,7 @@ _no_null_characters = ProhibitNullCharactersValidator()
 def posted_text(request: HttpRequest, name: str) -> str:
     """A text field of a POST read without a Form. One holding a NUL character is refused
     with a ValidationError, as Django's form fields do: PostgreSQL cannot store it (a 500)."""
-    value = request.POST.get(name, "")
+    value: str = request.POST.get(name, "")
     _no_null_characters(value)
     return value
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from neo_support import permissions
+from neo_support.choices import TextChoices
 from neo_support.tenancy import TenantModel
 
 
@@ -22,10 +24,10 @@ class Organization(models.Model):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return self.name
+        return cast(str, self.name)
 
 
-class Role(models.TextChoices):
+class Role(TextChoices):
     OWNER = "owner", "Owner"
     ADMIN = "admin", "Admin"
     AGENT = "agent", "Agent"
@@ -86,7 +88,7 @@ def new_invitation_token() -> str:
 
 
 def invitation_expiry() -> datetime:
-    return timezone.now() + INVITATION_LIFETIME
+    return cast(datetime, timezone.now()) + INVITATION_LIFETIME
 
 
 class Invitation(TenantModel):
@@ -124,7 +126,7 @@ class Invitation(TenantModel):
 
     @property
     def is_expired(self) -> bool:
-        return self.expires_at <= timezone.now()
+        return cast(bool, self.expires_at <= timezone.now())
 
     @property
     def is_pending(self) -> bool:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -40,7 +41,7 @@ def organization_create(*, name: str, owner: AbstractBaseUser | None = None) -> 
         suffix += 1
         slug = f"{base}-{suffix}"
     with transaction.atomic():
-        organization = Organization.objects.create(name=name, slug=slug)
+        organization: Organization = Organization.objects.create(name=name, slug=slug)
         if owner is not None:
             Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
     return organization
@@ -51,7 +52,7 @@ def membership_set(*, organization: Organization, user: AbstractBaseUser, role: 
     if role not in Role.values:
         raise ValueError(f"Unknown role {role!r}; expected one of {', '.join(Role.values)}.")
     membership, _ = Membership.objects.update_or_create(user=user, organization=organization, defaults={"role": role})
-    return membership
+    return cast(Membership, membership)
 
 
 def _hash_key(raw_key: str) -> str:
@@ -84,7 +85,7 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     if not raw_key.startswith(API_KEY_PREFIX):
         return None
     prefix = raw_key[len(API_KEY_PREFIX) :].split("_", 1)[0]
-    api_key = ApiKey.objects.select_related("organization").filter(prefix=prefix).first()
+    api_key: ApiKey | None = ApiKey.objects.select_related("organization").filter(prefix=prefix).first()
     if api_key is None or not api_key.is_active:
         return None
     if not hmac.compare_digest(api_key.key_hash, _hash_key(raw_key)):
@@ -131,7 +132,10 @@ MANAGING_ROLES = (Role.OWNER, Role.ADMIN)
 def _role_of(*, organization: Organization, user: AbstractBaseUser | None) -> str | None:
     if user is None:
         return None
-    return Membership.objects.filter(organization=organization, user=user).values_list("role", flat=True).first()
+    return cast(
+        "str | None",
+        Membership.objects.filter(organization=organization, user=user).values_list("role", flat=True).first(),
+    )
 
 
 def invitation_create(
@@ -152,13 +156,16 @@ def invitation_create(
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise TeamError(f"{email} is already a member of {organization.name}.")
     with transaction.atomic():
-        invitation = (
+        invitation: Invitation | None = (
             Invitation.objects.select_for_update()
             .filter(organization=organization, email=email, accepted_at__isnull=True)
             .first()
         )
         if invitation is None:
-            return Invitation.objects.create(organization=organization, email=email, role=role, invited_by=invited_by)
+            return cast(
+                Invitation,
+                Invitation.objects.create(organization=organization, email=email, role=role, invited_by=invited_by),
+            )
         invitation.role = role
         invitation.invited_by = invited_by
         invitation.token = new_invitation_token()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
-from kombu import Queue
+from kombu.entity import Queue  # where kombu defines it; mypy cannot see the package's lazy re-export
 
 from bots.tickets.imap_config import env_imap_mailboxes
 from neo_support.env import (
@@ -183,7 +183,8 @@ NEO_IN_PROCESS_THREADS = env_int("NEO_IN_PROCESS_THREADS", 2, minimum=1, maximum
 CELERY_QUEUES = ("generation", "indexing", "default", "training")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL
-CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in CELERY_QUEUES)
+# kombu ships type information but leaves Queue.__init__ unannotated.
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in CELERY_QUEUES)  # type: ignore[no-untyped-call]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = ("neo_support.tasking.route_task",)
 # Tasks live beside their domain; every process imports these before its first dispatch.

@@ -8,7 +8,7 @@ spelled out on purpose.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django.db import models
 
@@ -18,7 +18,7 @@ class TenantQuerySet(models.QuerySet):
         """The rows of `organization` (an Organization: typed as a model, since
         neo_support.models builds on this module)."""
         path: str = self.model.organization_path
-        return self.filter(**{path: organization})
+        return cast(TenantQuerySet, self.filter(**{path: organization}))
 
 
 class TenantModel(models.Model):

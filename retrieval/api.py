@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
@@ -72,8 +72,8 @@ class KnowledgeBaseSerializer(serializers.ModelSerializer):
         knowledge_base = KnowledgeBase(organization=organization, **validated_data)
         knowledge_base.full_clean()
         knowledge_base.save()
-        knowledge_base.document_count = 0  # type: ignore[attr-defined]
-        knowledge_base.ready_count = 0  # type: ignore[attr-defined]
+        knowledge_base.document_count = 0
+        knowledge_base.ready_count = 0
         return knowledge_base
 
 
@@ -137,7 +137,9 @@ class SearchIn(serializers.Serializer):
 
 def _knowledge_base(request: Request, knowledge_base_id: int) -> KnowledgeBase:
     organization = acting_organization(request)
-    return get_object_or_404(KnowledgeBase.objects.for_organization(organization), pk=knowledge_base_id)
+    return cast(
+        KnowledgeBase, get_object_or_404(KnowledgeBase.objects.for_organization(organization), pk=knowledge_base_id)
+    )
 
 
 class DocumentListApi(APIView):
@@ -200,7 +202,7 @@ class DocumentDetailApi(APIView):
 
     def _document(self, request: Request, knowledge_base_id: int, document_id: int) -> Document:
         knowledge_base = _knowledge_base(request, knowledge_base_id)
-        return get_object_or_404(knowledge_base.documents, pk=document_id)
+        return cast(Document, get_object_or_404(knowledge_base.documents, pk=document_id))
 
     @extend_schema(responses=DocumentOut)
     def get(self, request: Request, knowledge_base_id: int, document_id: int) -> Response:

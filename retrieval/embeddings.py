@@ -63,7 +63,9 @@ def dimension(name: str = DEFAULT_MODEL) -> int:
 
 
 def max_tokens(name: str = DEFAULT_MODEL) -> int:
-    return int(get_model(name).max_seq_length)
+    length = get_model(name).max_seq_length
+    assert length is not None
+    return int(length)
 
 
 def count_tokens(texts: Sequence[str], name: str = DEFAULT_MODEL) -> list[int]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from neo_support.choices import TextChoices
 from neo_support.models import Organization
 from neo_support.tenancy import TenantModel
 
 
-class SearchMode(models.TextChoices):
+class SearchMode(TextChoices):
     DENSE = "dense", "Dense (embeddings)"
     LEXICAL = "lexical", "Lexical (keywords)"
     HYBRID = "hybrid", "Hybrid (both, fused)"
@@ -45,21 +48,21 @@ class KnowledgeBase(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return cast(str, self.name)
 
     def save(self, *args: object, **kwargs: object) -> None:
         if not self.embedding_model:
             self.embedding_model = settings.EMBEDDING_MODEL
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
 
-class SourceType(models.TextChoices):
+class SourceType(TextChoices):
     FILE = "file", "Uploaded file"
     URL = "url", "Web page"
     TEXT = "text", "Text"
 
 
-class DocumentStatus(models.TextChoices):
+class DocumentStatus(TextChoices):
     PENDING = "pending", "Pending"
     PROCESSING = "processing", "Processing"
     READY = "ready", "Ready"
@@ -98,7 +101,7 @@ class Document(TenantModel):
         indexes = [models.Index(fields=["knowledge_base", "status"])]
 
     def __str__(self) -> str:
-        return self.title
+        return cast(str, self.title)
 
 
 class Chunk(TenantModel):

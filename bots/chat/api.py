@@ -75,7 +75,7 @@ class ConversationDetailSerializer(ConversationSerializer):
         fields = [*ConversationSerializer.Meta.fields, "messages"]
         read_only_fields = fields
 
-    @extend_schema(responses=MessageSerializer(many=True))  # type: ignore[misc]
+    @extend_schema(responses=MessageSerializer(many=True))
     def get_messages(self, conversation: Conversation) -> list[dict[str, Any]]:
         messages = conversation.messages.exclude(role=MessageRole.SYSTEM).order_by("created_at", "pk")
         return list(MessageSerializer(messages, many=True).data)

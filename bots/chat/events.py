@@ -54,7 +54,21 @@ class ErrorEvent(TypedDict):
     message_id: int | None
 
 
-ReplyEvent = DeltaEvent | ResetEvent | DoneEvent | StatusEvent | ErrorEvent
+class AgentMessage(TypedDict):
+    id: int
+    role: Literal["agent"]
+    text: str
+    created_at: str  # ISO 8601
+
+
+class AgentMessageEvent(TypedDict):
+    """A person's reply from the agents' inbox, delivered to a handed-off chat (bots.tickets.inbox)."""
+
+    type: Literal["agent_message"]
+    message: AgentMessage
+
+
+ReplyEvent = DeltaEvent | ResetEvent | DoneEvent | StatusEvent | ErrorEvent | AgentMessageEvent
 
 
 def conversation_group(conversation_id: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
@@ -24,10 +24,11 @@ def conversation_for_visitor(*, bot: Bot, visitor_id: str, conversation_id: int 
     still theirs and not closed."""
     if conversation_id is None:
         return None
-    return (
+    return cast(
+        "Conversation | None",
         Conversation.objects.filter(pk=conversation_id, bot=bot, visitor_id=visitor_id)
         .exclude(status=ConversationStatus.CLOSED)
-        .first()
+        .first(),
     )
 
 

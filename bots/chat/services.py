@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -39,7 +40,7 @@ class ReplyInProgress(MessageRejected):
 
 
 def conversation_start(*, bot: Bot, visitor_id: str, channel: str = Channel.WIDGET) -> Conversation:
-    return Conversation.objects.create(bot=bot, visitor_id=visitor_id[:64], channel=channel)
+    return cast(Conversation, Conversation.objects.create(bot=bot, visitor_id=visitor_id[:64], channel=channel))
 
 
 def conversation_ask(
@@ -106,7 +107,7 @@ def conversation_ask(
 
 
 def _agent_holds(conversation: Conversation) -> bool:
-    return Conversation.objects.filter(pk=conversation.pk, status=ConversationStatus.AGENT).exists()
+    return cast(bool, Conversation.objects.filter(pk=conversation.pk, status=ConversationStatus.AGENT).exists())
 
 
 def conversations_close_idle(*, now: datetime | None = None) -> tuple[int, int]:
@@ -154,12 +155,13 @@ def _transition(condition: Q, *, status: str, field: str, now: datetime, note: s
 
 def reply_in_progress(*, conversation: Conversation) -> Message | None:
     """The bot reply still being written in `conversation`, if any."""
-    return (
+    return cast(
+        "Message | None",
         Message.objects.filter(
             conversation=conversation, role=Role.BOT, status__in=(MessageStatus.PENDING, MessageStatus.STREAMING)
         )
         .order_by("-created_at", "-pk")
-        .first()
+        .first(),
     )
 
 
@@ -171,7 +173,7 @@ def feedback_record(*, conversation: Conversation, message_id: int, rating: int,
         raise MessageRejected("There is no such bot reply in this conversation.")
     with transaction.atomic():
         Feedback.objects.filter(message=message).delete()
-        return Feedback.objects.create(message=message, rating=rating, comment=comment.strip()[:1000])
+        return cast(Feedback, Feedback.objects.create(message=message, rating=rating, comment=comment.strip()[:1000]))
 
 
 def conversation_request_handoff(*, conversation: Conversation, reason: str = "") -> bool:
@@ -202,11 +204,14 @@ def _handoff_ticket(conversation: Conversation) -> Ticket | None:
     first = conversation.messages.filter(role=Role.VISITOR).order_by("created_at", "pk").first()
     subject = " ".join((first.text if first else "Chat with a visitor").split())
     info = conversation.visitor_info
-    return Ticket.objects.create(
-        conversation=conversation,
-        subject=subject[:77] + "…" if len(subject) > 80 else subject,
-        requester_email=str(info.get("email", "")),
-        requester_name=str(info.get("name", ""))[:200],
+    return cast(
+        Ticket,
+        Ticket.objects.create(
+            conversation=conversation,
+            subject=subject[:77] + "…" if len(subject) > 80 else subject,
+            requester_email=str(info.get("email", "")),
+            requester_name=str(info.get("name", ""))[:200],
+        ),
     )
 
 

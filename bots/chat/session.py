@@ -294,10 +294,10 @@ def _fill_streaming_text(history: list[dict[str, Any]], events: list[dict[str, A
     streaming = {
         item["id"]: item for item in history if item["status"] in (MessageStatus.PENDING, MessageStatus.STREAMING)
     }
-    for item in streaming.values():
-        item["text"], item["seq"] = "", 0
+    for reply in streaming.values():
+        reply["text"], reply["seq"] = "", 0
     for event in events:
-        item = streaming.get(event.get("message_id"))  # type: ignore[arg-type]
+        item = streaming.get(event.get("message_id"))
         if item is None:
             continue
         if event["type"] == "reset":

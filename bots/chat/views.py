@@ -97,7 +97,7 @@ def _citation_links(organization: Organization, messages: list[Message]) -> dict
             if not isinstance(citation, dict):
                 continue
             url = str(citation.get("url") or "")
-            knowledge_base_id = knowledge_bases.get(citation.get("document_id"))  # type: ignore[arg-type]
+            knowledge_base_id = knowledge_bases.get(citation.get("document_id"))
             if url.startswith(("http://", "https://")):
                 href = url
             elif knowledge_base_id is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.db.models import QuerySet
 
 from bots.models import Message
@@ -47,4 +49,4 @@ def moderation_log_list(
 
 
 def moderation_log_message_get(*, organization: Organization, message_id: int) -> Message | None:
-    return moderation_log_list(organization=organization).filter(pk=message_id).first()
+    return cast("Message | None", moderation_log_list(organization=organization).filter(pk=message_id).first())

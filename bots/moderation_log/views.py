@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import (
@@ -99,4 +101,4 @@ def _moderation_query(query: QueryDict) -> str:
     for key in (*ModerationFilterForm.base_fields, "page"):
         if query.get(key):
             kept[key] = query[key]
-    return kept.urlencode()
+    return cast(str, kept.urlencode())

@@ -178,7 +178,7 @@ def _connect(config: ImapMailbox) -> imaplib.IMAP4:
 
 
 def _unseen(imap: imaplib.IMAP4, config: ImapMailbox) -> list[bytes]:
-    typ, data = imap.uid("SEARCH", None, "UNSEEN")
+    typ, data = imap.uid("SEARCH", "UNSEEN")  # imaplib skips a None charset: the same "UID SEARCH UNSEEN"
     _check((typ, data), config, "search for unseen mail")
     return sorted((uid for line in data if line for uid in line.split()), key=int)
 

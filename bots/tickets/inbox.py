@@ -8,7 +8,7 @@ never sent to the customer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -91,7 +91,7 @@ def ticket_assign(*, ticket: Ticket, assignee: AbstractBaseUser | None, by: Abst
     Conversation.objects.filter(pk=ticket.conversation_id).update(assignee=assignee)
     who = assignee.get_username() if assignee is not None else "nobody"
     _system(ticket, f"Assigned to {who} by {by.get_username()}.")
-    ticket.assignee = assignee  # type: ignore[assignment]
+    ticket.assignee = assignee
 
 
 def ticket_change(
@@ -131,7 +131,10 @@ def ticket_change(
 def ticket_note(*, ticket: Ticket, by: AbstractBaseUser, text: str) -> Message:
     if not text.strip():
         raise InboxError("The note is empty.")
-    return Message.objects.create(conversation=ticket.conversation, role=Role.SYSTEM, text=text.strip(), author=by)
+    return cast(
+        Message,
+        Message.objects.create(conversation=ticket.conversation, role=Role.SYSTEM, text=text.strip(), author=by),
+    )
 
 
 def ticket_reply(*, ticket: Ticket, by: AbstractBaseUser, text: str, draft_id: int | None = None) -> Message:
@@ -149,7 +152,7 @@ def ticket_reply(*, ticket: Ticket, by: AbstractBaseUser, text: str, draft_id: i
             )
             if message is None:
                 raise InboxError("That draft was already sent or is gone.")
-            message.text, message.author = text.strip(), by  # type: ignore[assignment]
+            message.text, message.author = text.strip(), by
             message.save(update_fields=["text", "author", "updated_at"])
         else:
             message = Message.objects.create(
@@ -177,18 +180,24 @@ def ticket_reply(*, ticket: Ticket, by: AbstractBaseUser, text: str, draft_id: i
     ticket.refresh_from_db()
     webhooks_emit_message(ticket=ticket, message=message)
     webhooks_emit_ticket(ticket=ticket, event="ticket.updated")
-    return message
+    return cast(Message, message)
 
 
 def _deliver_to_chat(ticket: Ticket, message: Message) -> None:
+    from bots.chat.events import AgentMessage
     from bots.chat.publishing import publish
 
     conversation = Conversation.objects.get(pk=ticket.conversation_id)
     if conversation.status != ConversationStatus.AGENT:
         Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.AGENT)
-        publish(conversation.pk, {"type": "status", "status": "agent_joined"})  # type: ignore[arg-type]
-    payload = {"id": message.pk, "role": "agent", "text": message.text, "created_at": message.created_at.isoformat()}
-    publish(conversation.pk, {"type": "agent_message", "message": payload})  # type: ignore[arg-type,typeddict-item]
+        publish(conversation.pk, {"type": "status", "status": "agent_joined"})
+    payload: AgentMessage = {
+        "id": message.pk,
+        "role": "agent",
+        "text": message.text,
+        "created_at": message.created_at.isoformat(),
+    }
+    publish(conversation.pk, {"type": "agent_message", "message": payload})
 
 
 def _system(ticket: Ticket, text: str) -> None:

@@ -13,7 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
@@ -138,8 +138,11 @@ def _ticket_new(*, bot: Bot, channel: str, subject: str, email: str, name: str) 
         visitor_id=f"email:{email.lower()}"[:64],
         visitor_info={"email": email.lower(), **({"name": name} if name else {})},
     )
-    return Ticket.objects.create(
-        conversation=conversation, subject=subject[:300], requester_email=email.lower(), requester_name=name[:200]
+    return cast(
+        Ticket,
+        Ticket.objects.create(
+            conversation=conversation, subject=subject[:300], requester_email=email.lower(), requester_name=name[:200]
+        ),
     )
 
 
@@ -147,9 +150,9 @@ def _thread_of(bot: Bot, email: InboundEmail) -> Ticket | None:
     ids = [*email.in_reply_to, *reversed(email.references)]
     earlier = _message_with_external_id(bot, ids) if ids else None
     if earlier is not None:
-        return Ticket.objects.filter(conversation_id=earlier.conversation_id).first()
+        return cast("Ticket | None", Ticket.objects.filter(conversation_id=earlier.conversation_id).first())
     if email.token:
-        return Ticket.objects.filter(conversation__bot=bot, token=email.token).first()
+        return cast("Ticket | None", Ticket.objects.filter(conversation__bot=bot, token=email.token).first())
     return None
 
 
@@ -157,7 +160,7 @@ def _message_with_external_id(bot: Bot, ids: list[str], role: str | None = None)
     found = Message.objects.filter(conversation__bot__organization_id=bot.organization_id, external_id__in=ids)
     if role is not None:
         found = found.filter(role=role)
-    return found.select_related("conversation").order_by("-created_at").first()
+    return cast("Message | None", found.select_related("conversation").order_by("-created_at").first())
 
 
 def _customer_message(ticket: Ticket, email: InboundEmail) -> Message:
@@ -181,7 +184,7 @@ def _stored_name(filename: str) -> str:
     and "." and raises SuspiciousFileOperation for a name with none of them ("😀",
     "★★★"), which refused the whole email; `Attachment.filename` keeps the name as sent."""
     try:
-        return get_valid_filename(filename)
+        return cast(str, get_valid_filename(filename))
     except SuspiciousFileOperation:
         return "attachment"
 
@@ -192,7 +195,7 @@ def _store_customer_text(ticket: Ticket, text: str, *, external_id: str) -> Mess
 
     verdict = screen_input(text, Policy.from_bot(ticket.conversation.bot.moderation_policy))
     verdicts = [verdict.as_dict()] if verdict.findings else []
-    message = Message.objects.create(
+    message: Message = Message.objects.create(
         conversation=ticket.conversation,
         role=Role.VISITOR,
         text=verdict.text,
@@ -268,7 +271,7 @@ def ticket_answer(*, ticket: Ticket) -> dict[str, Any]:
 
     ticket.refresh_from_db()
     if ticket.auto_answer.get("message_id"):
-        return ticket.auto_answer
+        return cast("dict[str, Any]", ticket.auto_answer)
     bot = ticket.conversation.bot
     reply = Message.objects.create(
         conversation=ticket.conversation, role=Role.BOT, status=MessageStatus.PENDING, delivery=Delivery.DRAFT

@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -53,7 +54,7 @@ def _finish(version: ModelVersion, status: str, **fields: object) -> str:
 def model_version_train(version: ModelVersion) -> str:
     """Run (or resume) the version's training and evaluation; returns its final status."""
     if version.status in FINISHED:
-        return version.status
+        return cast(str, version.status)
     if version.cancel_requested:
         return _finish(version, ModelVersionStatus.CANCELLED)
     busy = version.status in (ModelVersionStatus.TRAINING, ModelVersionStatus.EVALUATING)

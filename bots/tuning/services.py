@@ -43,7 +43,7 @@ def model_version_start(
         if ModelVersion.objects.filter(bot=bot, status__in=RUNNING).exists():
             raise TuningRefused("A model is already being tuned for this bot; wait for it or cancel it.")
         number = (ModelVersion.objects.filter(bot=bot).aggregate(top=Max("number"))["top"] or 0) + 1
-        version = ModelVersion.objects.create(
+        version: ModelVersion = ModelVersion.objects.create(
             bot=bot, number=number, base_model=settings.NEO_MODEL, config=asdict(config), created_by=by
         )
         if queue:

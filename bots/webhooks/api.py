@@ -3,6 +3,8 @@ their deliveries. The signing secret is returned once, when the endpoint is crea
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -49,7 +51,9 @@ class WebhookDeliveryOut(serializers.ModelSerializer):
 
 def _endpoint(request: Request, endpoint_id: int) -> WebhookEndpoint:
     organization = acting_organization(request)
-    return get_object_or_404(WebhookEndpoint.objects.for_organization(organization), pk=endpoint_id)
+    return cast(
+        WebhookEndpoint, get_object_or_404(WebhookEndpoint.objects.for_organization(organization), pk=endpoint_id)
+    )
 
 
 class WebhookListApi(APIView):

@@ -21,7 +21,7 @@ import random
 import socket
 import time
 from datetime import timedelta
-from typing import Literal, TypedDict
+from typing import Literal, TypedDict, cast
 
 import httpx
 from django.conf import settings
@@ -178,7 +178,7 @@ def webhooks_emit_message(*, ticket: Ticket, message: Message) -> list[WebhookDe
 
 
 def _has_endpoints(organization_id: int) -> bool:
-    return WebhookEndpoint.objects.filter(organization_id=organization_id, active=True).exists()
+    return cast(bool, WebhookEndpoint.objects.filter(organization_id=organization_id, active=True).exists())
 
 
 # Endpoints -------------------------------------------------------------------
@@ -199,8 +199,11 @@ def webhook_endpoint_create(
         raise WebhookRejected(str(error)) from None
     except OSError:
         pass
-    return WebhookEndpoint.objects.create(
-        organization=organization, url=url, events=list(dict.fromkeys(events)), active=active
+    return cast(
+        WebhookEndpoint,
+        WebhookEndpoint.objects.create(
+            organization=organization, url=url, events=list(dict.fromkeys(events)), active=active
+        ),
     )
 
 
@@ -252,16 +255,16 @@ def webhook_deliver(*, delivery_id: int) -> str:
     except WebhookRefused as error:
         # Sending again would be refused again: fail now.
         _record(delivery, status=WebhookDeliveryStatus.FAILED, code=None, error=str(error))
-        return delivery.status
+        return cast(str, delivery.status)
     except (httpx.HTTPError, OSError) as error:
         _record_failure(delivery, code=None, error=f"{type(error).__name__}: {error}"[:1000])
-        return delivery.status
+        return cast(str, delivery.status)
     if 200 <= status_code < 300:
         delivery.delivered_at = timezone.now()
         _record(delivery, status=WebhookDeliveryStatus.DELIVERED, code=status_code, error="")
     else:
         _record_failure(delivery, code=status_code, error=f"HTTP {status_code}")
-    return delivery.status
+    return cast(str, delivery.status)
 
 
 def webhooks_retry_due() -> int:

@@ -62,7 +62,9 @@ def webhooks(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 def _webhook_endpoint(membership: Membership, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.for_organization(membership.organization).filter(pk=endpoint_id).first()
+    endpoint: WebhookEndpoint | None = (
+        WebhookEndpoint.objects.for_organization(membership.organization).filter(pk=endpoint_id).first()
+    )
     if endpoint is None:
         raise Http404("No such webhook endpoint.")
     return endpoint

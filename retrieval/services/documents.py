@@ -117,7 +117,7 @@ def document_create_from_text(*, knowledge_base: KnowledgeBase, title: str, text
     checksum = content_checksum(data)
     _refuse_duplicate(knowledge_base, checksum)
     with transaction.atomic():
-        document = Document.objects.create(
+        document: Document = Document.objects.create(
             knowledge_base=knowledge_base,
             source_type=SourceType.TEXT,
             title=(title.strip() or "Untitled")[:500],
@@ -148,7 +148,7 @@ def document_create_from_url(*, knowledge_base: KnowledgeBase, url: str) -> Docu
     if existing is not None:
         raise DocumentRejected(f"This address is already in the knowledge base as {existing.title!r}.")
     with transaction.atomic():
-        document = Document.objects.create(
+        document: Document = Document.objects.create(
             knowledge_base=knowledge_base, source_type=SourceType.URL, source_url=url, title=url[:500]
         )
         queue_ingest(document)

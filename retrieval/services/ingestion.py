@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from django.conf import settings
@@ -166,7 +166,7 @@ def _title_for(document: Document, loaded: LoadedDocument) -> str:
     placeholders = {document.source_url, Path(document.source_filename).stem, ""}
     if document.title in placeholders and loaded.title:
         return loaded.title
-    return document.title
+    return cast(str, document.title)
 
 
 def _embed(texts: list[str], model: str, *, document: Document | None = None) -> np.ndarray:
@@ -220,7 +220,8 @@ def _store_many(items: list[tuple[Document, _Prepared, np.ndarray]]) -> None:
 def _siblings_in_flight(document: Document) -> bool:
     """Whether another document of this knowledge base is still being embedded (and will sync after)."""
     recent = timezone.now() - IN_FLIGHT_WINDOW
-    return (
+    return cast(
+        bool,
         Document.objects.filter(
             knowledge_base_id=document.knowledge_base_id,
             status__in=[DocumentStatus.PENDING, DocumentStatus.PROCESSING],
@@ -228,7 +229,7 @@ def _siblings_in_flight(document: Document) -> bool:
             updated_at__gte=recent,
         )
         .exclude(pk=document.pk)
-        .exists()
+        .exists(),
     )
 
 

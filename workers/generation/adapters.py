@@ -43,7 +43,7 @@ class _Lora:
 def _multi_lora_class() -> type:
     import torch
 
-    class MultiLoraLinear(torch.nn.Module):  # type: ignore[misc]
+    class MultiLoraLinear(torch.nn.Module):
         def __init__(self, base: torch.nn.Linear) -> None:
             super().__init__()
             self.base = base
@@ -51,7 +51,7 @@ def _multi_lora_class() -> type:
             self.row_adapters: Sequence[str | None] = ()
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            out = self.base(x)
+            out: torch.Tensor = self.base(x)
             names = self.row_adapters
             if not names or not any(names):
                 return out

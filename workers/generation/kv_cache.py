@@ -16,9 +16,10 @@ from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 GROWTH = 256
 
 
-class GrowingLayer(DynamicLayer):
+# transformers' CacheLayerMixin leaves __init_subclass__ and __init__ unannotated.
+class GrowingLayer(DynamicLayer):  # type: ignore[no-untyped-call]
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._key_buffer: torch.Tensor | None = None
         self._value_buffer: torch.Tensor | None = None
         self._length = 0
@@ -38,6 +39,7 @@ class GrowingLayer(DynamicLayer):
         self._key_buffer[:, :, start:end] = key_states
         self._value_buffer[:, :, start:end] = value_states
         self._expose(end)
+        assert self.keys is not None and self.values is not None  # set by _expose
         return self.keys, self.values
 
     def assign(self, keys: torch.Tensor, values: torch.Tensor) -> None:
@@ -80,10 +82,12 @@ class GrowingLayer(DynamicLayer):
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         if self._length:
+            assert self.keys is not None and self.values is not None  # exposed whenever _length is
             self.assign(self.keys.repeat_interleave(repeats, dim=0), self.values.repeat_interleave(repeats, dim=0))
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         if self._length:
+            assert self.keys is not None and self.values is not None  # exposed whenever _length is
             self.assign(self.keys[indices, ...], self.values[indices, ...])
 
 

@@ -87,7 +87,9 @@ def load_weights(name: str, *, device: str = "auto", dtype: str = "auto") -> Loa
     dtype = resolve_dtype(dtype, device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, dtype))
+        # As the nn.Module it is: PreTrainedModel.to borrows nn.Module.to's signature with
+        # functools.wraps, and mypy does not bind such a wrapper's `self` to the instance.
+        model: torch.nn.Module = AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, dtype))
     except (OSError, ValueError) as error:
         raise ModelUnavailable(missing_weights_message(name, error)) from None
     model.to(device).eval()

@@ -116,7 +116,9 @@ def load_base(name: str, device: str) -> tuple[Any, Any]:
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32)
+        # As the nn.Module it is: PreTrainedModel.to borrows nn.Module.to's signature with
+        # functools.wraps, and mypy does not bind such a wrapper's `self` to the instance.
+        model: torch.nn.Module = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32)
     except (OSError, ValueError) as error:
         raise ModelUnavailable(missing_weights_message(name, error)) from None
     return tokenizer, model.to(device)
@@ -213,7 +215,7 @@ def train_adapter(
     adapter = output / "adapter"
     staging = output / "adapter.new"
     shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
+    model.save_pretrained(str(staging))  # peft declares the directory a str
     shutil.rmtree(adapter, ignore_errors=True)
     staging.rename(adapter)
     return result

@@ -18,7 +18,7 @@ def find_knowledge_base(name: str, organization_slug: str | None) -> KnowledgeBa
     matches = KnowledgeBase.objects.filter(name=name).select_related("organization")
     if organization_slug:
         matches = matches.filter(organization__slug=organization_slug)
-    found = list(matches[:2])
+    found: list[KnowledgeBase] = list(matches[:2])
     if not found:
         known = ", ".join(sorted(KnowledgeBase.objects.values_list("name", flat=True)[:20])) or "none"
         raise CommandError(f"No knowledge base named {name!r}. Known: {known}.")

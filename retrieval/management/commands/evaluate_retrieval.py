@@ -106,10 +106,10 @@ class Command(BaseCommand):
     ) -> None:
         for mode in modes:
             label = mode or knowledge_base.search_mode
+
+            def search(query: str, mode: str | None = mode) -> list[str]:
+                return rank_documents(knowledge_base, corpus_ids, query, mode)
+
             with tqdm(total=len(dataset.relevant), unit="query", desc=f"{label}", file=self.stderr) as bar:
-                metrics: Metrics = evaluate(
-                    lambda query, mode=mode: rank_documents(knowledge_base, corpus_ids, query, mode),
-                    dataset,
-                    progress=bar.update,
-                )
+                metrics: Metrics = evaluate(search, dataset, progress=bar.update)
             self.stdout.write(f"mode={label} queries={metrics.queries} {metrics.tokens()}")
