@@ -113,6 +113,8 @@ class Conversation(TenantModel):
     visitor_id = models.CharField(max_length=64, db_index=True)
     # What the host page told the widget about the visitor (NeoSupport.identify): name, email, external_id.
     visitor_info = models.JSONField(default=dict, blank=True)
+    # Started from the dashboard's test chat: real in every way, but left out of analytics by default.
+    is_test = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=ConversationStatus.choices, default=ConversationStatus.BOT)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"

@@ -25,6 +25,9 @@ class KnowledgeBase(TenantModel):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="knowledge_bases")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    # Where the help centre these documents come from is published: citations of an
+    # uploaded document link there (a document fetched from a URL links to that URL).
+    public_base_url = models.URLField(max_length=500, blank=True)
     embedding_model = models.CharField(max_length=200, default="", blank=True)
     # Bumped on every change to the stored index; readers reload when it moves.
     index_version = models.PositiveIntegerField(default=0)

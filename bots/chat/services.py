@@ -39,8 +39,14 @@ class ReplyInProgress(MessageRejected):
         self.message_id = message_id
 
 
-def conversation_start(*, bot: Bot, visitor_id: str, channel: str = Channel.WIDGET) -> Conversation:
-    return cast(Conversation, Conversation.objects.create(bot=bot, visitor_id=visitor_id[:64], channel=channel))
+def conversation_start(
+    *, bot: Bot, visitor_id: str, channel: str = Channel.WIDGET, is_test: bool = False
+) -> Conversation:
+    """A new conversation; `is_test` marks one started from the dashboard's test chat."""
+    return cast(
+        Conversation,
+        Conversation.objects.create(bot=bot, visitor_id=visitor_id[:64], channel=channel, is_test=is_test),
+    )
 
 
 def conversation_ask(
