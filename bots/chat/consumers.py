@@ -89,16 +89,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._refuse(CLOSE_UNKNOWN_BOT, "unknown_bot", "No bot has this key.")
             return
         secure = self.scope.get("scheme") in ("wss", "https")
-        if not origin_allowed(
-            header(self.scope, b"origin"),
-            allowed=bot.allowed_origins,
-            own_host=header(self.scope, b"host"),
-            secure=secure,
-        ):
+        origin, host = header(self.scope, b"origin"), header(self.scope, b"host")
+        if not origin_allowed(origin, allowed=bot.allowed_origins, own_host=host, secure=secure):
             await self._refuse(CLOSE_ORIGIN_REFUSED, "origin_refused", "This site may not use this bot.")
             return
         self.session = ChatSession(
-            bot=bot, client_ip=client_ip(self.scope), channel_name=self.channel_name, send=self._send_event
+            bot=bot,
+            client_ip=client_ip(self.scope),
+            channel_name=self.channel_name,
+            send=self._send_event,
+            own_origin=origin_allowed(origin, allowed=[], own_host=host, secure=secure),
         )
         self.hello_timer = asyncio.ensure_future(self._close_without_hello())
 

@@ -6,7 +6,7 @@ Workers send them to the group `conversation.<id>` through `bots.chat.publishing
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 
 class Citation(TypedDict):
@@ -43,8 +43,12 @@ class DoneEvent(TypedDict):
 
 
 class StatusEvent(TypedDict):
+    """`handed_off`: waiting for a person; `agent_joined`: a person holds the chat (`agent`
+    names them); `returned_to_bot`: the person handed it back and the bot answers again."""
+
     type: Literal["status"]
-    status: Literal["bot_typing", "bot_idle", "agent_joined", "handed_off"]
+    status: Literal["bot_typing", "bot_idle", "agent_joined", "handed_off", "returned_to_bot"]
+    agent: NotRequired[str]
 
 
 class ErrorEvent(TypedDict):
@@ -59,6 +63,7 @@ class AgentMessage(TypedDict):
     role: Literal["agent"]
     text: str
     created_at: str  # ISO 8601
+    author: str  # the person's display name (bots.chat.selectors.agent_display_name), never an email
 
 
 class AgentMessageEvent(TypedDict):

@@ -45,6 +45,13 @@ async def checked_bot(request: HttpRequest, public_key: str) -> tuple[Bot | None
     return bot, None
 
 
+def own_origin(request: HttpRequest) -> bool:
+    """The request comes from a page of this server (the dashboard, the demo page)."""
+    return origin_allowed(
+        request.headers.get("Origin"), allowed=[], own_host=request.get_host(), secure=request.is_secure()
+    )
+
+
 def cors(response: HttpResponse, request: HttpRequest) -> HttpResponse:
     # Only reached once the origin passed the bot's check.
     origin = request.headers.get("Origin")
@@ -72,7 +79,9 @@ async def frames(request: HttpRequest, public_key: str) -> HttpResponse:
     async def collect(event: dict[str, Any]) -> None:
         out.append(event)
 
-    session = ChatSession(bot=bot, client_ip=client_ip(request), channel_name=None, send=collect)
+    session = ChatSession(
+        bot=bot, client_ip=client_ip(request), channel_name=None, send=collect, own_origin=own_origin(request)
+    )
     status = 200
     try:
         retry = await rate_hit("NEO_RATE_FRAMES_PER_SOCKET", "http", client_ip(request))

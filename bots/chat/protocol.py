@@ -48,6 +48,8 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "last_event_id": Field((str, type(None)), max_length=40),
         "page": Field((str, type(None)), max_length=2000),
         "locale": Field((str, type(None)), max_length=20),
+        # The dashboard's test chat; honoured only from this server's own pages.
+        "test": Field(bool),
     },
     "message": {
         "client_id": Field(str, required=True, max_length=MAX_CLIENT_ID),
@@ -101,7 +103,8 @@ def parse_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
 
 def _check(kind: str, name: str, value: Any, field: Field) -> None:
     # bool is an int in Python; JSON true is not a message id.
-    if isinstance(value, bool) or not isinstance(value, field.kind):
+    kinds = field.kind if isinstance(field.kind, tuple) else (field.kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, field.kind):
         raise FrameError("invalid_frame", f"`{name}` in `{kind}` has the wrong type.", field=name)
     if field.max_length is not None and isinstance(value, str) and len(value) > field.max_length:
         raise FrameError("invalid_frame", f"`{name}` is longer than {field.max_length} characters.", field=name)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, cast
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from bots.models import Bot, Conversation, ConversationStatus, Message
+from bots.models import Bot, Conversation, ConversationStatus, Delivery, Message, Role
 from neo_support.models import Organization
 
 
@@ -32,9 +33,28 @@ def conversation_for_visitor(*, bot: Bot, visitor_id: str, conversation_id: int 
     )
 
 
+AGENT_FALLBACK_NAME = "Support team"
+
+
+def agent_display_name(user: AbstractBaseUser | None) -> str:
+    """How a person is named to visitors: their full name, else their username; never
+    their email address (a username that is one gives only the part before the @)."""
+    if user is None:
+        return AGENT_FALLBACK_NAME
+    get_full_name = getattr(user, "get_full_name", None)
+    full = str(get_full_name() if callable(get_full_name) else "").strip()
+    if full:
+        return full[:80]
+    username = str(user.get_username()).strip()
+    if "@" in username:
+        username = username.split("@", 1)[0].strip()
+    return username[:80] or AGENT_FALLBACK_NAME
+
+
 def message_payload(message: Message) -> dict[str, Any]:
-    """A message as the widget shows it (docs/protocol.md, `welcome.history`)."""
-    return {
+    """A message as the widget shows it (docs/protocol.md, `welcome.history`); a person's
+    message also names them (`author`)."""
+    payload: dict[str, Any] = {
         "id": message.pk,
         "role": message.role,
         "text": message.text,
@@ -42,11 +62,24 @@ def message_payload(message: Message) -> dict[str, Any]:
         "citations": message.citations,
         "created_at": message.created_at.isoformat(),
     }
+    if message.role == Role.AGENT:
+        payload["author"] = agent_display_name(message.author)
+    return payload
+
+
+# What the visitor never sees: agents' internal notes (system messages with an author)
+# and the bot's drafts waiting for an agent.
+_HIDDEN_FROM_VISITOR = Q(role=Role.SYSTEM, author__isnull=False) | Q(role=Role.BOT, delivery=Delivery.DRAFT)
 
 
 def conversation_history(*, conversation: Conversation) -> list[dict[str, Any]]:
-    """The latest messages, oldest first."""
-    latest = list(Message.objects.filter(conversation=conversation).order_by("-created_at", "-pk")[:HISTORY_LIMIT])
+    """The latest messages the visitor may see, oldest first."""
+    latest = list(
+        Message.objects.filter(conversation=conversation)
+        .exclude(_HIDDEN_FROM_VISITOR)
+        .select_related("author")
+        .order_by("-created_at", "-pk")[:HISTORY_LIMIT]
+    )
     return [message_payload(message) for message in reversed(latest)]
 
 

@@ -9,6 +9,7 @@ client events through `send`; events published to the conversation arrive throug
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -42,6 +43,15 @@ logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
+# Visitors of the dashboard's test chat get ids with this prefix. The id travels in the
+# signed visitor token, so every conversation they start (over a websocket or the HTTP
+# fallback, after any reconnect) is marked `is_test`, and no other page can claim it.
+TEST_VISITOR_PREFIX = "t_"
+
+
+def is_test_visitor(visitor_id: str) -> bool:
+    return visitor_id.startswith(TEST_VISITOR_PREFIX)
+
 
 def error_event(code: str, message: str, **details: Any) -> dict[str, Any]:
     event: dict[str, Any] = {"type": "error", "code": code, "message": message}
@@ -51,11 +61,17 @@ def error_event(code: str, message: str, **details: Any) -> dict[str, Any]:
 
 
 class ChatSession:
-    def __init__(self, *, bot: Bot, client_ip: str, channel_name: str | None, send: Send) -> None:
+    def __init__(
+        self, *, bot: Bot, client_ip: str, channel_name: str | None, send: Send, own_origin: bool = False
+    ) -> None:
         """`channel_name` is the layer channel that receives the conversation's events;
-        None for a session that only handles frames (the HTTP fallback's POST)."""
+        None for a session that only handles frames (the HTTP fallback's POST).
+        `own_origin`: the client is a page of this server (its `Origin` is this host),
+        the only place `hello.test` is honoured."""
         self.bot = bot
         self.client_ip = client_ip
+        self.own_origin = own_origin
+        self.is_test = False
         self.channel_name = channel_name
         self.send = send
         self.visitor: Visitor | None = None
@@ -98,6 +114,7 @@ class ChatSession:
         )
         conversation_id = self.conversation.pk if self.conversation else None
         self.visitor = Visitor(self.bot.pk, visitor.visitor_id, conversation_id)
+        self.is_test = is_test_visitor(visitor.visitor_id)
         if self.conversation is not None:
             await self._join()
 
@@ -114,8 +131,12 @@ class ChatSession:
                 visitor = visitor_token_read(token, bot_id=self.bot.pk)
             except VisitorTokenError as invalid:
                 await self.send(error_event(invalid.code, invalid.message))
+        # A test chat is only the dashboard's: the flag is ignored from any other page.
+        test = frame.get("test") is True and self.own_origin
         if visitor is None:
-            visitor = Visitor(bot_id=self.bot.pk, visitor_id=new_visitor_id(), conversation_id=None)
+            visitor_id = f"{TEST_VISITOR_PREFIX}{secrets.token_urlsafe(12)}" if test else new_visitor_id()
+            visitor = Visitor(bot_id=self.bot.pk, visitor_id=visitor_id, conversation_id=None)
+        self.is_test = test or is_test_visitor(visitor.visitor_id)
         conversation = await database_sync_to_async(conversation_for_visitor)(
             bot=self.bot, visitor_id=visitor.visitor_id, conversation_id=visitor.conversation_id
         )
@@ -180,7 +201,7 @@ class ChatSession:
         created = False
         if self.conversation is None:
             self.conversation = await database_sync_to_async(conversation_start)(
-                bot=self.bot, visitor_id=self.visitor.visitor_id
+                bot=self.bot, visitor_id=self.visitor.visitor_id, is_test=self.is_test
             )
             self.visitor = Visitor(self.bot.pk, self.visitor.visitor_id, self.conversation.pk)
             created = True
@@ -236,7 +257,9 @@ class ChatSession:
         if changed:
             await deliver(self.conversation.pk, {"type": "status", "status": "handed_off"})
         else:
-            await self.send({"type": "status", "status": "handed_off"})
+            # Already waiting for (or with) a person: tell this client which.
+            status = await database_sync_to_async(_current_status)(self.conversation)
+            await self.send({"type": "status", "status": "agent_joined" if status == "agent" else "handed_off"})
 
     async def stop(self, frame: dict[str, Any]) -> None:
         if self.conversation is None:
@@ -286,6 +309,11 @@ class ChatSession:
         layer = get_channel_layer()
         if layer is not None and self.conversation is not None and self.channel_name is not None:
             await layer.group_discard(conversation_group(self.conversation.pk), self.channel_name)
+
+
+def _current_status(conversation: Conversation) -> str:
+    conversation.refresh_from_db(fields=["status"])
+    return str(conversation.status)
 
 
 def _fill_streaming_text(history: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:

@@ -1,5 +1,6 @@
 """What agents do in the inbox: take a ticket, reply (or approve the bot's draft), write
-internal notes, change status, priority and category, and take over a live chat.
+internal notes, change status, priority and category, take over a live chat and hand it
+back to the bot.
 
 An internal note is a system message with an author (automatic notes have none); it is
 never sent to the customer.
@@ -183,19 +184,54 @@ def ticket_reply(*, ticket: Ticket, by: AbstractBaseUser, text: str, draft_id: i
     return cast(Message, message)
 
 
+def ticket_return_to_bot(*, ticket: Ticket, by: AbstractBaseUser) -> Message:
+    """Hand a live chat an agent holds (or that waits for one) back to the bot: the
+    conversation's status is `bot` again, a note in the thread (which the visitor sees
+    too) says who did it, and the widget is told (`status` `returned_to_bot`), so it
+    offers "Talk to a person" again. The ticket itself is left as it is."""
+    from bots.chat.publishing import publish
+    from bots.chat.selectors import agent_display_name
+
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().filter(pk=ticket.conversation_id).first()
+        if conversation is None:
+            raise InboxError("This ticket has no conversation to hand back.")
+        if conversation.channel != Channel.WIDGET:
+            raise InboxError("Only a live chat can be handed back to the bot; this ticket is answered by email.")
+        if conversation.status == ConversationStatus.BOT:
+            raise InboxError("This chat is already with the bot.")
+        if conversation.status not in (ConversationStatus.AGENT, ConversationStatus.PENDING_AGENT):
+            raise InboxError("This chat has ended; there is nothing to hand back.")
+        conversation.status = ConversationStatus.BOT
+        conversation.last_activity_at = timezone.now()
+        conversation.save(update_fields=["status", "last_activity_at", "updated_at"])
+        note = Message.objects.create(
+            conversation=conversation,
+            role=Role.SYSTEM,
+            text=f"{agent_display_name(by)} handed the conversation back to the bot.",
+            status=MessageStatus.DONE,
+        )
+    ticket.conversation.status = ConversationStatus.BOT
+    publish(conversation.pk, {"type": "status", "status": "returned_to_bot"})
+    return cast(Message, note)
+
+
 def _deliver_to_chat(ticket: Ticket, message: Message) -> None:
     from bots.chat.events import AgentMessage
     from bots.chat.publishing import publish
+    from bots.chat.selectors import agent_display_name
 
+    author = agent_display_name(message.author)
     conversation = Conversation.objects.get(pk=ticket.conversation_id)
     if conversation.status != ConversationStatus.AGENT:
         Conversation.objects.filter(pk=conversation.pk).update(status=ConversationStatus.AGENT)
-        publish(conversation.pk, {"type": "status", "status": "agent_joined"})
+        publish(conversation.pk, {"type": "status", "status": "agent_joined", "agent": author})
     payload: AgentMessage = {
         "id": message.pk,
         "role": "agent",
         "text": message.text,
         "created_at": message.created_at.isoformat(),
+        "author": author,
     }
     publish(conversation.pk, {"type": "agent_message", "message": payload})
 

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from bots.models import Bot, Channel, Delivery, Priority, Role, Ticket, TicketStatus
+from bots.models import Bot, Channel, ConversationStatus, Delivery, Priority, Role, Ticket, TicketStatus
 from bots.tickets.inbox import (
     QUEUES,
     InboxError,
@@ -22,6 +22,7 @@ from bots.tickets.inbox import (
     ticket_is_overdue,
     ticket_note,
     ticket_reply,
+    ticket_return_to_bot,
 )
 from neo_support.access import dashboard_area
 from neo_support.forms import posted_text
@@ -117,6 +118,9 @@ def _ticket_context(membership: Membership, ticket: Ticket) -> dict[str, object]
         "statuses": TicketStatus.choices,
         "priorities": Priority.choices,
         "live_chat": ticket.conversation.channel == Channel.WIDGET,
+        # A live chat a person holds (or that waits for one) can go back to the bot.
+        "can_return_to_bot": ticket.conversation.channel == Channel.WIDGET
+        and ticket.conversation.status in (ConversationStatus.AGENT, ConversationStatus.PENDING_AGENT),
     }
 
 
@@ -132,7 +136,8 @@ def ticket_page(request: HttpRequest, ticket_id: int) -> HttpResponse:
 @dashboard_area(Area.TICKETS)
 @require_POST
 def ticket_act(request: HttpRequest, ticket_id: int) -> HttpResponse:
-    """One form per action: reply, approve (the bot's draft, maybe edited), note, assign, update."""
+    """One form per action: reply, approve (the bot's draft, maybe edited), note, assign,
+    update, return_to_bot (a live chat goes back to the bot)."""
     membership, ticket = _ticket(request, ticket_id)
     if membership.role not in ACTING_ROLES:
         return render(request, "dashboard/forbidden.html", status=403)
@@ -177,6 +182,9 @@ def ticket_act(request: HttpRequest, ticket_id: int) -> HttpResponse:
                 category=request.POST.get("category"),
             )
             messages.success(request, "Saved." if changed else "Nothing changed.")
+        elif action == "return_to_bot":
+            ticket_return_to_bot(ticket=ticket, by=request.user)
+            messages.success(request, "The chat is back with the bot; the visitor was told.")
         else:
             raise InboxError(f"Unknown action {action!r}.")
     except InboxError as error:

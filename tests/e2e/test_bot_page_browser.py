@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import uvicorn
@@ -22,11 +23,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ROSES = "# Roses\n\n## Pruning\n\nPrune roses in late winter, just above an outward bud."
 
 
-@pytest.fixture
-def server(in_process_tasks, settings) -> Iterator[str]:
+@contextmanager
+def serving(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The whole ASGI application (pages and the widget's websocket) served by uvicorn on a
     thread of this process, so it reads the test database; replies run on the in-process
-    task pool, extractive (no model weights), as on a fresh install."""
+    task pool (the caller's `in_process_tasks`), extractive (no model weights), as on a
+    fresh install."""
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     from neo_support.asgi import application
@@ -48,6 +50,12 @@ def server(in_process_tasks, settings) -> Iterator[str]:
     finally:
         running.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(in_process_tasks, settings) -> Iterator[str]:
+    with serving(settings) as url:
+        yield url
 
 
 def test_an_owner_creates_a_bot_sets_its_persona_and_talks_to_it_in_the_test_chat(server, page, tmp_path) -> None:
@@ -96,15 +104,36 @@ def test_an_owner_creates_a_bot_sets_its_persona_and_talks_to_it_in_the_test_cha
     bot.refresh_from_db()
     assert (bot.answer_threshold, bot.handoff_threshold) == (0.0, 0.0)
 
+    # The theme: what the test chat shows is what every site embedding the snippet shows.
+    page.fill("#id_accent", "#0A7D32")
+    page.select_option("#id_position", "left")
+    page.fill("#id_title", "Fern's garden desk")
+    page.click("#theme button[type=submit]")
+    page.wait_for_selector("#theme .notice:text('Saved.')")
+    bot.refresh_from_db()
+    assert bot.theme == {"accent": "#0a7d32", "position": "left", "title": "Fern's garden desk"}
+    tag = page.locator("#test-chat-widget")
+    assert tag.get_attribute("data-color") is None and tag.get_attribute("data-position") is None
+    assert tag.get_attribute("data-test-chat") is not None
+    launcher = page.locator("[data-neo-support] .launcher")
+    page.wait_for_function(  # the saved colour, from the server (nothing on the script tag says it)
+        "() => { const l = document.querySelector('[data-neo-support]')?.shadowRoot.querySelector('.launcher');"
+        " return l && getComputedStyle(l).backgroundColor === 'rgb(10, 125, 50)'; }"
+    )
+    box = launcher.bounding_box()
+    assert box is not None and box["x"] < 100  # bottom left
+
     page.click("#open-test-chat:enabled")
     page.wait_for_selector("[data-neo-support] .panel:not([hidden])")
     welcome = page.locator("[data-neo-support] .msg.bot").first
     welcome.wait_for(timeout=30_000)
     assert welcome.inner_text() == "Hi, I'm Fern. Ask me about roses!"
-    assert page.locator("[data-neo-support] header h2").inner_text() == "Fern"
+    assert page.locator("[data-neo-support] header h2").inner_text() == "Fern's garden desk"
 
     page.fill("[data-neo-support] textarea", "When should I prune roses?")
     page.keyboard.press("Enter")
     page.wait_for_selector("[data-neo-support] .msg.bot .sources", timeout=120_000)
     assert "late winter" in page.locator("[data-neo-support] .msg.bot").last.inner_text()
     page.screenshot(path=str(tmp_path / "bot-page.png"), full_page=True)
+    # A test chat is marked as one (left out of analytics).
+    assert list(bot.conversations.values_list("is_test", flat=True)) == [True]

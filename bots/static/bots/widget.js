@@ -1,7 +1,10 @@
 /*! Neo Support chat widget. One script tag:
  *  <script src="https://support.example.com/widget.js" data-bot-key="pk_..." async></script>
- * Optional: data-base-url, data-position (right|left), data-color, data-language,
- * data-expiry-days, data-open. Protocol: docs/protocol.md (version 1). No dependencies. */
+ * Its colour, corner and title come from the bot's Theme settings (cached in localStorage,
+ * so a reload does not flash the default). Optional, each overriding the theme on this
+ * page: data-position (right|left), data-color, data-title; and data-base-url,
+ * data-language, data-expiry-days, data-open; data-test-chat on the dashboard's test chat.
+ * Protocol: docs/protocol.md (version 1). No dependencies. */
 (function () {
   "use strict";
   var PROTOCOL = 1;
@@ -11,30 +14,43 @@
   var key = data.botKey || "";
   if (!key) { console.error("Neo Support: the script tag needs data-bot-key."); return; }
   var base = (data.baseUrl || new URL(script.src, location.href).origin).replace(/\/+$/, "");
+  // Theme values from the server or the script tag, checked alike: anything else is ignored.
+  function validAccent(v) { return typeof v === "string" && /^#([0-9a-f]{3,4}|[0-9a-f]{6}|[0-9a-f]{8})$/i.test(v) ? v : null; }
+  function validPosition(v) { return v === "left" || v === "right" ? v : null; }
+  function validTitle(v) { return typeof v === "string" && v.trim() ? v.trim().slice(0, 80) : null; }
   var cfg = {
-    position: data.position === "left" ? "left" : "right",
-    color: /^#[0-9a-f]{3,8}$/i.test(data.color || "") ? data.color : "#2456d6",
+    // The script tag's data-* only override the bot's saved theme.
+    override: { accent: validAccent(data.color), position: validPosition(data.position), title: validTitle(data.title) },
     language: data.language || document.documentElement.lang || "en",
-    expiryDays: Math.max(1, parseInt(data.expiryDays || "30", 10) || 30)
+    expiryDays: Math.max(1, parseInt(data.expiryDays || "30", 10) || 30),
+    testChat: data.testChat !== undefined
   };
+  var DEFAULT_THEME = { accent: "#2456d6", position: "right" };
+  var THEME_REFRESH_MS = 5 * 60 * 1000; // how stale a cached theme may be before it is asked for again
   var TEXT = {
     en: { title: "Support", placeholder: "Type your question…", send: "Send", stop: "Stop", open: "Open support chat",
       close: "Close chat", newChat: "New chat", human: "Talk to a person", sources: "Sources", helpful: "Helpful",
-      unhelpful: "Not helpful", thanks: "Thanks for the feedback.", offline: "Reconnecting…", handedOff: "A person will take over this conversation.", emailUs: "Email us instead",
+      unhelpful: "Not helpful", thanks: "Thanks for the feedback.", commentLabel: "What was wrong? (optional)", sendComment: "Send",
+      person: "person", agent: "Support team", agentJoined: "{name} joined the chat.", someoneJoined: "A person joined the chat.",
+      backToBot: "You are talking to the assistant again.", offline: "Reconnecting…", handedOff: "A person will take over this conversation.", emailUs: "Email us instead",
       yourEmail: "Your email", yourMessage: "Your message", sendEmail: "Send", contactDone: "Thanks! We will answer by email. Your ticket: ",
       typing: "The assistant is typing", error: "Something went wrong.", refused: "This chat is not available on this site." },
     fr: { title: "Assistance", placeholder: "Votre question…", send: "Envoyer", stop: "Arrêter", open: "Ouvrir le chat",
       close: "Fermer", newChat: "Nouvelle conversation", human: "Parler à une personne", sources: "Sources", helpful: "Utile",
-      unhelpful: "Pas utile", thanks: "Merci pour votre avis.", offline: "Reconnexion…", handedOff: "Une personne va prendre le relais.", emailUs: "Nous écrire par e-mail",
+      unhelpful: "Pas utile", thanks: "Merci pour votre avis.", commentLabel: "Qu'est-ce qui n'allait pas ? (facultatif)", sendComment: "Envoyer",
+      person: "humain", agent: "Équipe d'assistance", agentJoined: "{name} a rejoint la conversation.", someoneJoined: "Une personne a rejoint la conversation.",
+      backToBot: "Vous parlez de nouveau avec l'assistant.", offline: "Reconnexion…", handedOff: "Une personne va prendre le relais.", emailUs: "Nous écrire par e-mail",
       yourEmail: "Votre e-mail", yourMessage: "Votre message", sendEmail: "Envoyer", contactDone: "Merci ! Nous répondrons par e-mail. Votre ticket : ",
       typing: "L'assistant écrit", error: "Une erreur est survenue.", refused: "Ce chat n'est pas disponible sur ce site." }
   };
   var t = TEXT[cfg.language.slice(0, 2)] || TEXT.en;
 
   // Stored state -------------------------------------------------------------------
-  var STORE = "neo-support:" + key;
+  // The test chat keeps its own state: the dashboard and the demo page share an origin.
+  var STORE = "neo-support:" + (cfg.testChat ? "test:" : "") + key;
   var state = load();
-  function fresh() { return { token: null, lastEventId: null, messages: [], savedAt: Date.now() }; }
+  // `bot` ({name, theme, at}) is the bot's look as last heard; a new chat keeps it.
+  function fresh(bot) { return { token: null, lastEventId: null, messages: [], conversationStatus: null, bot: bot || null, savedAt: Date.now() }; }
   function load() {
     try {
       var saved = JSON.parse(localStorage.getItem(STORE) || "null");
@@ -42,8 +58,8 @@
     } catch (e) { /* storage blocked or corrupt: start afresh */ }
     return fresh();
   }
-  function save() {
-    state.savedAt = Date.now();
+  function save(keepAge) {
+    if (!keepAge) state.savedAt = Date.now();
     state.messages = state.messages.slice(-100);
     try { localStorage.setItem(STORE, JSON.stringify(state)); } catch (e) { /* private mode */ }
   }
@@ -58,19 +74,20 @@
   var host = document.createElement("div");
   host.setAttribute("data-neo-support", "");
   var root = host.attachShadow({ mode: "open" });
-  var side = cfg.position;
   root.innerHTML = "<style>" +
     ":host{all:initial}*{box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI',sans-serif}" +
-    ".launcher{position:fixed;bottom:20px;" + side + ":20px;width:56px;height:56px;border-radius:50%;border:0;background:var(--c);color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000;display:flex;align-items:center;justify-content:center}" +
+    ".launcher{position:fixed;bottom:20px;left:var(--l,auto);right:var(--r,20px);width:56px;height:56px;border-radius:50%;border:0;background:var(--c);color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000;display:flex;align-items:center;justify-content:center}" +
     ".launcher svg{width:26px;height:26px;fill:currentColor}.badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;border-radius:10px;background:#d93025;color:#fff;font-size:12px;line-height:20px;text-align:center;padding:0 5px}" +
-    ".panel{position:fixed;bottom:88px;" + side + ":20px;width:380px;max-width:calc(100vw - 40px);height:600px;max-height:calc(100vh - 110px);background:#fff;color:#1b1f24;border-radius:14px;box-shadow:0 8px 30px rgba(0,0,0,.25);display:flex;flex-direction:column;overflow:hidden;z-index:2147483001;font-size:15px}" +
+    ".panel{position:fixed;bottom:88px;left:var(--l,auto);right:var(--r,20px);width:380px;max-width:calc(100vw - 40px);height:600px;max-height:calc(100vh - 110px);background:#fff;color:#1b1f24;border-radius:14px;box-shadow:0 8px 30px rgba(0,0,0,.25);display:flex;flex-direction:column;overflow:hidden;z-index:2147483001;font-size:15px}" +
     ".panel[hidden]{display:none}header{background:var(--c);color:#fff;padding:12px 14px;display:flex;align-items:center;gap:8px}header h2{font-size:16px;margin:0;flex:1}" +
     "header button{background:transparent;border:1px solid rgba(255,255,255,.5);color:#fff;border-radius:6px;padding:4px 8px;cursor:pointer;font-size:13px}" +
     ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:10px;background:#f6f7f9}" +
     ".msg{max-width:85%;padding:9px 12px;border-radius:12px;line-height:1.4;white-space:normal;word-wrap:break-word}.msg p{margin:0 0 6px}.msg p:last-child{margin:0}.msg ul,.msg ol{margin:4px 0;padding-left:20px}" +
-    ".visitor{align-self:flex-end;background:var(--c);color:#fff;white-space:pre-wrap}.bot,.agent{align-self:flex-start;background:#fff;border:1px solid #e1e4e8}.system{align-self:center;color:#57606a;font-size:13px;text-align:center}" +
+    ".visitor{align-self:flex-end;background:var(--c);color:#fff;white-space:pre-wrap}.bot,.agent{align-self:flex-start;background:#fff;border:1px solid #e1e4e8}.agent{border-left:3px solid var(--c)}" +
+    ".who{font-size:12px;color:#57606a;margin-bottom:3px;display:flex;gap:6px;align-items:center}.who strong{color:#1b1f24}.person{border:1px solid #d0d7de;border-radius:8px;padding:0 6px;font-size:11px}.system{align-self:center;color:#57606a;font-size:13px;text-align:center}" +
     ".msg a{color:inherit}.cite{font-size:11px;vertical-align:super;text-decoration:none;background:#e7ecfb;color:#2456d6;border-radius:4px;padding:0 3px;margin-left:1px}" +
-    ".sources{margin-top:6px;font-size:12px;color:#57606a}.sources ol{margin:2px 0;padding-left:18px}.rate{margin-top:6px;display:flex;gap:6px}.rate button{border:1px solid #d0d7de;background:#fff;border-radius:6px;cursor:pointer;padding:2px 8px}.rate button[aria-pressed=true]{background:#e7ecfb}" +
+    ".sources{margin-top:6px;font-size:12px;color:#57606a}.sources ol{margin:2px 0;padding-left:18px}.rate{margin-top:6px;display:flex;gap:6px}.rate button{border:1px solid #d0d7de;background:#fff;border-radius:6px;cursor:pointer;padding:2px 8px}.rate button[aria-pressed=true]{background:#e7ecfb}.thanks{margin:4px 0 0;font-size:12px;color:#57606a}" +
+    ".comment{display:flex;flex-direction:column;gap:4px;margin-top:6px;padding:0;border:0;background:transparent}.comment label{font-size:12px;color:#57606a}.comment textarea{font-size:13px;max-height:none}.comment button{align-self:flex-end;background:var(--c);color:#fff;border:0;border-radius:6px;padding:3px 10px;cursor:pointer}" +
     ".typing{align-self:flex-start;color:#57606a;font-size:13px}.starters{display:flex;flex-wrap:wrap;gap:6px}.starters button{border:1px solid var(--c);color:var(--c);background:#fff;border-radius:16px;padding:5px 10px;cursor:pointer;font-size:13px}" +
     ".bar{font-size:12px;color:#8a5a00;background:#fff4d6;padding:4px 12px}.bar[hidden]{display:none}form{display:flex;gap:6px;padding:10px;border-top:1px solid #e1e4e8;background:#fff}" +
     "textarea{flex:1;resize:none;border:1px solid #d0d7de;border-radius:8px;padding:8px;font-size:15px;max-height:120px}form button{background:var(--c);color:#fff;border:0;border-radius:8px;padding:0 14px;cursor:pointer}" +
@@ -83,21 +100,59 @@
     "<section class='panel' role='dialog' aria-modal='false' hidden><header><h2></h2><button type='button' class='new'></button><button type='button' class='x'>✕</button></header>" +
     "<div class='bar' role='status' hidden></div><div class='log' role='log' aria-live='polite' aria-relevant='additions text' tabindex='0'></div>" +
     "<div><button type='button' class='human'></button><button type='button' class='human email'></button></div><form><label class='sr' for='neo-q'></label><textarea id='neo-q' rows='1' maxlength='4000'></textarea><button type='submit' class='send'></button></form></section>";
-  host.style.setProperty("--c", cfg.color);
   var $ = function (s) { return root.querySelector(s); };
   var launcher = $(".launcher"), badge = $(".badge"), panel = $(".panel"), log = $(".log"), bar = $(".bar");
   var form = $("form"), input = $("textarea"), sendButton = $(".send"), humanButton = $(".human");
-  $("h2").textContent = t.title;
   $(".new").textContent = t.newChat;
   $(".x").setAttribute("aria-label", t.close);
   $(".sr").textContent = t.placeholder;
   launcher.setAttribute("aria-label", t.open);
-  panel.setAttribute("aria-label", t.title);
   input.placeholder = t.placeholder;
   sendButton.textContent = t.send;
   humanButton.textContent = t.human;
   var emailButton = $(".email");
   emailButton.textContent = t.emailUs;
+
+  // Theme: the script tag's overrides, else the bot's saved theme, else the defaults.
+  function look() {
+    var bot = state.bot || {}, saved = bot.theme || {}, o = cfg.override;
+    return {
+      accent: o.accent || saved.accent || DEFAULT_THEME.accent,
+      position: o.position || saved.position || DEFAULT_THEME.position,
+      title: o.title || saved.title || bot.name || t.title
+    };
+  }
+  function applyTheme() {
+    var l = look();
+    host.style.setProperty("--c", l.accent);
+    host.style.setProperty("--l", l.position === "left" ? "20px" : "auto");
+    host.style.setProperty("--r", l.position === "left" ? "auto" : "20px");
+    host.setAttribute("data-position", l.position);
+    $("h2").textContent = l.title;
+    panel.setAttribute("aria-label", l.title);
+  }
+  // The bot as `welcome` describes it: its look is kept for the next page.
+  function learnBot(bot) {
+    var theme = bot.theme || {};
+    state.bot = {
+      name: typeof bot.name === "string" ? bot.name.slice(0, 200) : "",
+      theme: { accent: validAccent(theme.accent), position: validPosition(theme.position), title: validTitle(theme.title) },
+      at: Date.now()
+    };
+    save(true); applyTheme(); reveal();
+  }
+  // A first visit knows no theme yet: the launcher waits for it, briefly, rather than flash the default.
+  function reveal() { launcher.style.visibility = ""; }
+  // Without a socket (the chat not opened yet), a `hello` by POST tells the bot's look; nothing is stored.
+  function refreshTheme() {
+    fetch(base + "/chat/" + encodeURIComponent(key) + "/frames", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ type: "hello", v: PROTOCOL, visitor_token: null, last_event_id: null, locale: cfg.language }) })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (events) {
+        (Array.isArray(events) ? events : []).forEach(function (e) { if (e && e.type === "welcome" && e.bot) learnBot(e.bot); });
+      }, function () { /* offline or refused: the chat says so when opened */ })
+      .then(reveal);
+  }
 
   // Markdown, built from DOM nodes and text only: nothing the bot says becomes HTML.
   function inline(parent, text, citations) {
@@ -156,12 +211,14 @@
   var nodes = {}; // message id or client id -> element
   function find(id) { for (var i = 0; i < state.messages.length; i++) if (state.messages[i].id === id) return state.messages[i]; return null; }
   function render(message) {
-    var el = nodes[message.id] || nodes[message.clientId];
+    // Notices have neither id: each is its own element, never one to reuse.
+    var ref = message.id || message.clientId;
+    var el = ref ? nodes[message.id] || nodes[message.clientId] : null;
     if (!el) {
       el = document.createElement("div");
       log.insertBefore(el, typingNode.parentNode === log ? typingNode : null);
     }
-    nodes[message.id || message.clientId] = el;
+    if (ref) nodes[ref] = el;
     el.className = "msg " + message.role;
     el.textContent = "";
     if (message.role === "bot" && message.status !== "pending" && message.status !== "streaming") {
@@ -183,6 +240,18 @@
         el.appendChild(sources);
       }
       if (message.id && message.status === "done") el.appendChild(rating(message));
+    } else if (message.role === "agent") {
+      // A person, named and marked, so nobody mistakes them for the bot (or the reverse).
+      var who = document.createElement("div");
+      who.className = "who";
+      var name = document.createElement("strong");
+      name.textContent = message.author || t.agent;
+      var tag = document.createElement("span");
+      tag.className = "person";
+      tag.textContent = t.person;
+      who.appendChild(name); who.appendChild(tag);
+      el.appendChild(who);
+      el.appendChild(markdown(message.text || "", []));
     } else {
       el.textContent = message.text;
     }
@@ -206,10 +275,45 @@
       b.appendChild(svg);
       b.setAttribute("aria-label", r[2]);
       b.setAttribute("aria-pressed", String(message.rating === r[0]));
-      b.onclick = function () { message.rating = r[0]; save(); render(message); send({ type: "feedback", message_id: message.id, rating: r[0] }); };
+      b.onclick = function () {
+        message.rating = r[0]; message.commented = false; save(); render(message);
+        send({ type: "feedback", message_id: message.id, rating: r[0] });
+        if (r[0] === -1) { var c = nodes[message.id] && nodes[message.id].querySelector(".comment textarea"); if (c) c.focus(); }
+      };
       box.appendChild(b);
     });
-    return box;
+    if (!message.rating) return box;
+    var wrap = document.createDocumentFragment();
+    wrap.appendChild(box);
+    if (message.rating === -1 && !message.commented) wrap.appendChild(commentBox(message));
+    var thanks = document.createElement("p");
+    thanks.className = "thanks";
+    thanks.setAttribute("role", "status");
+    thanks.textContent = t.thanks;
+    wrap.appendChild(thanks);
+    return wrap;
+  }
+  // After a thumbs down, an optional word on what was wrong: a second `feedback` frame,
+  // which replaces the first rating on the server.
+  function commentBox(message) {
+    var form = document.createElement("form");
+    form.className = "comment";
+    var id = "neo-comment-" + message.id;
+    var label = document.createElement("label");
+    label.htmlFor = id; label.textContent = t.commentLabel;
+    var text = document.createElement("textarea");
+    text.id = id; text.rows = 2; text.maxLength = 1000;
+    var submit = document.createElement("button");
+    submit.type = "submit"; submit.textContent = t.sendComment;
+    form.appendChild(label); form.appendChild(text); form.appendChild(submit);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault(); e.stopPropagation();
+      var comment = text.value.trim().slice(0, 1000);
+      if (!comment) { text.focus(); return; }
+      message.commented = true; save(); render(message);
+      send({ type: "feedback", message_id: message.id, rating: -1, comment: comment });
+    });
+    return form;
   }
   var typingNode = document.createElement("div");
   typingNode.className = "typing";
@@ -249,7 +353,11 @@
   var socket = null, connected = false, attempts = 0, timer = null, fatal = false, traits = null;
   var everOpened = false, httpMode = !window.WebSocket, source = null;
   function wsUrl() { return base.replace(/^http/, "ws") + "/ws/chat/?key=" + encodeURIComponent(key); }
-  function hello() { return { type: "hello", v: PROTOCOL, visitor_token: state.token, last_event_id: state.lastEventId, page: location.href.slice(0, 2000), locale: cfg.language }; }
+  function hello() {
+    var frame = { type: "hello", v: PROTOCOL, visitor_token: state.token, last_event_id: state.lastEventId, page: location.href.slice(0, 2000), locale: cfg.language };
+    if (cfg.testChat) frame.test = true; // honoured only on the server's own pages (the dashboard)
+    return frame;
+  }
   function post(frame) {
     var headers = { "Content-Type": "application/json" };
     if (state.token && frame.type !== "hello") headers["X-Visitor-Token"] = state.token;
@@ -310,14 +418,19 @@
         state.token = event.visitor_token;
         state.conversationId = event.conversation_id;
         welcome = { text: event.bot.welcome_message || "", starters: event.bot.starter_questions || [] };
-        $("h2").textContent = event.bot.name || t.title;
-        panel.setAttribute("aria-label", event.bot.name || t.title);
+        learnBot(event.bot);
+        state.conversationStatus = event.conversation_status || null;
         if (!event.resumed) {
           var pending = state.messages.filter(function (m) { return m.role === "visitor" && !m.id; });
-          state.messages = event.history.map(function (m) { return { id: m.id, role: m.role, text: m.text, status: m.status, citations: m.citations, seq: m.seq || 0 }; }).concat(pending);
+          var earlier = {};
+          state.messages.forEach(function (m) { if (m.id) earlier[m.id] = m; });
+          state.messages = event.history.map(function (m) {
+            var kept = earlier[m.id] || {}; // this browser's own ratings
+            return { id: m.id, role: m.role, text: m.text, status: m.status, citations: m.citations, seq: m.seq || 0, author: m.author, rating: kept.rating, commented: kept.commented };
+          }).concat(pending);
           state.lastEventId = event.last_event_id;
         }
-        save(); redraw(); updateComposer();
+        save(); redraw(); updateComposer(); updateHandoff();
         typing(!!streaming());
         if (traits) send(traits);
         resendPending();
@@ -354,17 +467,29 @@
         emit("reply", { id: d.id, text: d.text, citations: d.citations });
         break;
       case "agent_message":
-        state.messages.push({ id: event.message && event.message.id, role: "agent", text: event.message ? event.message.text : event.text, status: "done" });
+        var said = event.message || { text: event.text };
+        if (said.id && find(said.id)) break;
+        state.messages.push({ id: said.id, role: "agent", text: said.text, author: said.author, status: "done" });
+        if (state.conversationStatus !== "agent") { state.conversationStatus = "agent"; updateHandoff(); }
         render(state.messages[state.messages.length - 1]); unread(); save();
         break;
       case "status":
         if (event.status === "bot_typing") typing(true);
         if (event.status === "bot_idle") typing(false);
-        if (event.status === "handed_off") { state.messages.push({ role: "system", text: t.handedOff, status: "done" }); render(state.messages[state.messages.length - 1]); save(); }
+        // Published changes carry an id and are told once; an answer to this client alone
+        // (asking again for a person) only sets the state.
+        var told = !!event.id;
+        if (event.status === "handed_off") { state.conversationStatus = "pending_agent"; if (told) notice(t.handedOff); }
+        if (event.status === "agent_joined") {
+          state.conversationStatus = "agent";
+          if (told) notice(event.agent ? t.agentJoined.replace("{name}", event.agent) : t.someoneJoined);
+        }
+        if (event.status === "returned_to_bot") { state.conversationStatus = "bot"; if (told) notice(t.backToBot); }
+        updateHandoff(); save();
         break;
       case "error":
         emit("error", event);
-        if (event.code === "token_invalid" || event.code === "token_expired") { state = fresh(); save(); break; }
+        if (event.code === "token_invalid" || event.code === "token_expired") { state = fresh(state.bot); save(); updateHandoff(); break; }
         var note = { role: "system", text: event.message || t.error, status: "done" };
         if (event.code === "unavailable") {
           // A service is restarting; nothing was stored. Keep the question and send it again.
@@ -381,6 +506,9 @@
         break;
     }
   }
+  function notice(text) { state.messages.push({ role: "system", text: text, status: "done" }); render(state.messages[state.messages.length - 1]); unread(); }
+  // "Talk to a person" is offered only while the bot holds the chat.
+  function updateHandoff() { humanButton.hidden = state.conversationStatus === "pending_agent" || state.conversationStatus === "agent"; }
   var resendTimer = null, unavailableShown = false;
   // Questions the server has not acknowledged yet (the server keeps one copy per client id).
   function resendPending() {
@@ -462,9 +590,8 @@
     emit("close");
   }
   function newChat() {
-    state = fresh();
-    state.token = null;
-    save();
+    state = fresh(state.bot);
+    save(); updateHandoff();
     if (socket) { socket.onclose = null; socket.close(1000); socket = null; }
     if (source) { source.close(); source = null; }
     connected = false;
@@ -491,9 +618,12 @@
   };
 
   function mount() {
+    applyTheme(); updateHandoff();
+    if (!state.bot) { launcher.style.visibility = "hidden"; setTimeout(reveal, 1500); }
     document.body.appendChild(host);
     redraw();
     if (state.token) connect(); // a returning visitor hears replies and agents at once; others on open
+    else if (!state.bot || cfg.testChat || Date.now() - (state.bot.at || 0) > THEME_REFRESH_MS) refreshTheme();
     if (data.open === "true") open();
   }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);

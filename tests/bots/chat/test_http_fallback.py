@@ -129,3 +129,21 @@ async def test_the_widgets_contact_form_opens_an_email_ticket(bot) -> None:
     assert (await contact(bot, {}, method="GET"))[0] == 405
     assert (await contact(bot, {"email": "a@b.example", "text": "x"}, origin="https://evil.example"))[0] == 403
     assert await database_sync_to_async(Ticket.objects.count)() == 1
+
+
+async def test_a_test_chat_over_the_fallback_is_marked_only_from_this_servers_pages(bot) -> None:
+    from channels.db import database_sync_to_async
+
+    from bots.models import Conversation
+
+    for origin, marked in (("http://testserver", True), (ORIGIN, False)):
+        status, [welcome] = await post(bot, {"type": "hello", "v": 1, "test": True}, origin=origin)
+        assert status == 200 and welcome["bot"]["theme"] == bot.theme
+        # Every POST is a session of its own: the mark travels in the signed visitor token.
+        status, [ack] = await post(
+            bot, {"type": "message", "client_id": "c1", "text": "hi"}, token=welcome["visitor_token"], origin=origin
+        )
+        assert status == 200 and ack["type"] == "ack"
+        conversation = await database_sync_to_async(Conversation.objects.get)(pk=ack["conversation_id"])
+        assert conversation.is_test is marked, origin
+        await read_events_until_done(bot, ack["visitor_token"], ack["reply_id"])

@@ -153,3 +153,71 @@ def test_an_agent_takes_over_a_live_chat_and_the_bot_stays_silent(client, settin
     question, reply = conversation_ask(conversation=conversation, text="My invoice is wrong")
     assert reply is None and Message.objects.filter(conversation=conversation, role=Role.BOT).count() == 0
     assert "My invoice is wrong" in client.get(f"/dashboard/inbox/{ticket.pk}/?fragment=thread").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("in_process_tasks")
+def test_an_agent_hands_a_live_chat_back_to_the_bot(client, settings) -> None:
+    settings.NEO_MODEL = "/nonexistent/model"
+    agent = MembershipFactory(role="agent", user__username="sam", user__first_name="Sam")
+    viewer = MembershipFactory(organization=agent.organization, role="viewer")
+    bot = BotFactory(organization=agent.organization)
+    conversation = conversation_start(bot=bot, visitor_id="visitor-1")
+    Message.objects.create(conversation=conversation, role=Role.VISITOR, text="I need a person please")
+    ticket = Ticket.objects.create(conversation=conversation, subject="I need a person please")
+    act = f"/dashboard/inbox/{ticket.pk}/act"
+    client.force_login(agent.user)
+    assert client.post(act, {"action": "reply", "text": "Hi, I'm Sam."}).status_code == 302
+    page = client.get(f"/dashboard/inbox/{ticket.pk}/").content.decode()
+    assert "Hand back to the bot" in page and 'value="return_to_bot"' in page
+
+    client.force_login(viewer.user)  # viewers only read
+    assert client.post(act, {"action": "return_to_bot"}).status_code == 403
+    assert Conversation.objects.get(pk=conversation.pk).status == "agent"
+
+    client.force_login(agent.user)
+    listener = ConversationListener(conversation.pk)
+    response = client.post(act, {"action": "return_to_bot"})
+    assert response.status_code == 302
+    assert listener._events.get(timeout=10) | {"id": None} == {
+        "type": "status",
+        "status": "returned_to_bot",
+        "id": None,
+    }
+    assert Conversation.objects.get(pk=conversation.pk).status == "bot"
+    note = Message.objects.filter(conversation=conversation, role=Role.SYSTEM).latest("pk")
+    assert note.text == "Sam handed the conversation back to the bot." and note.author_id is None
+    page = client.get(f"/dashboard/inbox/{ticket.pk}/", follow=True).content.decode()
+    assert "The chat is back with the bot" in page and "Hand back to the bot" not in page
+
+    # The bot answers the visitor again.
+    question, reply = conversation_ask(conversation=conversation, text="One more thing")
+    assert reply is not None
+
+    again = client.post(act, {"action": "return_to_bot"})
+    assert again.status_code == 400 and "This chat is already with the bot." in again.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_email_ticket_cannot_be_handed_back_to_the_bot(client) -> None:
+    agent = MembershipFactory(role="agent")
+    ticket = email_ticket(BotFactory(organization=agent.organization), status="open")
+    client.force_login(agent.user)
+    assert "Hand back to the bot" not in client.get(f"/dashboard/inbox/{ticket.pk}/").content.decode()
+    response = client.post(f"/dashboard/inbox/{ticket.pk}/act", {"action": "return_to_bot"})
+    assert response.status_code == 400
+    assert "Only a live chat can be handed back to the bot" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_thread_renders_the_safe_markdown_subset_and_escapes_the_rest(client) -> None:
+    agent = MembershipFactory(role="agent")
+    ticket = email_ticket(BotFactory(organization=agent.organization), status="open")
+    Message.objects.create(
+        conversation=ticket.conversation, role=Role.BOT, text="Open **Billing** [1].\n\n<script>alert(1)</script>",
+        citations=[{"number": 1, "title": "Billing", "url": ""}],
+    )  # fmt: skip
+    client.force_login(agent.user)
+    thread = client.get(f"/dashboard/inbox/{ticket.pk}/?fragment=thread").content.decode()
+    assert "<strong>Billing</strong>" in thread
+    assert "<script>alert(1)</script>" not in thread and "&lt;script&gt;" in thread
