@@ -41,6 +41,37 @@ def org_knowledge_bases(organization: Organization) -> forms.ModelMultipleChoice
     )
 
 
+ANSWER_MODE_HELP = "Generative writes each answer from the passages found; extractive quotes the best of them."
+NO_MODEL_HELP = (
+    "Extractive for now: the GPT-Neo model is not on this server yet, so bots quote their documents even when set "
+    "to generative. Run `python manage.py download_model` on the server (it needs internet access); the model is "
+    "picked up within a few minutes, without a restart, and generative answers then work."
+)
+NO_MODEL_HELP_SAVED = (
+    "The GPT-Neo model is not on this server yet, so answers are quoted from the documents even in generative "
+    "mode. Run `python manage.py download_model` on the server (it needs internet access); the model is picked up "
+    "within a few minutes, without a restart."
+)
+
+
+def model_missing() -> bool:
+    """Whether generated answers are impossible now because the model is not available.
+    Never loads the model: this process's own holder says when tasks run here, the
+    generation workers' heartbeats when they run apart (`/healthz`'s model check), and
+    when neither knows yet, whether the weights are in the local cache."""
+    from django.conf import settings
+
+    from neo_support.health import check_model
+    from workers.generation.model import local_weights
+
+    state = check_model().get("state")
+    if state in {"loaded", "not_loaded"}:
+        return False  # not_loaded: the weights are here, and it loads with the first reply
+    if state == "unavailable":
+        return True
+    return local_weights(settings.NEO_MODEL) is None
+
+
 class BotCreateForm(forms.Form):
     name = forms.CharField(max_length=200)
     instructions = forms.CharField(
@@ -55,6 +86,11 @@ class BotCreateForm(forms.Form):
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["knowledge_bases"] = org_knowledge_bases(organization)
+        # A new bot set to generate while there is no model would quietly quote instead.
+        missing = model_missing()
+        field = self.fields["answer_mode"]
+        field.initial = AnswerMode.EXTRACTIVE if missing else AnswerMode.GENERATIVE
+        field.help_text = NO_MODEL_HELP if missing else ANSWER_MODE_HELP
 
 
 class BotSettingsForm(forms.Form):
@@ -111,6 +147,7 @@ class BotPersonaForm(BotSettingsForm):
         field = org_knowledge_bases(bot.organization)
         field.disabled = read_only
         self.fields["knowledge_bases"] = field
+        self.fields["answer_mode"].help_text = NO_MODEL_HELP_SAVED if model_missing() else ANSWER_MODE_HELP
 
     def initial_from(self, bot: Bot) -> dict[str, Any]:
         generation = bot.generation if isinstance(bot.generation, dict) else {}
@@ -188,7 +225,8 @@ class BotModerationForm(BotSettingsForm):
     allowlist = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Words and phrases that never match, one per line (kill the process).",
+        help_text="Words and phrases that are never blocked or flagged, one per line: harmless uses of a "
+        "blocked word, such as “kill the process” on an IT help desk.",
     )
     blocklist_action = forms.ChoiceField(label="A blocklisted word", choices=BLOCKLIST_ACTIONS)
     pii = forms.ChoiceField(label="Personal data", choices=PII_ACTIONS)

@@ -261,6 +261,9 @@ NEO_API_REPLY_WAIT_SECONDS = env_int("NEO_API_REPLY_WAIT_SECONDS", 60, minimum=0
 NEO_MODEL = env_str("NEO_MODEL", "EleutherAI/gpt-neo-125M")
 NEO_DEVICE = env_matching("NEO_DEVICE", "auto", r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N")
 NEO_DTYPE = env_choice("NEO_DTYPE", "auto", ("auto", "float32", "bfloat16", "float16"))
+# How often a process whose model could not be loaded looks for it again, in the
+# background (never on a visitor's request), so a model downloaded later is picked up.
+NEO_MODEL_RETRY_SECONDS = env_int("NEO_MODEL_RETRY_SECONDS", 300, minimum=5, maximum=86400)
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 
 # Files -------------------------------------------------------------------
@@ -443,5 +446,13 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Libraries that narrate their start-up: Presidio lists every recognizer it loads
+        # (and warns about each non-English one, which we never ask for); faiss reports each
+        # CPU build it tries before the one that loads. Their errors still show.
+        "presidio-analyzer": {"level": "ERROR"},
+        "decision_process": {"level": "ERROR"},  # Presidio's decision trace
+        "faiss.loader": {"level": "WARNING"},
+    },
 }

@@ -3,6 +3,8 @@ test chat, deleting it, and who may do what."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -67,6 +69,70 @@ def test_an_admin_creates_a_bot_with_its_organizations_knowledge_bases(client, a
     assert list(bot.knowledge_bases.all()) == [knowledge_base]
 
 
+@pytest.fixture
+def no_model(settings, tmp_path, monkeypatch):
+    """Tasks in this process, and NEO_MODEL naming weights that are not on this machine."""
+    from workers.generation import loading
+
+    settings.NEO_TASKS_IN_PROCESS = True
+    settings.NEO_MODEL = str(tmp_path / "no-model-here")
+    loading.holder.reset()
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("a dashboard page must not load the model"))
+    yield
+    loading.holder.reset()
+
+
+def test_without_a_model_a_new_bot_defaults_to_quoting_and_the_form_says_how_to_fix_it(client, admin, no_model) -> None:
+    page = client.get("/dashboard/bots/new")
+    form = page.context["form"]
+    assert form["answer_mode"].value() == "extractive"
+    assert b'<option value="extractive" selected>' in page.content
+    help_text = form.fields["answer_mode"].help_text
+    assert "not on this server" in help_text and "manage.py download_model" in help_text
+
+
+def test_with_the_model_loaded_a_new_bot_defaults_to_generating(client, admin, settings, tiny_neo) -> None:
+    from workers.generation.loading import holder
+
+    settings.NEO_TASKS_IN_PROCESS = True
+    holder.get()
+    page = client.get("/dashboard/bots/new")
+    assert page.context["form"]["answer_mode"].value() == "generative"
+    assert b'<option value="generative" selected>' in page.content
+    assert "download_model" not in page.context["form"].fields["answer_mode"].help_text
+
+
+def test_with_the_model_on_disk_but_not_loaded_yet_a_new_bot_defaults_to_generating(
+    client, admin, settings, tiny_neo, monkeypatch
+) -> None:
+    from workers.generation import loading
+
+    settings.NEO_TASKS_IN_PROCESS = True
+    monkeypatch.setattr(loading, "load_model", lambda *a, **k: pytest.fail("a dashboard page must not load the model"))
+    assert client.get("/dashboard/bots/new").context["form"]["answer_mode"].value() == "generative"
+
+
+@pytest.mark.parametrize(("reported", "on_disk", "missing"), [
+    ("loaded", False, False),
+    ("unavailable", True, True),
+    ("unknown", True, False),  # no generation worker reported yet: the local cache decides
+    ("unknown", False, True),
+])  # fmt: skip
+def test_with_workers_apart_the_form_goes_by_their_report_then_the_local_cache(
+    settings, tmp_path, tiny_neo_dir, monkeypatch, reported, on_disk, missing
+) -> None:
+    from bots.forms import model_missing
+
+    settings.NEO_MODEL = str(tiny_neo_dir if on_disk else tmp_path / "absent")
+    monkeypatch.setattr("neo_support.health.check_model", lambda: {"ok": True, "state": reported})
+    assert model_missing() is missing
+
+
+def test_without_a_model_the_persona_section_says_answers_are_quoted(client, bot, no_model) -> None:
+    help_text = client.get(url(bot)).context["forms"]["persona"].fields["answer_mode"].help_text
+    assert "quoted" in help_text and "manage.py download_model" in help_text
+
+
 def test_creating_a_bot_with_another_tenants_knowledge_base_is_refused_and_keeps_what_was_typed(client, admin) -> None:
     foreign = KnowledgeBaseFactory(name="Not yours")
     response = client.post(
@@ -107,7 +173,10 @@ def test_the_page_shows_every_section_the_embed_code_and_the_test_chat(client, b
         assert f'id="{section}"'.encode() in page.content
     assert f"data-bot-key=&quot;{bot.public_key}&quot;".encode() in page.content  # the embed code, as text
     assert f'src="http://testserver/widget.js" data-bot-key="{bot.public_key}"'.encode() in page.content
-    assert b'data-color="#2563eb" data-position="right"' in page.content
+    # The test chat is the real widget, marked as a test, taking its look from the saved
+    # theme as every site does (no colour or corner of its own on the tag).
+    tag = re.search(rb'<script id="test-chat-widget"[^>]*>', page.content)
+    assert tag is not None and b"data-test-chat" in tag.group() and b"data-color" not in tag.group()
 
 
 def test_persona_and_answers_are_saved_and_unknown_generation_keys_kept(client, admin, bot) -> None:
@@ -253,6 +322,12 @@ def test_the_moderation_form_shows_the_policy_in_force(client, bot) -> None:
     assert form.initial["blocklist"] == "darn" and form.initial["safe_reply"] == ""
 
 
+def test_the_allowlist_help_explains_it_with_an_example_rather_than_an_instruction(client, bot) -> None:
+    help_text = client.get(url(bot)).context["forms"]["moderation"].fields["allowlist"].help_text
+    assert "never blocked" in help_text and "such as “kill the process”" in help_text
+    assert "(kill the process)" not in help_text
+
+
 def test_an_invalid_moderation_choice_saves_nothing(client, bot) -> None:
     bot.moderation_policy = {"custom_rule": 1}
     bot.save()
@@ -289,7 +364,8 @@ def test_the_theme_is_saved_and_unknown_theme_keys_kept(client, bot) -> None:
     assert response.status_code == 302
     bot.refresh_from_db()
     assert bot.theme == {"accent": "#0a7d32", "position": "left", "title": "Help", "font": "serif"}
-    assert b'data-color="#0a7d32" data-position="left"' in client.get(url(bot)).content
+    theme = client.get(url(bot)).context["forms"]["theme"]
+    assert (theme.initial["accent"], theme.initial["position"], theme.initial["title"]) == ("#0a7d32", "left", "Help")
 
 
 @pytest.mark.parametrize("accent", ["blue", "#12345", "#1234567", "#ggg000", "javascript:1"])

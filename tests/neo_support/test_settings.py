@@ -24,6 +24,7 @@ print(json.dumps({
     "broker": s.CELERY_BROKER_URL,
     "email": s.EMAIL_BACKEND,
     "hosts": s.ALLOWED_HOSTS,
+    "model_retry": s.NEO_MODEL_RETRY_SECONDS,
 }))
 """
 
@@ -42,6 +43,7 @@ def test_with_no_variables_it_runs_embedded_on_sqlite_in_var(var_dir: Path) -> N
     assert built["layer"] == "neo_support.channel_layers.ThreadSafeInMemoryChannelLayer"
     assert built["in_process"] is True
     assert built["email"] == "django.core.mail.backends.console.EmailBackend"
+    assert built["model_retry"] == 300
 
 
 def test_database_and_redis_urls_switch_to_postgres_redis_and_celery(var_dir: Path) -> None:
@@ -87,6 +89,7 @@ def test_the_secret_key_can_come_from_a_file(var_dir: Path, tmp_path: Path) -> N
         ("EMAIL_PORT", "smtp", "EMAIL_PORT: expected a whole number"),
         ("CSRF_TRUSTED_ORIGINS", "support.example.com", "CSRF_TRUSTED_ORIGINS: URL scheme"),
         ("SECRET_KEY_FILE", "/nonexistent/key", "SECRET_KEY_FILE: cannot read"),
+        ("NEO_MODEL_RETRY_SECONDS", "1", "NEO_MODEL_RETRY_SECONDS: must be at least 5"),
     ],
 )
 def test_a_malformed_variable_stops_start_up_naming_it(var_dir: Path, variable: str, value: str, message: str) -> None:
@@ -130,3 +133,30 @@ def test_production_settings_pass_the_deployment_checklist(var_dir: Path) -> Non
     assert reported <= {"security.W005", "security.W021"}, result.stdout
     documented = (ROOT / "docs" / "configuration.md").read_text()
     assert all(check in documented for check in reported)
+
+
+QUIET_START = """
+import logging, django
+django.setup()
+from workers.moderation.pii import PiiFilter
+assert PiiFilter().check("mail me at a@b.co")
+import faiss
+logging.getLogger("presidio-analyzer").error("presidio error shows")
+logging.getLogger("faiss.loader").warning("faiss warning shows")
+logging.getLogger("workers.moderation").warning("our warning shows")
+logging.getLogger("retrieval.embeddings").info("our info shows")
+"""
+
+
+def test_noisy_libraries_are_quiet_and_our_own_logs_are_not(var_dir: Path) -> None:
+    """Issue "The first hour of a new company", item 9: about 40 lines from Presidio and
+    faiss's "No module named …swigfaiss_avx2" followed `make run`'s banner."""
+    env = clean_env(DJANGO_SETTINGS_MODULE="neo_support.settings", NEO_VAR_DIR=str(var_dir), HF_HUB_OFFLINE="1")
+    result = run_python(QUIET_START, env, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    logged = result.stdout + result.stderr
+    assert "Loaded recognizer" not in logged and "Recognizer not added" not in logged
+    assert "swigfaiss" not in logged and "Loading faiss" not in logged
+    for line in ("presidio error shows", "faiss warning shows", "our warning shows", "our info shows"):
+        assert line in logged

@@ -3,8 +3,9 @@
 `load_model` reads the weights (`workers.generation.model`), warms the model up with
 one short generation (`workers.generation.streaming`), and attaches its tuned adapters
 and its batch scheduler (`workers.generation.batching`). `holder` keeps the process's
-one model; when the weights are missing and cannot be fetched, loading fails once with
-a message that says what to do, and replies fall back to extractive answers.
+one model; when the weights are not on this machine, loading fails at once with a
+message that says what to do, replies fall back to extractive answers, and a background
+thread looks for the weights again every `NEO_MODEL_RETRY_SECONDS`.
 
 The top of the package's generation layers: model and sampling at the bottom,
 batching and streaming above them, this module above all; none of them imports it.
@@ -19,7 +20,13 @@ from typing import Any
 
 from workers.generation.adapters import AdapterSet
 from workers.generation.batching import BatchScheduler
-from workers.generation.model import LoadedModel, ModelUnavailable, load_weights
+from workers.generation.model import (
+    LoadedModel,
+    ModelUnavailable,
+    load_weights,
+    local_weights,
+    missing_weights_message,
+)
 from workers.generation.sampling import SamplingParameters
 from workers.generation.streaming import stream_text
 
@@ -49,42 +56,96 @@ def _warm_up(loaded: LoadedModel) -> None:
 
 class ModelHolder:
     """The process's one model: loaded on first use (or at worker start), shared by all
-    threads; a failed load is remembered so every reply does not retry and log it."""
+    threads.
+
+    A failed load is remembered: every later `get()` raises ModelUnavailable at once, so
+    replies quote their documents without waiting, and nothing is retried on a visitor's
+    request. A background thread looks again every `NEO_MODEL_RETRY_SECONDS` (a cheap
+    look at the local cache, and a load once the weights are there), so a model
+    downloaded later is picked up without a restart."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loaded: LoadedModel | None = None
         self._error: str | None = None
+        self._retry_seconds: float | None = None
+        # Set by reset() to stop the current retry thread; it also ends once it has loaded the model.
+        self._stop_retrying = threading.Event()
 
     def get(self) -> LoadedModel:
         from django.conf import settings
 
+        loaded = self._loaded
+        if loaded is not None:
+            return loaded
         with self._lock:
             if self._loaded is None and self._error is None:
+                name, device, dtype = settings.NEO_MODEL, settings.NEO_DEVICE, settings.NEO_DTYPE
                 try:
-                    self._loaded = load_model(settings.NEO_MODEL, device=settings.NEO_DEVICE, dtype=settings.NEO_DTYPE)
+                    self._loaded = load_model(name, device=device, dtype=dtype)
                 except ModelUnavailable as error:
                     self._error = str(error)
                     logger.error("%s", error)
+                    self._start_retrying(name, device=device, dtype=dtype, every=settings.NEO_MODEL_RETRY_SECONDS)
             if self._loaded is None:
                 raise ModelUnavailable(self._error or "the model is not loaded")
             return self._loaded
 
+    def _start_retrying(self, name: str, *, device: str, dtype: str, every: float) -> None:
+        self._retry_seconds = every
+        stop = self._stop_retrying
+        threading.Thread(
+            target=self._retry, args=(stop, name, device, dtype, every), name="neo-model-retry", daemon=True
+        ).start()
+
+    def _retry(self, stop: threading.Event, name: str, device: str, dtype: str, every: float) -> None:
+        while not stop.wait(every):
+            if local_weights(name) is None:
+                continue  # still missing: nothing to load, nothing new to log
+            try:
+                loaded = load_model(name, device=device, dtype=dtype)
+            except ModelUnavailable as error:
+                with self._lock:
+                    if not stop.is_set():
+                        self._error = str(error)
+                continue
+            except Exception:
+                logger.exception("loading the generation model %s failed; trying again in %s s", name, every)
+                continue
+            with self._lock:
+                if stop.is_set():
+                    return  # reset meanwhile: this model is no longer wanted
+                self._loaded, self._error, self._retry_seconds = loaded, None, None
+            logger.info("the generation model %s is available now: replies are generated again", name)
+            return
+
     def status(self) -> dict[str, Any]:
+        """The model's state without loading it: `loaded`, `unavailable` (a failed load, or
+        weights not on this machine, with what to do), or `not_loaded` (it loads with the
+        first reply). Cheap: a web request or a heartbeat may ask."""
         from django.conf import settings
 
         if self._loaded is not None:
             loaded = self._loaded
             return {"state": "loaded", "name": loaded.name, "device": loaded.device, "dtype": loaded.dtype}
         if self._error is not None:
-            return {"state": "unavailable", "name": settings.NEO_MODEL, "message": self._error}
+            status: dict[str, Any] = {"state": "unavailable", "name": settings.NEO_MODEL, "message": self._error}
+            if self._retry_seconds is not None:
+                status["retry_seconds"] = self._retry_seconds
+            return status
+        if local_weights(settings.NEO_MODEL) is None:
+            message = missing_weights_message(settings.NEO_MODEL)
+            return {"state": "unavailable", "name": settings.NEO_MODEL, "message": message}
         return {"state": "not_loaded", "name": settings.NEO_MODEL}
 
     def reset(self) -> None:
-        """Forget the model (tests, or after NEO_MODEL changed)."""
+        """Forget the model and stop looking for it (tests, or after NEO_MODEL changed)."""
         with self._lock:
+            self._stop_retrying.set()
+            self._stop_retrying = threading.Event()
             self._loaded = None
             self._error = None
+            self._retry_seconds = None
 
 
 holder = ModelHolder()

@@ -1,8 +1,10 @@
 """The generation model itself: which device and dtype it runs on, and reading its weights.
 
 `NEO_MODEL` is a Hugging Face id (EleutherAI/gpt-neo-125M by default; 1.3B and 2.7B
-work the same) or a local directory. When the weights are missing and cannot be
-fetched, loading fails with a message that says what to do.
+work the same) or a local directory. Weights are only ever read from this machine (the
+directory, or the Hugging Face cache): a reply must not wait on the hub's retries when
+there is no internet, so only `manage.py download_model` downloads. When the weights
+are not here, loading fails at once with a message that says what to do.
 
 This module depends on no other module of the package: making a read model ready to
 serve (warm-up, adapters, batch scheduler) and holding it per process is
@@ -68,28 +70,97 @@ def resolve_dtype(setting: str, device: str) -> str:
     return "bfloat16" if {"avx512_bf16", "amx_bf16"} & _cpu_flags() else "float32"
 
 
-def missing_weights_message(name: str, error: BaseException) -> str:
-    where = "the directory" if Path(name).exists() or name.startswith(("/", ".")) else "the Hugging Face cache"
+# A model folder holds its config and one of these (a single file, or an index of shards).
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def _is_path(name: str) -> bool:
+    """Whether NEO_MODEL names a folder rather than a Hugging Face id (both may contain "/")."""
+    return name.startswith(("/", ".", "~")) or Path(name).expanduser().exists()
+
+
+def _holds_a_model(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any((folder / file).is_file() for file in WEIGHT_FILES)
+
+
+def local_weights(name: str) -> Path | None:
+    """The folder on this machine holding `name`'s weights, or None when they are not
+    here. Reads the file system only, never the network, so it is cheap enough for a
+    web request: the directory itself, or the model's snapshot in the Hugging Face cache
+    (`HF_HOME`, where `manage.py download_model` puts it)."""
+    if _is_path(name):
+        folder = Path(name).expanduser()
+        return folder if _holds_a_model(folder) else None
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        config = try_to_load_from_cache(name, "config.json")
+    except ValueError:  # HFValidationError: not a valid repository id
+        return None
+    if not isinstance(config, str):
+        return None
+    snapshot = Path(config).parent
+    return snapshot if _holds_a_model(snapshot) else None
+
+
+def missing_weights_message(name: str, error: BaseException | None = None) -> str:
+    """What an operator reads when the model cannot be loaded: why, and the command that fixes it."""
+    if error is not None:
+        where = "the directory" if _is_path(name) else f"the Hugging Face cache ({_hub_cache()})"
+        reason = f"reading it from {where} failed ({type(error).__name__}: {error})"
+    elif _is_path(name):
+        reason = f"the directory {name} holds no model (config.json and weights)"
+    else:
+        reason = f"it is not in the Hugging Face cache on this machine ({_hub_cache()})"
+    if _is_path(name):
+        fix = (
+            f"Put a model there (`python manage.py download_model EleutherAI/gpt-neo-125M --to {name}`, "
+            f"which needs internet access), or point NEO_MODEL at one"
+        )
+    else:
+        fix = (
+            f"Run `python manage.py download_model {name}` (it needs internet access; without it here, run it on "
+            f"another machine and copy its Hugging Face cache over), or point NEO_MODEL at a local directory "
+            f"holding the model"
+        )
     return (
-        f"The generation model {name!r} could not be loaded from {where} ({type(error).__name__}: {error}). "
-        f"On a machine with internet access run `python manage.py download_model {name}` (or point NEO_MODEL "
-        f"at a local directory holding the model). Until then bots answer extractively, quoting their documents."
+        f"The generation model {name!r} could not be loaded: {reason}. {fix}. "
+        f"Until then bots answer extractively, quoting their documents."
     )
+
+
+def _hub_cache() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
 
 
 def load_weights(name: str, *, device: str = "auto", dtype: str = "auto") -> LoadedModel:
     """The tokenizer and the model on its device, in eval mode: not warmed up, with no
     adapters and no scheduler yet (`workers.generation.loading.load_model` adds them)."""
+    # Before importing torch and transformers (seconds): a missing model is known at once.
+    folder = local_weights(name)
+    if folder is None:
+        raise ModelUnavailable(missing_weights_message(name))
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        # From the folder found above, and local files only besides: with a Hugging Face id
+        # transformers would otherwise ask the hub first, retrying for most of a minute offline.
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         # As the nn.Module it is: PreTrainedModel.to borrows nn.Module.to's signature with
         # functools.wraps, and mypy does not bind such a wrapper's `self` to the instance.
-        model: torch.nn.Module = AutoModelForCausalLM.from_pretrained(name, dtype=getattr(torch, dtype))
+        model: torch.nn.Module = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=getattr(torch, dtype), local_files_only=True
+        )
     except (OSError, ValueError) as error:
         raise ModelUnavailable(missing_weights_message(name, error)) from None
     model.to(device).eval()

@@ -7,11 +7,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from workers.generation.model import local_weights
+
 
 class Command(BaseCommand):
     help = (
         "Fetch a generation model's weights into the Hugging Face cache (run on a machine with internet "
-        "access; copy the cache, or the folder given with --to, to machines without)."
+        "access; copy the cache, or the folder given with --to, to machines without). The only command that "
+        "downloads the model: servers and workers read it from this machine and never fetch it themselves."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -33,8 +36,21 @@ class Command(BaseCommand):
         patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "merges.txt", "vocab.*"]
         try:
             path = snapshot_download(name, allow_patterns=patterns)
+            if local_weights(name) is None:  # an older repository, with PyTorch weights only
+                patterns.append("pytorch_model*.bin")
+                path = snapshot_download(name, allow_patterns=patterns)
             if options["to"] is not None:
                 path = snapshot_download(name, allow_patterns=patterns, local_dir=options["to"])
         except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as error:
             raise CommandError(f"Could not download {name!r}: {error}") from None
-        self.stdout.write(f"{name} is ready in {path}. Workers load it from there (NEO_MODEL={name}).")
+        if local_weights(name) is None:
+            raise CommandError(f"{name!r} was downloaded to {path} but holds no model weights this server reads.")
+        if name == settings.NEO_MODEL:
+            self.stdout.write(
+                f"{name} is ready in {path}. Running servers and workers pick it up within "
+                f"{settings.NEO_MODEL_RETRY_SECONDS} s (NEO_MODEL_RETRY_SECONDS), without a restart."
+            )
+        else:
+            self.stdout.write(f"{name} is ready in {path}. To use it, set NEO_MODEL={name} and restart.")
+        if options["to"] is not None:
+            self.stdout.write(f"Machines given a copy of {path} use it with NEO_MODEL={path}.")
