@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 _INLINE = re.compile(
     r"(\*\*([^*]+)\*\*)|(\*([^*]+)\*)|(`([^`]+)`)|(\[([^\]]+)\]\((https?://[^\s)]+)\))|(\[(\d{1,2})\])"
@@ -25,12 +26,15 @@ _MARKER = re.compile(r"^\s*([-*]|\d+[.)])\s+")
 
 def citation_label(citation: Mapping[str, Any]) -> str:
     """What a reader sees of a citation: the document's title and the heading it points
-    at in words (`#i-lost-my-phone` reads "I lost my phone"), or the page."""
+    at in words (its `heading` when known, else `#i-lost-my-phone` reads "I lost my
+    phone"), or the page ("page 3")."""
     title = str(citation.get("title") or "Source")
-    location = str(citation.get("location") or "")
+    location = str(citation.get("heading") or "").strip() or str(citation.get("location") or "")
     if location.startswith("#"):
         words = location[1:].replace("-", " ").replace("_", " ").strip()
         location = words[:1].upper() + words[1:]
+    if location.casefold() == title.casefold():  # the anchor of the document's own title
+        location = ""
     return f"{title} — {location}" if location else title
 
 
@@ -38,6 +42,24 @@ def citation_url(citation: Mapping[str, Any]) -> str:
     """The citation's link when it has an http(s) one, else ""."""
     url = str(citation.get("url") or "")
     return url if url.startswith(("http://", "https://")) else ""
+
+
+def _web_address(url: str) -> bool:
+    return url.startswith(("http://", "https://")) and bool(urlsplit(url).netloc)
+
+
+def citation_link(*, source_url: str, public_base_url: str, location: str) -> str:
+    """Where a citation links: the page its document came from, else the knowledge base's
+    public help centre (`KnowledgeBase.public_base_url`), with the passage's heading
+    anchor when its location is one ("#refunds"); "" when there is neither. An address
+    that already has a fragment keeps it (it may be a single-page app's route)."""
+    anchor = location[1:].strip() if location.startswith("#") else ""
+    for url in (source_url.strip(), public_base_url.strip()):
+        if _web_address(url):
+            if anchor and "#" not in url:
+                return f"{url}#{quote(anchor, safe='-_.~!$&()*+,;=:@/?%')}"
+            return url
+    return ""
 
 
 def _inline(text: str, citations: Sequence[Mapping[str, Any]]) -> str:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from bots.chat.events import Citation, DeltaEvent, DoneEvent, ErrorEvent, ResetEvent, StatusEvent
 from bots.chat.publishing import publish
+from bots.chat.rendering import citation_link
 from bots.models import AnswerMode, Bot, Message, MessageStatus, ModelVersionStatus, Role
 from retrieval.embeddings import model_is_packaged
 from retrieval.hits import SearchHit
@@ -30,7 +31,7 @@ from workers.generation.answer import RETRIEVAL_K, BotSettings, ReplyOutcome, Re
 from workers.generation.cancellation import reply_is_cancelled
 from workers.generation.loading import holder
 from workers.generation.model import LoadedModel, ModelUnavailable
-from workers.generation.prompt import Turn
+from workers.generation.prompt import Passage, Turn
 from workers.moderation.leakage import canary_for
 from workers.moderation.verdicts import strongest_action
 
@@ -174,9 +175,18 @@ def reply_generate(*, message: Message) -> None:
 
 def _save(message: Message, outcome: ReplyOutcome, queue_wait_ms: float) -> None:
     """Store the finished reply, then tell the conversation's clients it is done."""
-    urls = dict(
-        Document.objects.filter(pk__in={p.document_id for _, p in outcome.cited}).values_list("pk", "source_url")
-    )
+    # Where each cited document is read: its page, else its knowledge base's help centre.
+    sources = {
+        pk: (source_url, public_base_url)
+        for pk, source_url, public_base_url in Document.objects.filter(
+            pk__in={p.document_id for _, p in outcome.cited}
+        ).values_list("pk", "source_url", "knowledge_base__public_base_url")
+    }
+
+    def url(passage: Passage) -> str:
+        source_url, public_base_url = sources.get(passage.document_id, ("", ""))
+        return citation_link(source_url=source_url, public_base_url=public_base_url, location=passage.location)
+
     citations: list[Citation] = [
         {
             "number": n,
@@ -184,7 +194,7 @@ def _save(message: Message, outcome: ReplyOutcome, queue_wait_ms: float) -> None
             "document_id": p.document_id,
             "title": p.title,
             "location": p.location,
-            "url": urls.get(p.document_id, ""),
+            "url": url(p),
         }
         for n, p in outcome.cited
     ]

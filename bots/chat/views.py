@@ -11,9 +11,9 @@ from django import forms
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from bots.chat.rendering import citation_label, citation_link, citation_url
 from bots.chat.selectors import conversations_filtered
 from bots.models import Bot, Channel, Conversation, ConversationStatus, Feedback, Message
 from bots.models import Role as MessageRole
@@ -22,7 +22,7 @@ from neo_support.access import dashboard_area
 from neo_support.models import Organization
 from neo_support.permissions import Area
 from neo_support.selectors import membership_current
-from retrieval.models import Document
+from retrieval.models import Chunk, Document
 
 PAGE_SIZE = 50
 SEARCH_MAX_CHARS = 200
@@ -68,9 +68,8 @@ def conversation_index(request: HttpRequest) -> HttpResponse:
 @dataclass
 class CitationLink:
     number: str
-    title: str
-    location: str
-    href: str  # the source page, else the knowledge base holding the document, else ""
+    label: str  # the title and the heading in words (bots.chat.rendering.citation_label)
+    href: str  # the source page, else the knowledge base's public help centre, else ""
 
 
 @dataclass
@@ -78,41 +77,47 @@ class TranscriptEntry:
     message: Message
     pieces: list[Piece]
     marked_text: bool  # the visitor's own text with the flagged spans marked (pieces[0])
+    markdown: bool  # bot and agent text is shown the way the widget renders it
+    cited: list[dict[str, Any]]  # the message's citations with today's `url` and `heading`
     citations: list[CitationLink]
     feedback: list[Feedback]
 
 
-def _citation_links(organization: Organization, messages: list[Message]) -> dict[int, list[CitationLink]]:
-    cited = [c for m in messages for c in m.citations if isinstance(c, dict)]
+def _cited(organization: Organization, messages: list[Message]) -> dict[int, list[dict[str, Any]]]:
+    """Each message's citations as shown now: `url` by the rule replies are saved with
+    (bots.chat.rendering.citation_link), so older messages link too, and `heading`, the
+    cited passage's heading as written when the chunk still exists."""
+    stored = {m.pk: [c for c in m.citations if isinstance(c, dict)] for m in messages if isinstance(m.citations, list)}
+    cited = [c for citations in stored.values() for c in citations]
     document_ids = {c["document_id"] for c in cited if isinstance(c.get("document_id"), int)}
-    # Only documents of this organization are linked, whatever a stored citation says.
-    knowledge_bases = dict(
-        Document.objects.for_organization(organization)
+    chunk_ids = {c["chunk_id"] for c in cited if isinstance(c.get("chunk_id"), int)}
+    # Only documents of this organization are read, whatever a stored citation says.
+    sources = {
+        pk: (source_url, public_base_url)
+        for pk, source_url, public_base_url in Document.objects.for_organization(organization)
         .filter(pk__in=document_ids)
-        .values_list("pk", "knowledge_base_id")
-    )
-    links: dict[int, list[CitationLink]] = {}
-    for message in messages:
-        for citation in message.citations:
-            if not isinstance(citation, dict):
-                continue
-            url = str(citation.get("url") or "")
-            knowledge_base_id = knowledge_bases.get(citation.get("document_id"))
-            if url.startswith(("http://", "https://")):
-                href = url
-            elif knowledge_base_id is not None:
-                href = reverse("knowledge-bases:detail", args=[knowledge_base_id])
-            else:
-                href = ""
-            links.setdefault(message.pk, []).append(
-                CitationLink(
-                    number=str(citation.get("number", "")),
-                    title=str(citation.get("title") or "Untitled"),
-                    location=str(citation.get("location") or ""),
-                    href=href,
-                )
-            )
-    return links
+        .values_list("pk", "source_url", "knowledge_base__public_base_url")
+    }
+    headings = {
+        (pk, document_id): path[-1]
+        for pk, document_id, path in Chunk.objects.for_organization(organization)
+        .filter(pk__in=chunk_ids)
+        .values_list("pk", "document_id", "heading_path")
+        if isinstance(path, list) and path and isinstance(path[-1], str)
+    }
+    shown: dict[int, list[dict[str, Any]]] = {}
+    for message_id, citations in stored.items():
+        for citation in citations:
+            document_id, chunk_id = citation.get("document_id"), citation.get("chunk_id")
+            location = str(citation.get("location") or "")
+            if isinstance(document_id, int) and document_id in sources:
+                source_url, public_base_url = sources[document_id]
+                url = citation_link(source_url=source_url, public_base_url=public_base_url, location=location)
+            else:  # a deleted document: the link it was saved with
+                url = citation_url(citation)
+            heading = headings.get((chunk_id, document_id), "") if isinstance(chunk_id, int) else ""
+            shown.setdefault(message_id, []).append({**citation, "url": url, "heading": heading})
+    return shown
 
 
 def transcript(*, organization: Organization, conversation: Conversation) -> list[TranscriptEntry]:
@@ -120,19 +125,27 @@ def transcript(*, organization: Organization, conversation: Conversation) -> lis
     messages = list(
         conversation.messages.select_related("author").prefetch_related("feedback").order_by("created_at", "pk")
     )
-    links = _citation_links(organization, messages)
+    cited = _cited(organization, messages)
     entries = []
     for message in messages:
         from_visitor = message.role == MessageRole.VISITOR
         # Verdicts that found nothing (most of a reply's sentences) are not worth a line each.
         screened = screened_pieces(text=message.text, verdicts=message.moderation, from_visitor=from_visitor)
         pieces = [piece for piece in screened if piece.findings]
+        citations = cited.get(message.pk, [])
         entries.append(
             TranscriptEntry(
                 message=message,
                 pieces=pieces,
                 marked_text=from_visitor and bool(pieces),
-                citations=links.get(message.pk, []),
+                markdown=message.role in (MessageRole.BOT, MessageRole.AGENT),
+                cited=citations,
+                citations=[
+                    CitationLink(
+                        number=str(citation.get("number", "")), label=citation_label(citation), href=citation["url"]
+                    )
+                    for citation in citations
+                ],
                 feedback=list(message.feedback.all()),
             )
         )

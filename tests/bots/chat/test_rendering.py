@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bots.chat.rendering import citation_label, render_markdown
+from bots.chat.rendering import citation_label, citation_link, render_markdown
 
 CITED = [{"number": 1, "title": "Account help", "location": "#i-lost-my-phone-how-do-i-sign-in", "url": ""}]
 
@@ -34,3 +34,26 @@ def test_citation_markers_show_the_heading_in_words_and_link_when_there_is_a_url
     linked = render_markdown("Use a backup code [1].", [{**CITED[0], "url": "https://help.example.com/account"}])
     assert '<a class="cite" href="https://help.example.com/account"' in linked
     assert render_markdown("Unknown [7].") == '<p>Unknown <span class="cite">7</span>.</p>'
+
+
+def test_a_known_heading_is_shown_as_written_and_a_title_anchor_is_not_repeated() -> None:
+    assert citation_label({**CITED[0], "heading": "I lost my phone, how do I sign in?"}) == (
+        "Account help — I lost my phone, how do I sign in?"
+    )
+    assert citation_label({"title": "Account help", "location": "#account-help"}) == "Account help"
+    assert citation_label({"title": "Manual", "location": "page 3"}) == "Manual — page 3"
+
+
+def test_a_citation_links_to_its_page_else_the_public_help_centre_with_the_heading_anchor() -> None:
+    page, centre = "https://example.com/account", "https://help.example.com/"
+    assert citation_link(source_url=page, public_base_url=centre, location="#sign-in") == f"{page}#sign-in"
+    assert citation_link(source_url=page, public_base_url="", location="page 2") == page
+    assert citation_link(source_url="", public_base_url=centre, location="#refunds") == f"{centre}#refunds"
+    assert citation_link(source_url="", public_base_url=centre, location="row 4") == centre
+    assert citation_link(source_url="", public_base_url="", location="#refunds") == ""
+    # Only web addresses; an address with its own fragment keeps it; anchors are encoded.
+    assert citation_link(source_url="javascript:alert(1)", public_base_url="", location="") == ""
+    assert citation_link(source_url="https://app.example.com/#/help", public_base_url="", location="#a") == (
+        "https://app.example.com/#/help"
+    )
+    assert citation_link(source_url="", public_base_url=centre, location='#a"b c') == f"{centre}#a%22b%20c"

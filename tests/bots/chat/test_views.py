@@ -12,6 +12,7 @@ from django.utils import timezone
 from bots.models import Conversation
 from tests.factories import (
     BotFactory,
+    ChunkFactory,
     ConversationFactory,
     DocumentFactory,
     FeedbackFactory,
@@ -36,9 +37,10 @@ def test_a_transcript_shows_citations_moderation_timings_confidence_and_feedback
     bot = BotFactory(organization=member.organization, name="Billing helper")
     conversation = ConversationFactory(bot=bot, visitor_info={"name": "Ada"})
     ticket = TicketFactory(conversation=conversation)
-    knowledge_base = KnowledgeBaseFactory(organization=member.organization)
-    document = DocumentFactory(knowledge_base=knowledge_base, title="Refund policy")
-    foreign_document = DocumentFactory(title="Someone else's doc")
+    document = DocumentFactory(
+        knowledge_base=KnowledgeBaseFactory(organization=member.organization), title="Refund policy"
+    )
+    foreign_document = DocumentFactory(title="Someone else's doc", source_url="https://theirs.example.com/secret")
     MessageFactory(
         conversation=conversation,
         role="visitor",
@@ -85,13 +87,12 @@ def test_a_transcript_shows_citations_moderation_timings_confidence_and_feedback
     # The reply's screened sentence is marked; verdicts that found nothing add no line.
     assert '<mark title="weakly supported">Refunds</mark> take five working days.' in page
     assert "Nothing to see here." not in page
-    # Citations link to the source page, else to the knowledge base holding the document.
-    assert (
-        f'<a href="/dashboard/knowledge-bases/{knowledge_base.pk}/" rel="noopener noreferrer">Refund policy</a>' in page
-    )
-    assert '<a href="https://shop.example.com/shipping" rel="noopener noreferrer">Shipping</a>' in page
-    assert f"/dashboard/knowledge-bases/{foreign_document.knowledge_base_id}/" not in page
-    assert "Elsewhere" in page
+    # Citations are shown in words; an uploaded document with no public help centre has
+    # no link, a deleted one keeps the link it was saved with, another organization's
+    # document is not read.
+    assert "[1] Refund policy — Refunds</li>" in page
+    assert '<a href="https://shop.example.com/shipping" target="_blank" rel="noopener noreferrer">Shipping</a>' in page
+    assert "[3] Elsewhere</li>" in page and "theirs.example.com" not in page
     assert "confidence 0.83" in page and "first token 123 ms" in page and "total 988 ms" in page
     assert "👎" in page and "Too slow!" in page
 
@@ -102,6 +103,103 @@ def test_text_is_escaped_in_the_transcript(client) -> None:
     MessageFactory(conversation=conversation, text="<script>alert(1)</script>")
     page = client.get(f"/dashboard/conversations/{conversation.pk}/").content.decode()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_bot_and_agent_text_render_as_the_widget_shows_it_and_stay_escaped(client) -> None:
+    # Regression: transcripts showed the reply's raw Markdown ("**full refund**") to agents.
+    member = logged_in(client)
+    conversation = ConversationFactory(bot=BotFactory(organization=member.organization))
+    MessageFactory(conversation=conversation, role="visitor", text="Can I get a **refund**? <b>now</b>")
+    MessageFactory(
+        conversation=conversation,
+        role="bot",
+        text="You get a **full refund**.\n\n- Open *Orders*\n- Press `Return` <script>alert(1)</script>",
+    )
+    MessageFactory(conversation=conversation, role="agent", text="Done, see [the guide](https://help.example.com/r).")
+    page = client.get(f"/dashboard/conversations/{conversation.pk}/").content.decode()
+    assert "You get a <strong>full refund</strong>." in page and "**full refund**" not in page
+    assert "<ul><li>Open <em>Orders</em></li><li>Press <code>Return</code> &lt;script&gt;" in page
+    assert "<script>alert(1)</script>" not in page
+    guide = '<a href="https://help.example.com/r" target="_blank" rel="noopener noreferrer nofollow">the guide</a>'
+    assert guide in page
+    # What a visitor typed is shown as typed, escaped.
+    assert "Can I get a **refund**? &lt;b&gt;now&lt;/b&gt;" in page
+
+
+def test_citations_show_their_heading_in_words_and_link_where_the_document_is_published(client) -> None:
+    member = logged_in(client)
+    organization = member.organization
+    published = KnowledgeBaseFactory(organization=organization, public_base_url="https://help.example.com/")
+    private = KnowledgeBaseFactory(organization=organization)
+    from_web = DocumentFactory(
+        knowledge_base=private, source_type="url", title="Account help", source_url="https://example.com/account"
+    )
+    chunk = ChunkFactory(document=from_web, heading_path=["Signing in", "I lost my phone, how do I sign in?"])
+    uploaded = DocumentFactory(knowledge_base=published, source_type="file", title="Billing")
+    unpublished = DocumentFactory(knowledge_base=private, source_type="file", title="Internal notes")
+    conversation = ConversationFactory(bot=BotFactory(organization=organization))
+    MessageFactory(
+        conversation=conversation,
+        role="bot",
+        text="Use a backup code [1]. Refunds take five days [2]. Ask us [3].",
+        citations=[  # saved before citations carried these links
+            {
+                "number": 1,
+                "chunk_id": chunk.pk,
+                "document_id": from_web.pk,
+                "title": "Account help",
+                "location": "#i-lost-my-phone-how-do-i-sign-in",
+                "url": "https://example.com/account",
+            },
+            {"number": 2, "chunk_id": 0, "document_id": uploaded.pk, "title": "Billing", "location": "#refunds"},
+            {
+                "number": 3,
+                "chunk_id": 0,
+                "document_id": unpublished.pk,
+                "title": "Internal notes",
+                "location": "page 2",
+            },
+        ],
+    )
+    page = client.get(f"/dashboard/conversations/{conversation.pk}/").content.decode()
+    assert "#i-lost-my-phone-how-do-i-sign-in</" not in page  # no raw anchors shown
+    assert (
+        '[1] <a href="https://example.com/account#i-lost-my-phone-how-do-i-sign-in" target="_blank" '
+        'rel="noopener noreferrer">Account help — I lost my phone, how do I sign in?</a>' in page
+    )
+    assert (
+        '[2] <a href="https://help.example.com/#refunds" target="_blank" rel="noopener noreferrer">'
+        "Billing — Refunds</a>" in page
+    )
+    assert "[3] Internal notes — page 2</li>" in page
+    # The markers in the text link the same way.
+    assert '<a class="cite" href="https://help.example.com/#refunds" title="Billing — Refunds"' in page
+    assert '<span class="cite" title="Internal notes — page 2">3</span>' in page
+
+
+def test_a_malformed_stored_citation_does_not_break_the_page(client) -> None:
+    member = logged_in(client)
+    conversation = ConversationFactory(bot=BotFactory(organization=member.organization))
+    citations = [{"number": 1, "document_id": [1], "chunk_id": {"a": 1}, "title": "Odd", "url": "javascript:x"}, "x"]
+    MessageFactory(conversation=conversation, role="bot", text="Hm [1].", citations=citations)
+    page = client.get(f"/dashboard/conversations/{conversation.pk}/").content.decode()
+    assert "[1] Odd</li>" in page and "javascript:" not in page
+
+
+def test_a_thumbs_down_comment_is_shown_beside_its_reply(client) -> None:
+    member = logged_in(client)
+    conversation = ConversationFactory(bot=BotFactory(organization=member.organization))
+    helpful = MessageFactory(conversation=conversation, role="bot", text="Five working days [1].")
+    unhelpful = MessageFactory(conversation=conversation, role="bot", text="Set up an authenticator app.")
+    FeedbackFactory(message=helpful, rating=1)
+    FeedbackFactory(message=unhelpful, rating=-1, comment="I <i>lost</i> my phone, this doesn't help")
+    page = client.get(f"/dashboard/conversations/{conversation.pk}/").content.decode()
+    reply = page[page.index(f'id="message-{unhelpful.pk}"') :]
+    reply = reply[: reply.index("</article>")]
+    assert "👎" in reply and "Thumbs down" in reply
+    assert "“I &lt;i&gt;lost&lt;/i&gt; my phone, this doesn&#x27;t help”" in reply
+    first = page[page.index(f'id="message-{helpful.pk}"') : page.index(f'id="message-{unhelpful.pk}"')]
+    assert "👍" in first and "lost" not in first
 
 
 def test_the_list_filters_by_bot_status_channel_dates_and_message_text(client) -> None:
