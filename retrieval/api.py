@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -21,6 +22,7 @@ from neo_support.permissions import Area
 from retrieval.models import Document, DocumentStatus, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
 from retrieval.services.documents import (
+    DocumentNotRetryable,
     DocumentRejected,
     check_upload,
     document_create_from_file,
@@ -29,7 +31,7 @@ from retrieval.services.documents import (
     document_delete,
     document_retry,
 )
-from retrieval.services.knowledge_bases import knowledge_base_delete
+from retrieval.services.knowledge_bases import knowledge_base_delete, knowledge_base_update
 from retrieval.services.site_import import knowledge_base_import_site
 
 
@@ -40,9 +42,14 @@ class KnowledgeBaseSerializer(serializers.ModelSerializer):
     class Meta:
         model = KnowledgeBase
         fields = [
-            "id", "name", "description", "embedding_model", "chunk_size", "chunk_overlap", "search_mode",
-            "document_count", "ready_count", "index_version", "created_at", "updated_at",
+            "id", "name", "description", "public_base_url", "embedding_model", "chunk_size", "chunk_overlap",
+            "search_mode", "document_count", "ready_count", "index_version", "created_at", "updated_at",
         ]  # fmt: skip
+        extra_kwargs = {
+            "public_base_url": {
+                "help_text": "Public address of this help centre, where citations of uploaded documents link."
+            }
+        }
         read_only_fields = ["embedding_model", "index_version", "created_at", "updated_at"]
 
     def validate_name(self, value: str) -> str:
@@ -66,6 +73,14 @@ class KnowledgeBaseSerializer(serializers.ModelSerializer):
         if overlap >= size:
             raise serializers.ValidationError({"chunk_overlap": "Must be smaller than chunk_size."})
         return attrs
+
+    def update(self, instance: KnowledgeBase, validated_data: dict[str, Any]) -> KnowledgeBase:
+        # chunk_size and chunk_overlap can only come back unchanged (see validate).
+        changes = {key: value for key, value in validated_data.items() if key not in ("chunk_size", "chunk_overlap")}
+        try:
+            return knowledge_base_update(knowledge_base=instance, **changes)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from None
 
     def create(self, validated_data: dict[str, Any]) -> KnowledgeBase:
         organization = acting_organization(self.context["request"])
@@ -106,8 +121,15 @@ class DocumentOut(serializers.ModelSerializer):
         model = Document
         fields = [
             "id", "knowledge_base", "title", "source_type", "source_filename", "source_url", "content_type",
-            "size_bytes", "checksum", "status", "progress", "error", "chunk_count", "created_at", "updated_at",
+            "size_bytes", "checksum", "status", "progress", "error", "retryable", "chunk_count", "created_at",
+            "updated_at",
         ]  # fmt: skip
+        extra_kwargs = {
+            "retryable": {
+                "help_text": "For a failed document, whether POST …/retry/ can help: false when its content "
+                "was refused (upload a different file instead)."
+            }
+        }
 
 
 class DocumentIn(serializers.Serializer):
@@ -222,13 +244,19 @@ class DocumentRetryApi(APIView):
 
     @extend_schema(
         request=None,
-        responses={202: DocumentOut, 409: OpenApiResponse(ErrorOut, description="The document has not failed.")},
+        responses={
+            202: DocumentOut,
+            400: OpenApiResponse(ErrorOut, description="Its content was refused: a retry would fail the same way."),
+            409: OpenApiResponse(ErrorOut, description="The document has not failed."),
+        },
     )
     def post(self, request: Request, knowledge_base_id: int, document_id: int) -> Response:
         knowledge_base = _knowledge_base(request, knowledge_base_id)
         document = get_object_or_404(knowledge_base.documents, pk=document_id)
         try:
             document_retry(document=document)
+        except DocumentNotRetryable as error:
+            return api_error("not_retryable", str(error), status.HTTP_400_BAD_REQUEST)
         except DocumentRejected as error:
             return api_error("rejected", str(error), status.HTTP_409_CONFLICT)
         return Response(DocumentOut(document).data, status=status.HTTP_202_ACCEPTED)

@@ -92,6 +92,12 @@ class Document(TenantModel):
     checksum = models.CharField(max_length=64, blank=True, db_index=True, help_text="SHA-256 of the content.")
     status = models.CharField(max_length=12, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
     error = models.TextField(blank=True, help_text="Why processing failed, in words a person can act on.")
+    # False when processing failed on the content itself (a damaged, locked or empty file):
+    # processing it again would fail the same way, so no retry is offered. A full disk, a
+    # timeout, a fetch that failed or a missing embedding model leave it True.
+    retryable = models.BooleanField(
+        default=True, help_text="Whether processing this document again could succeed after a failure."
+    )
     progress = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
     chunk_count = models.PositiveIntegerField(default=0)
     # Set when the document's chunks and vectors are stored; the index sync then makes it ready.
@@ -105,6 +111,11 @@ class Document(TenantModel):
 
     def __str__(self) -> str:
         return cast(str, self.title)
+
+    @property
+    def can_retry(self) -> bool:
+        """Failed for a reason a retry can fix (see `retryable`)."""
+        return bool(self.status == DocumentStatus.FAILED and self.retryable)
 
 
 class Chunk(TenantModel):

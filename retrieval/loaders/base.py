@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 
 class LoaderError(Exception):
     """A document cannot be loaded. The message is shown to the person who uploaded it,
-    so it says what is wrong in their terms ("The PDF is encrypted", not a stack trace)."""
+    so it says what is wrong in their terms ("The PDF is encrypted", not a stack trace).
+
+    `retryable` is True when the same content might load on another try (the parser was
+    stopped for taking too long, or killed from outside); by default the content itself
+    is refused and a retry would fail the same way.
+    """
+
+    def __init__(self, message: str = "", *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)

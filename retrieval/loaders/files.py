@@ -6,9 +6,9 @@ import codecs
 import dataclasses
 from pathlib import PurePosixPath
 
-from .base import LoadedDocument, LoaderError
+from .base import Block, LoadedDocument, LoaderError
 from .csv_rows import load_csv
-from .formatting import filename_stem, megabytes
+from .formatting import collapse_whitespace, filename_stem, megabytes, strip_control
 from .html_page import load_html
 from .markdown import load_markdown
 from .pdf import load_pdf
@@ -97,7 +97,39 @@ def load_media(
     """Run the loader for `media_type` (one of SUPPORTED_EXTENSIONS' values).
 
     `text` is `data` already decoded, when the caller knows the encoding (an HTTP charset).
+    Every field of the result is free of control characters, whatever the file held.
     """
+    return without_control_characters(
+        _load_media(data, media_type=media_type, fallback_title=fallback_title, csv_columns=csv_columns, text=text)
+    )
+
+
+def without_control_characters(document: LoadedDocument) -> LoadedDocument:
+    """The document with control characters (NUL, lone surrogates...) removed from every field:
+    a title or heading taken from a file's metadata is as untrusted as its text."""
+    return dataclasses.replace(
+        document,
+        title=collapse_whitespace(strip_control(document.title)),
+        blocks=[
+            Block(
+                text=strip_control(block.text),
+                heading_path=tuple(collapse_whitespace(strip_control(heading)) for heading in block.heading_path),
+                location=strip_control(block.location),
+            )
+            for block in document.blocks
+        ],
+        metadata={strip_control(key): strip_control(value) for key, value in document.metadata.items()},
+    )
+
+
+def _load_media(
+    data: bytes,
+    *,
+    media_type: str,
+    fallback_title: str,
+    csv_columns: list[str] | None,
+    text: str | None,
+) -> LoadedDocument:
     if media_type == "application/pdf":
         return load_pdf(data, fallback_title=fallback_title)
     if media_type == DOCX_CONTENT_TYPE:

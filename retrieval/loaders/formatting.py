@@ -7,10 +7,18 @@ from pathlib import PurePosixPath
 
 _BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n")
 _WHITESPACE = re.compile(r"\s+")
+# Control characters other than whitespace (NUL among them: PostgreSQL cannot store it),
+# lone surrogates (they cannot be encoded as UTF-8) and byte-order marks.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
 
 
 def normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def strip_control(text: str) -> str:
+    """`text` without control characters, keeping tabs, line breaks and other whitespace."""
+    return _CONTROL.sub("", text)
 
 
 def collapse_whitespace(text: str) -> str:

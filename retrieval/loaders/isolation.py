@@ -93,12 +93,15 @@ class IsolatedRunner:
                 reply = _read(child.stdout, deadline=time.monotonic() + self.limits.wall_seconds)
             except TimeoutError:
                 self._kill()
+                # A busy server as much as the file: another try may finish in time.
                 raise ParserCrashError(
                     f"Reading this file took longer than {self.limits.wall_seconds:g} seconds, so it was stopped. "
-                    "The file may be damaged; try saving it again or splitting it."
+                    "The file may be damaged; try saving it again or splitting it.",
+                    retryable=True,
                 ) from None
             except (EOFError, BrokenPipeError, OSError):
-                raise ParserCrashError(self._death_message()) from None
+                message, killed = self._death_message()
+                raise ParserCrashError(message, retryable=killed) from None
         return _unpack(reply)
 
     def stop(self) -> None:
@@ -129,7 +132,9 @@ class IsolatedRunner:
             if stream is not None:
                 stream.close()
 
-    def _death_message(self) -> str:
+    def _death_message(self) -> tuple[str, bool]:
+        """What to tell the uploader, and whether the child was killed from outside (the
+        out-of-memory killer, an operator) rather than by this file."""
         child, self._child = self._child, None
         code = child.wait() if child is not None else None
         if child is not None:
@@ -140,9 +145,11 @@ class IsolatedRunner:
             return (
                 f"Reading this file used more than {self.limits.cpu_seconds} seconds of processor time, so it was "
                 "stopped. The file may be damaged; try saving it again or splitting it."
-            )
+            ), False
+        if code in (-signal.SIGKILL, -signal.SIGTERM):
+            return "The document reader was stopped while reading this file (the server may be short of memory).", True
         how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
-        return f"The document reader crashed on this file ({how}). The file may be damaged; try saving it again."
+        return f"The document reader crashed on this file ({how}). The file may be damaged; try saving it again.", False
 
 
 def _unpack(reply: Any) -> Any:

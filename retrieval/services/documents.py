@@ -28,7 +28,18 @@ class DocumentRejected(Exception):  # noqa: N818 - a refusal the user sees, not 
     """An upload, URL or text was refused before anything was stored; the message says why."""
 
 
+class DocumentNotRetryable(DocumentRejected):
+    """A retry was asked for a document whose content was refused: it would fail the same way."""
+
+
 DISK_FULL = "The server's disk is full."
+
+
+def retry_advice(document: Document) -> str:
+    """What to do instead of retrying a document whose content was refused."""
+    if document.source_type == SourceType.TEXT:
+        return "Retrying will not help: add the text again, corrected, and delete this document."
+    return "Retrying will not help: upload a corrected or different file, and delete this document."
 
 
 def content_checksum(data: bytes) -> str:
@@ -169,6 +180,7 @@ def document_replace(*, document: Document, filename: str, data: bytes) -> Docum
         document.content_type = SUPPORTED_EXTENSIONS[extension]
         document.size_bytes, document.checksum = len(data), checksum
         document.status, document.error, document.progress = DocumentStatus.PENDING, "", 0
+        document.retryable = True
         document.save()
         if old_file and old_file != document.file.name:
             transaction.on_commit(lambda: Document.file.field.storage.delete(old_file))
@@ -189,9 +201,16 @@ def document_delete(*, document: Document) -> None:
 
 def document_retry(*, document: Document, queue: bool = True) -> Document:
     """Queue a failed document's ingestion again (after a full disk was cleared, a site
-    came back, a model was installed)."""
+    came back, a model was installed).
+
+    Raises DocumentRejected when the document has not failed, and DocumentNotRetryable
+    when it failed on its content (`Document.retryable` is False): the same file would be
+    refused again.
+    """
     if document.status != DocumentStatus.FAILED:
         raise DocumentRejected("Only a failed document can be retried.")
+    if not document.retryable:
+        raise DocumentNotRetryable(f"{document.error} {retry_advice(document)}".strip())
     if document.source_type == SourceType.FILE and not (
         document.file and document.file.storage.exists(document.file.name)
     ):

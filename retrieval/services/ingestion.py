@@ -110,6 +110,7 @@ def _sync_or_fail_unindexed(knowledge_base: KnowledgeBase) -> SyncResult | None:
             knowledge_base=knowledge_base, status=DocumentStatus.PROCESSING, embedded_at__isnull=False
         ).update(
             status=DocumentStatus.FAILED,
+            retryable=True,
             embedded_at=None,
             progress=0,
             updated_at=timezone.now(),
@@ -132,7 +133,22 @@ def _fail(document: Document, error: BaseException) -> None:
     else:
         logger.error("ingesting document %s failed", document.pk, exc_info=error)
         message = "Processing failed unexpectedly; the error is in the server log. Try uploading the file again."
-    _set_progress(document, 0, status=DocumentStatus.FAILED, error=message)
+    _set_progress(
+        document, 0, status=DocumentStatus.FAILED, error=message, retryable=failure_retryable(document, error)
+    )
+
+
+def failure_retryable(document: Document, error: BaseException) -> bool:
+    """Whether processing `document` again could get past `error`.
+
+    Refusals of the content (a damaged, locked, empty or unsupported file, typed-in text
+    without text) would fail the same way. A web page may load later (the site was down,
+    the page changes), a parser stopped for time may finish on a quieter server, a missing
+    embedding model can be installed, and an unexpected error is the server's, not the file's.
+    """
+    if isinstance(error, LoaderError):
+        return error.retryable or document.source_type == SourceType.URL
+    return True
 
 
 def _prepare(document: Document, loaded: LoadedDocument | None, *, report: bool = True) -> _Prepared | None:

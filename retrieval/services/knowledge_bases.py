@@ -1,10 +1,11 @@
-"""Knowledge bases themselves: create, delete (with their files and indexes) and switch
-the embedding model."""
+"""Knowledge bases themselves: create, update, delete (with their files and indexes) and
+switch the embedding model."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from neo_support.models import Organization
@@ -22,7 +23,50 @@ def knowledge_base_create(*, organization: Organization, name: str, **fields: An
     return knowledge_base
 
 
+def knowledge_base_update(
+    *,
+    knowledge_base: KnowledgeBase,
+    name: str | None = None,
+    description: str | None = None,
+    public_base_url: str | None = None,
+    search_mode: str | None = None,
+) -> KnowledgeBase:
+    """Rename a knowledge base, describe it, say where its help centre is published or
+    change how it is searched; the fields left None keep their value. Its documents,
+    chunks and index are untouched, and bots keep using it under its new name.
+
+    Raises ValidationError (by field) for a name another knowledge base of the
+    organization has, an invalid address or an unknown search mode; nothing is saved then.
+    """
+    changes: dict[str, str] = {}
+    if name is not None:
+        changes["name"] = name.strip()
+    if description is not None:
+        changes["description"] = description.strip()
+    if public_base_url is not None:
+        changes["public_base_url"] = public_base_url.strip()
+    if search_mode is not None:
+        changes["search_mode"] = search_mode
+    if "name" in changes:
+        taken = KnowledgeBase.objects.filter(organization_id=knowledge_base.organization_id, name=changes["name"])
+        if taken.exclude(pk=knowledge_base.pk).exists():
+            raise ValidationError({"name": "Another knowledge base already has this name."})
+    previous = {field: getattr(knowledge_base, field) for field in changes}
+    for field, value in changes.items():
+        setattr(knowledge_base, field, value)
+    try:
+        knowledge_base.full_clean(validate_constraints=False)
+    except ValidationError:
+        for field, value in previous.items():
+            setattr(knowledge_base, field, value)
+        raise
+    knowledge_base.save(update_fields=[*changes, "updated_at"])
+    return knowledge_base
+
+
 def knowledge_base_delete(*, knowledge_base: KnowledgeBase) -> None:
+    """Delete a knowledge base with its documents, their chunks and files, and its index.
+    Bots that used it keep answering from their other knowledge bases (or without any)."""
     directory = index_directory(knowledge_base)
     files = [document.file.name for document in knowledge_base.documents.exclude(file="")]
     knowledge_base.delete()
