@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from bots.chat.selectors import conversation_list
 from bots.forms import SETTINGS_FORMS, BotCreateForm, BotDeleteForm
 from bots.models import Bot
-from bots.selectors import bot_get, bot_get_by_public_key, bot_list
+from bots.selectors import bot_demo, bot_get, bot_get_by_public_key, bot_list
 from bots.services import bot_create, bot_delete, bot_update
 from neo_support.access import dashboard_area
 from neo_support.health import check_model
@@ -61,7 +61,7 @@ def dashboard_home(request: HttpRequest) -> HttpResponse:
 
 def demo_page(request: HttpRequest) -> HttpResponse:
     """The demo bot's sample site, or a note saying how to load it."""
-    bot = Bot.objects.filter(organization__slug="tallyho-demo").first()
+    bot = bot_demo()
     if bot is not None:
         return redirect("demo-bot", public_key=bot.public_key)
     return render(request, "demo.html", {"bot": None}, status=404)
@@ -201,7 +201,8 @@ def _bot_page_response(
         for section, form_class in SETTINGS_FORMS.items()
     }
     delete_form = bound if isinstance(bound, BotDeleteForm) else BotDeleteForm(bot=bot)
-    theme = bot.theme if isinstance(bot.theme, dict) else {}
+    # The test chat embeds the widget as a site does (its look comes from the saved theme,
+    # never from attributes here), plus `data-test-chat` so its conversations are marked.
     context = {
         "bot": bot,
         "can_edit": can_edit,
@@ -209,7 +210,5 @@ def _bot_page_response(
         "delete_form": delete_form,
         "snippet": widget_snippet(request, bot),
         "widget_base": widget_base(request),
-        "theme_accent": theme.get("accent", ""),
-        "theme_position": theme.get("position", ""),
     }
     return render(request, "dashboard/bot.html", context)

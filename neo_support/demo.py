@@ -25,6 +25,7 @@ from retrieval.models import Document, DocumentStatus, KnowledgeBase, SourceType
 
 HELP_CENTRE_DIR = Path(__file__).resolve().parent / "demo" / "help_centre"
 DEMO_SLUG = "tallyho-demo"
+DEMO_BOT_NAME = "Tallyho Helper"
 ADMIN_USERNAME = "admin"
 
 
@@ -107,11 +108,11 @@ def demo_load(*, origins: list[str]) -> DemoResult:
                 document.status, document.error, document.progress = DocumentStatus.PENDING, "", 0
                 document.save()
                 updated += 1
-        bot = Bot.objects.filter(organization=organization, name="Tallyho Helper").first()
+        bot = Bot.objects.filter(organization=organization, name=DEMO_BOT_NAME).first()
         if bot is None:
             bot = bot_create(
                 organization=organization,
-                name="Tallyho Helper",
+                name=DEMO_BOT_NAME,
                 instructions=(
                     "You are Tallyho's support assistant. Answer only from the help-centre passages, "
                     "cite them, and offer a human when you are not sure."

@@ -26,6 +26,11 @@ class AnalyticsIn(serializers.Serializer):
     clusters = serializers.BooleanField(
         default=False, help_text="Also cluster the unanswered questions by topic (embeds up to 500 questions)."
     )
+    include_test = serializers.BooleanField(
+        default=False,
+        help_text="Also count conversations from the dashboard's test chat, with their messages and feedback "
+        "(left out by default).",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         until = attrs.get("until") or timezone.localdate()
@@ -42,7 +47,9 @@ class AnalyticsIn(serializers.Serializer):
             bot = Bot.objects.for_organization(organization).filter(pk=attrs["bot"]).first()
             if bot is None:
                 raise serializers.ValidationError({"bot": "No bot with this id in your organization."})
-        attrs["filter"] = AnalyticsFilter(organization=organization, since=since, until=until, bot=bot)
+        attrs["filter"] = AnalyticsFilter(
+            organization=organization, since=since, until=until, bot=bot, include_test=attrs["include_test"]
+        )
         return attrs
 
 

@@ -4,6 +4,8 @@ could not answer well.
 
 Conversation figures count conversations started in the range; message, feedback and
 latency figures count what was sent in the range. Days are in the current time zone.
+Conversations from the dashboard's test chat (`Conversation.is_test`), with their
+messages and feedback, count only when the filter asks for them (`include_test`).
 Everything `analytics_summary` returns is plain JSON (dates as ISO strings).
 """
 
@@ -73,12 +75,15 @@ LAST_DAY = date(9998, 12, 31)
 
 @dataclass(frozen=True)
 class AnalyticsFilter:
-    """What to count: one organization, `since` to `until` inclusive, one bot or all."""
+    """What to count: one organization, `since` to `until` inclusive, one bot or all;
+    the dashboard's test chats only with `include_test` (they are the staff trying the
+    bot, not visitors, and would skew deflection and the top questions)."""
 
     organization: Organization
     since: date
     until: date
     bot: Bot | None = None
+    include_test: bool = False
 
     def __post_init__(self) -> None:
         if self.bot is not None and self.bot.organization_id != self.organization.pk:
@@ -109,18 +114,25 @@ def _conversations(chosen: AnalyticsFilter) -> QuerySet[Conversation]:
     conversations = Conversation.objects.for_organization(chosen.organization).filter(
         created_at__gte=start, created_at__lt=end
     )
+    if not chosen.include_test:
+        conversations = conversations.filter(is_test=False)
     return conversations if chosen.bot is None else conversations.filter(bot=chosen.bot)
 
 
+# Every figure reads through these three, so test chats are left out everywhere alike.
 def _messages(chosen: AnalyticsFilter) -> QuerySet[Message]:
     start, end = _bounds(chosen)
     messages = Message.objects.for_organization(chosen.organization).filter(created_at__gte=start, created_at__lt=end)
+    if not chosen.include_test:
+        messages = messages.filter(conversation__is_test=False)
     return messages if chosen.bot is None else messages.filter(conversation__bot=chosen.bot)
 
 
 def _feedback(chosen: AnalyticsFilter) -> QuerySet[Feedback]:
     start, end = _bounds(chosen)
     feedback = Feedback.objects.for_organization(chosen.organization).filter(created_at__gte=start, created_at__lt=end)
+    if not chosen.include_test:
+        feedback = feedback.filter(message__conversation__is_test=False)
     return feedback if chosen.bot is None else feedback.filter(message__conversation__bot=chosen.bot)
 
 
@@ -434,6 +446,7 @@ def analytics_summary(chosen: AnalyticsFilter, *, with_clusters: bool = True) ->
             "since": chosen.since.isoformat(),
             "until": chosen.until.isoformat(),
             "bot": chosen.bot.pk if chosen.bot is not None else None,
+            "include_test": chosen.include_test,
         },
         "totals": totals,
         "rates": {

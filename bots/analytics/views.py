@@ -39,6 +39,7 @@ class AnalyticsFilterForm(forms.Form):
     since = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     until = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     bot = forms.ModelChoiceField(queryset=Bot.objects.none(), required=False, empty_label="All bots")
+    include_test = forms.BooleanField(label="Include test chats", required=False)
 
     def __init__(self, query: QueryDict, *, organization: Organization) -> None:
         today = timezone.localdate()
@@ -46,7 +47,9 @@ class AnalyticsFilterForm(forms.Form):
             "since": (today - timedelta(days=DEFAULT_DAYS - 1)).isoformat(),
             "until": today.isoformat(),
         }
-        data.update({key: query[key] for key in ("since", "until", "bot") if query.get(key, "").strip()})
+        data.update(
+            {key: query[key] for key in ("since", "until", "bot", "include_test") if query.get(key, "").strip()}
+        )
         super().__init__(data)
         self.organization = organization
         self.fields["bot"].queryset = Bot.objects.for_organization(organization)
@@ -67,7 +70,11 @@ class AnalyticsFilterForm(forms.Form):
     def analytics_filter(self) -> AnalyticsFilter:
         chosen = self.cleaned_data
         return AnalyticsFilter(
-            organization=self.organization, since=chosen["since"], until=chosen["until"], bot=chosen["bot"]
+            organization=self.organization,
+            since=chosen["since"],
+            until=chosen["until"],
+            bot=chosen["bot"],
+            include_test=chosen["include_test"],
         )
 
     def query(self) -> str:
@@ -76,6 +83,8 @@ class AnalyticsFilterForm(forms.Form):
         kept = {"since": chosen["since"].isoformat(), "until": chosen["until"].isoformat()}
         if chosen["bot"] is not None:
             kept["bot"] = str(chosen["bot"].pk)
+        if chosen["include_test"]:
+            kept["include_test"] = "on"  # what the checkbox itself sends
         return urlencode(kept)
 
 

@@ -137,6 +137,10 @@ def test_a_new_customer_signs_in_builds_a_bot_asks_it_and_finds_the_conversation
     page.click("header nav a:text-is('Analytics')")
     page.wait_for_selector("h1:text-is('Analytics')")
     conversations_card = page.locator(".figure", has=page.locator("h2:text-is('Conversations')"))
+    assert conversations_card.locator(".value").inner_text() == "0"  # the test chat is left out by default
+    page.get_by_label("Include test chats").check()
+    page.locator("form", has=page.get_by_label("Include test chats")).locator("button[type=submit]").click()
+    page.wait_for_url("**include_test=on**")
     assert conversations_card.locator(".value").inner_text() == "1"
     assert QUESTION in page.locator("table.analytics-questions").inner_text()
     page.wait_for_function("window.Chart && Chart.getChart(document.getElementById('chart-daily'))")

@@ -5,6 +5,11 @@ Two parts: phrase heuristics in the languages our visitors write (English, Germa
 French, Spanish, Russian), and a linear classifier over the sentence embedding and
 character n-grams (`classifier.py`), trained by `manage.py train_moderation` on a
 labelled file. The heuristic hit count is also one of the classifier's features.
+
+The classifier alone only flags, and needs more than its probability: a sign of
+instructing (`instruction_cue`), or a high probability on a text that is not abuse.
+Trained on attacks that are often rude, it reads bare insults and opinions as
+injection (a quarter of HateCheck's cases); abuse is the toxicity filter's to judge.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 
 from workers.moderation.classifier import LinearTextModel, TrainingSettings
 from workers.moderation.normalise import normalise
+from workers.moderation.toxicity import insulting
 from workers.moderation.verdicts import Action, Finding
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "injection.npz"
@@ -25,6 +31,9 @@ EXTRA_NAMES = ("heuristic_hits",)
 SETTINGS = TrainingSettings(
     name="injection", extra_names=EXTRA_NAMES, embedding_weight=0.5, regularisation=20.0, threshold=0.6
 )
+# The classifier flags at the model's threshold when the text shows a sign of instructing
+# (`instruction_cue`), and from this probability on a text without one, unless it is abuse.
+UNCUED_PROBABILITY = 0.8
 
 _OVERRIDE_VERB = r"(?:ignore|disregard|forget|skip|override|bypass|drop|abandon)"
 _PRIOR = (
@@ -146,6 +155,31 @@ PASSAGE_PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
 _COMPILED = tuple((re.compile("|".join(alternatives), re.IGNORECASE), reason) for alternatives, reason in PATTERNS)
 
 
+# Signs that a text instructs the bot, weaker than the heuristics (which block): a verb of
+# instructing as a command, at the start of a sentence or clause; the bot's instructions,
+# prompt or task named; the field labels of a prompt ("Input: … Output:").
+_COMMAND_VERBS = (
+    r"say|write|state|answer|respond|reply|output|print|repeat|reveal|show|tell|give|generate|formulate|provide"
+    r"|include|pretend|act|imagine|ignore|forget|disregard|stop|stopp|sag|sage|schreib|schreibe|antworte|beantworte"
+    r"|gib|nenne|formuliere|verfasse|erstelle|generiere|vergiss|ignoriere|di|escribe|olvida|ignora|dis|écris|oublie"
+)
+_CLAUSE_START = r"(?:^|[.!?:;,\-–]\s*|\b(?:please|bitte|now|jetzt|nun|and|und|then|dann|just|einfach)\s+)"
+_SETUP_NOUNS = (
+    r"instructions?|rules?|prompts?|guidelines?|tasks?|context|commands?|restrictions?|constraints?|programming"
+    r"|anweisung\w*|aufgabe\w*|ausführung\w*|instruktion\w*|befehl\w*|prompt\w*"
+)
+INSTRUCTION_CUE = re.compile(
+    rf"{_CLAUSE_START}(?:{_COMMAND_VERBS})\b|\b(?:{_SETUP_NOUNS})\b"
+    r"|\b(?:instruction|input|output|context|documents?|eingabe|ausgabe|kontext)\s*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def instruction_cue(text: str) -> bool:
+    """Whether the text (as written or de-obfuscated) shows a sign of instructing the bot."""
+    return bool(INSTRUCTION_CUE.search(text) or INSTRUCTION_CUE.search(normalise(text)[0]))
+
+
 @dataclass(frozen=True)
 class HeuristicHit:
     start: int
@@ -162,14 +196,24 @@ def heuristic_hits(text: str, *, passage: bool = False) -> list[HeuristicHit]:
     """Matches in the text as written and in its de-obfuscated form (spans in the original).
     `passage`: the narrower set for retrieved documents."""
     compiled = _PASSAGE_COMPILED if passage else _COMPILED
-    hits = [HeuristicHit(m.start(), m.end(), reason) for pattern, reason in compiled for m in pattern.finditer(text)]
+    hits: list[HeuristicHit] = []
+
+    def add(start: int, end: int, reason: str) -> None:
+        # Patterns of two languages can match the same words ("ignore … instructions" is
+        # English and French): one hit per reason and place.
+        if not any(h.reason == reason and h.start < end and start < h.end for h in hits):
+            hits.append(HeuristicHit(start, end, reason))
+
+    for pattern, reason in compiled:
+        for m in pattern.finditer(text):
+            add(m.start(), m.end(), reason)
     folded, origins = normalise(text)
     if folded != text.lower():
         for pattern, reason in compiled:
             for m in pattern.finditer(folded):
                 start, end = origins[m.start()], origins[m.end() - 1] + 1
                 if not any(h.start <= start < h.end for h in hits):
-                    hits.append(HeuristicHit(start, end, reason))
+                    add(start, end, reason)
     return hits
 
 
@@ -203,14 +247,29 @@ class InjectionFilter:
         return self.model.probability(normalised, vector, extras)
 
     def check(self, text: str, vector: np.ndarray | None = None) -> list[Finding]:
-        """Heuristic hits are findings on their own (at the filter's action); the classifier
-        (given the text's embedding) adds a flag over the whole text when it is confident."""
-        hits = heuristic_hits(text)
-        findings = [Finding(self.name, self.action, hit.reason, hit.start, hit.end) for hit in hits]
+        """Heuristic hits are findings on their own (at the filter's action), one per
+        reason; without one, the classifier (given the text's embedding) flags the whole
+        text when it is confident and the text looks like an instruction (see `instructs`)."""
+        findings: list[Finding] = []
+        for hit in heuristic_hits(text):
+            if all(finding.reason != hit.reason for finding in findings):
+                findings.append(Finding(self.name, self.action, hit.reason, hit.start, hit.end))
+        if findings:
+            return findings
         probability = self.probability(text, vector)
-        if not findings and probability is not None and self.model is not None and probability >= self.model.threshold:
+        if probability is not None and self.instructs(text, probability):
             # The classifier alone flags (the message is answered, and listed for review);
             # a phrase heuristic blocks.
             reason = f"reads as an attempt to instruct the bot (p={probability:.2f})"
             findings.append(Finding(self.name, min(self.action, Action.FLAG), reason, 0, len(text)))
         return findings
+
+    def instructs(self, text: str, probability: float) -> bool:
+        """The classifier's decision on a text no heuristic matched: at the model's
+        threshold with a sign of instructing, else only from UNCUED_PROBABILITY and never
+        on abuse, which the toxicity filter judges ("you are a fucking useless idiot")."""
+        if self.model is None or probability < self.model.threshold:
+            return False
+        if instruction_cue(text):
+            return True
+        return probability >= max(UNCUED_PROBABILITY, self.model.threshold) and not insulting(text)

@@ -19,7 +19,7 @@ from workers.moderation.normalise import normalise
 from workers.moderation.pii import PiiFilter
 from workers.moderation.toxicity import ToxicityFilter
 from workers.moderation.toxicity import features as toxicity_features
-from workers.moderation.verdicts import Action, Finding, Verdict, redact
+from workers.moderation.verdicts import Action, Finding, Verdict, distinct, redact
 
 SAFE_REPLY = "I'm sorry, I can't help with that here. Would you like me to connect you with a person?"
 SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
@@ -105,6 +105,7 @@ def _not_allowlisted(text: str, findings: list[Finding], policy: Policy) -> list
 
 
 def _verdict(text: str, findings: list[Finding]) -> Verdict:
+    findings = distinct(findings)
     return Verdict(text=redact(text, findings), findings=findings)
 
 
@@ -146,7 +147,7 @@ def screen_passage(text: str) -> Verdict:
     the injection classifier, trained on chat messages, reads any long help page as
     instructions (it flagged 1 in 10 of the demo's and StackExchange's passages)."""
     hits = heuristic_hits(text, passage=True)
-    return Verdict(text=text, findings=[Finding("injection", Action.FLAG, h.reason, h.start, h.end) for h in hits])
+    return _verdict(text, [Finding("injection", Action.FLAG, h.reason, h.start, h.end) for h in hits])
 
 
 class OutputScreen:

@@ -49,6 +49,7 @@ SETTINGS = TrainingSettings(
     name="toxicity", extra_names=EXTRA_NAMES, embedding_weight=1.0, use_ngrams=False, regularisation=4.0
 )
 OUTPUT_PROFANITY = 0.8  # the bot's own text above this is blocked
+INSULT_PROFANITY = 0.5  # profanity from here on makes a visitor's text abuse (`insulting`)
 
 GROUP_TERMS = re.compile(
     r"\b(?:wom[ae]n|girls?|females?|men|males?|trans(?:gender)?|non-?binary|gays?|lesbians?|bi(?:sexual)?s?|queers?|"
@@ -155,6 +156,20 @@ QUOTED = re.compile(r"[\"“](.+?)[\"”]")
 # Long group words found inside run-together words too ("ihatemuslims"), where word
 # boundaries were removed to get past a filter.
 GROUP_STEMS = re.compile(r"muslim|immigrant|refugee|disabled|lesbian|transgender|homosexual|foreigner|jewish|asylum")
+
+
+def insulting(text: str) -> bool:
+    """Whether the text is abuse: profanity, a slur or a dehumanising word ("you are a
+    fucking useless idiot", "your app is garbage"). Abuse is this filter's to judge (it
+    blocks the hateful kind and lets a customer's anger through); the injection filter
+    leaves abuse that carries no instruction alone, since its classifier, trained on
+    attacks that are often rude, reads bare insults as attempts to instruct the bot."""
+    folded = normalise(text)[0]
+    return bool(
+        max(profanity(mask_groups(text)), profanity(mask_groups(folded))) >= INSULT_PROFANITY
+        or SLURS.search(folded)
+        or any(word in DEHUMANISING for word in WORDS.findall(folded))
+    )
 
 
 def _names_group(text: str) -> bool:

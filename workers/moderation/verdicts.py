@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
@@ -51,6 +51,23 @@ class Verdict:
         redactions = [(f.start, f.end, f.replacement) for f in self.findings if f.action == Action.REDACT]
         findings = rebase_spans([f.as_dict() for f in self.findings], redactions)
         return {"action": self.action.name.lower(), "findings": findings}
+
+
+def distinct(findings: list[Finding]) -> list[Finding]:
+    """One finding per filter and reason, where it first occurs, at the strongest action
+    any of them had: a verdict says each thing once. Redactions stay one per span, since
+    each replaces its own value in the stored text."""
+    kept: dict[tuple[object, ...], Finding] = {}
+    for finding in findings:
+        key: tuple[object, ...] = (finding.filter, finding.reason)
+        if finding.action == Action.REDACT:
+            key += (finding.start, finding.end)
+        first = kept.get(key)
+        if first is None:
+            kept[key] = finding
+        elif finding.action > first.action:
+            kept[key] = replace(first, action=finding.action)
+    return list(kept.values())
 
 
 def redact(text: str, findings: list[Finding]) -> str:

@@ -13,7 +13,13 @@ import pytest
 from django.utils import timezone
 
 from bots.analytics.metrics import article_draft, moderation_pairs, normalise_question, percentile
-from bots.analytics.selectors import AnalyticsFilter, analytics_clusters, analytics_csv_rows, analytics_summary
+from bots.analytics.selectors import (
+    AnalyticsFilter,
+    analytics_clusters,
+    analytics_csv_rows,
+    analytics_summary,
+    low_confidence_questions,
+)
 from bots.models import Bot, Conversation, Feedback, Message, ModelVersion
 from neo_support.models import Organization
 from tests.factories import (
@@ -114,6 +120,13 @@ def shop(db: None) -> dict[str, Any]:
     message(c10, "visitor", "Do you ship to Canada?", day(2))
     message(c10, "bot", "Maybe.", day(2), confidence=0.1, timings={"mode": "extractive"})
 
+    # The dashboard's test chat: an admin trying the bot, left out unless asked for.
+    trial = conversation(bot, day(1), is_test=True)
+    message(trial, "visitor", "How do I get a refund?", day(1), moderation=[verdict(("pii", "redact"))],
+            moderation_action="redact")  # fmt: skip
+    tried = message(trial, "bot", "Not sure.", day(1), confidence=0.1, timings={"first_token_ms": 50, "total_ms": 500})
+    thumbs(tried, -1, day(1))
+
     # Outside: the day before, and another organization on a day inside the range.
     before = conversation(bot, SINCE - timedelta(days=1))
     message(before, "visitor", "How do I get a refund?", SINCE - timedelta(days=1))
@@ -130,8 +143,10 @@ def shop(db: None) -> dict[str, Any]:
     return {"organization": organization, "bot": bot, "second": second, "stranger": stranger}
 
 
-def bot_a(shop: dict[str, Any]) -> AnalyticsFilter:
-    return AnalyticsFilter(organization=shop["organization"], since=SINCE, until=UNTIL, bot=shop["bot"])
+def bot_a(shop: dict[str, Any], *, include_test: bool = False) -> AnalyticsFilter:
+    return AnalyticsFilter(
+        organization=shop["organization"], since=SINCE, until=UNTIL, bot=shop["bot"], include_test=include_test
+    )
 
 
 def test_the_summary_counts_one_bots_figures_exactly(shop) -> None:
@@ -154,7 +169,48 @@ def test_the_summary_counts_one_bots_figures_exactly(shop) -> None:
         "first_token_ms": {"p50": 250.0, "p95": 385.0, "count": 4},
         "total_ms": {"p50": 2500.0, "p95": 3850.0, "count": 4},
     }
-    assert summary["filter"] == {"since": "2026-03-01", "until": "2026-03-03", "bot": shop["bot"].pk}
+    assert summary["filter"] == {
+        "since": "2026-03-01",
+        "until": "2026-03-03",
+        "bot": shop["bot"].pk,
+        "include_test": False,
+    }
+
+
+def test_test_chats_count_only_when_included(shop) -> None:
+    """Issue "The first hour of a new company", item 8: the dashboard's test chats counted
+    as visitors' conversations (deflection, top questions)."""
+    left_out = analytics_summary(bot_a(shop), with_clusters=False)
+    included = analytics_summary(bot_a(shop, include_test=True), with_clusters=False)
+
+    assert left_out["totals"]["conversations"] == 7
+    assert left_out["top_questions"][0]["count"] == 2
+    assert included["filter"]["include_test"] is True
+    assert included["totals"] == {
+        "conversations": 8,
+        "engaged_conversations": 7,
+        "deflected": 3,
+        "handed_off": 2,
+        "visitor_messages": 7,
+        "bot_answers": 5,
+        "low_confidence_answers": 5,
+        "moderated_messages": 4,
+        "thumbs_up": 2,
+        "thumbs_down": 2,
+    }
+    assert included["rates"]["deflection"] == 0.4286
+    assert included["latency"]["first_token_ms"]["count"] == 5
+    assert included["top_questions"][0] == {
+        "question": "how do i get a refund",
+        "normalised": "how do i get a refund",
+        "count": 3,
+    }
+    assert included["moderation"][0] == {"filter": "pii", "total": 3, "actions": {"redact": 3}}
+    assert sum(row["answers"] for row in included["compute"]["answers"]) == 5
+    assert len(low_confidence_questions(bot_a(shop))) == 4  # the learning loop's questions
+    assert len(low_confidence_questions(bot_a(shop, include_test=True))) == 5
+    assert analytics_csv_rows(bot_a(shop))[1][1] == 3  # conversations on day 1
+    assert analytics_csv_rows(bot_a(shop, include_test=True))[1][1] == 4
 
 
 def test_compute_per_answer_and_per_resolved_conversation_by_bot_and_model_version(shop) -> None:
@@ -390,6 +446,45 @@ def test_the_csv_export_downloads_the_daily_figures(viewer_client, shop) -> None
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0][0] == "date" and len(rows) == 4
     assert rows[2][:5] == ["2026-03-02", "3", "3", "1", "1"]
+
+
+def test_the_page_and_its_export_include_test_chats_only_when_ticked(viewer_client, shop) -> None:
+    query = {**RANGE, "bot": shop["bot"].pk}
+    default = viewer_client.get("/dashboard/analytics/", query)
+    ticked = viewer_client.get("/dashboard/analytics/", {**query, "include_test": "on"})
+
+    assert default.context["summary"]["totals"]["conversations"] == 7
+    assert ticked.context["summary"]["totals"]["conversations"] == 8
+    assert "Include test chats" in default.content.decode()
+    assert not re.search(r'<input[^>]*name="include_test"[^>]*checked', default.content.decode())
+    assert re.search(r'<input[^>]*name="include_test"[^>]*checked', ticked.content.decode())
+    # The export link keeps the choice, and the export counts the same conversations.
+    assert "include_test" not in parse_qs(urlparse(default.context["export_url"]).query)
+    export_url = ticked.context["export_url"]
+    assert parse_qs(urlparse(export_url).query)["include_test"] == ["on"]
+    exported = list(csv.reader(io.StringIO(viewer_client.get(export_url).content.decode())))
+    assert exported[1][:2] == ["2026-03-01", "4"]
+    plain = viewer_client.get("/dashboard/analytics/export.csv", query)
+    assert list(csv.reader(io.StringIO(plain.content.decode())))[1][:2] == ["2026-03-01", "3"]
+
+
+def test_the_api_includes_test_chats_only_with_include_test(viewer_client, shop) -> None:
+    query = {**RANGE, "bot": shop["bot"].pk}
+    default = viewer_client.get("/api/analytics/", query).json()
+    included = viewer_client.get("/api/analytics/", {**query, "include_test": "true"}).json()
+
+    assert (default["totals"]["conversations"], default["filter"]["include_test"]) == (7, False)
+    assert (included["totals"]["conversations"], included["filter"]["include_test"]) == (8, True)
+    assert viewer_client.get("/api/analytics/", {**query, "include_test": "maybe"}).status_code == 400
+
+
+def test_the_api_schema_documents_include_test() -> None:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    parameters = {parameter["name"]: parameter for parameter in schema["paths"]["/api/analytics/"]["get"]["parameters"]}
+    assert parameters["include_test"]["schema"] == {"type": "boolean", "default": False}
+    assert "test chat" in parameters["include_test"]["description"]
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client) -> None:
