@@ -12,6 +12,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from bots.chat.rendering import citation_label as label_of
 from bots.chat.rendering import render_markdown
+from bots.chat.selectors import agent_display_name
 
 register = template.Library()
 
@@ -25,3 +26,9 @@ def chat_markdown(text: str, citations: Sequence[Mapping[str, Any]] | None = Non
 @register.filter
 def citation_label(citation: Mapping[str, Any]) -> str:
     return label_of(citation) if isinstance(citation, Mapping) else ""
+
+
+@register.filter
+def agent_name(user: Any) -> str:
+    """An agent as the visitor sees them: full name, else username (never an email address)."""
+    return agent_display_name(user)

@@ -171,7 +171,7 @@
         node.className = "cite";
         node.textContent = m[11];
         if (cite) {
-          node.title = cite.title + (cite.location ? " — " + cite.location : "");
+          node.title = citationLabel(cite);
           if (cite.url && /^https?:/.test(cite.url)) { node.href = cite.url; node.target = "_blank"; node.rel = "noopener noreferrer"; }
         }
       }
@@ -179,6 +179,15 @@
       last = pattern.lastIndex;
     }
     if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+  // A citation in words: "#i-lost-my-phone" reads "I lost my phone" (bots/chat/rendering.py).
+  function citationLabel(c) {
+    var where = c.location || "";
+    if (where.charAt(0) === "#") {
+      where = where.slice(1).replace(/[-_]/g, " ").trim();
+      where = where.charAt(0).toUpperCase() + where.slice(1);
+    }
+    return (c.title || "Source") + (where ? " — " + where : "");
   }
   function citationFor(citations, n) {
     for (var i = 0; i < (citations || []).length; i++) if (citations[i].number === n) return citations[i];
@@ -231,7 +240,7 @@
         message.citations.forEach(function (c) {
           var li = document.createElement("li");
           li.value = c.number;
-          var label = c.title + (c.location ? " — " + c.location : "");
+          var label = citationLabel(c);
           if (c.url && /^https?:/.test(c.url)) { var a = document.createElement("a"); a.href = c.url; a.target = "_blank"; a.rel = "noopener noreferrer"; a.textContent = label; li.appendChild(a); }
           else li.textContent = label;
           ol.appendChild(li);
