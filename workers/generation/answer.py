@@ -41,7 +41,7 @@ from workers.generation.sampling import GenerationStats, SamplingParameters
 from workers.generation.streaming import stream_text
 from workers.moderation.pipeline import OutputScreen, Policy, SentenceGate, screen_passage, screen_question
 from workers.moderation.vectors import embed_text
-from workers.moderation.verdicts import Action, strongest_action
+from workers.moderation.verdicts import Action, stored_findings, strongest_action
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +155,12 @@ def _question_verdict(
     if vector is None:
         vector = tools.embed(request.question)
     verdict = screen_question(request.question, policy, vector, tools.embed)
-    added = verdict.as_dict() if verdict.findings and verdict.as_dict() not in stored else None
-    return verdict.action == Action.BLOCK, added  # a retried reply adds it once
+    # The web process already recorded what its rules found; add only what is new, so the
+    # moderation log gives each reason once (and a retried reply adds nothing again).
+    recorded = {(f.get("filter"), f.get("reason")) for v in stored for f in stored_findings(v)}
+    found = verdict.as_dict()
+    new = [f for f in found["findings"] if (f["filter"], f["reason"]) not in recorded]
+    return verdict.action == Action.BLOCK, {**found, "findings": new} if new else None
 
 
 def _screen_passages(hits: list[SearchHit]) -> tuple[list[SearchHit], list[dict[str, Any]]]:
