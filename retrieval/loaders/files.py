@@ -107,17 +107,22 @@ def load_media(
 def without_control_characters(document: LoadedDocument) -> LoadedDocument:
     """The document with control characters (NUL, lone surrogates...) removed from every field:
     a title or heading taken from a file's metadata is as untrusted as its text."""
+    blocks = [
+        Block(
+            text=strip_control(block.text),
+            heading_path=tuple(collapse_whitespace(strip_control(heading)) for heading in block.heading_path),
+            location=strip_control(block.location),
+        )
+        for block in document.blocks
+    ]
+    # A block that held nothing but control characters is no text at all.
+    blocks = [block for block in blocks if block.text.strip()]
+    if not blocks:
+        raise LoaderError(NO_TEXT)
     return dataclasses.replace(
         document,
         title=collapse_whitespace(strip_control(document.title)),
-        blocks=[
-            Block(
-                text=strip_control(block.text),
-                heading_path=tuple(collapse_whitespace(strip_control(heading)) for heading in block.heading_path),
-                location=strip_control(block.location),
-            )
-            for block in document.blocks
-        ],
+        blocks=blocks,
         metadata={strip_control(key): strip_control(value) for key, value in document.metadata.items()},
     )
 

@@ -583,3 +583,11 @@ def test_a_20_mb_single_line_markdown_file_loads_without_blowing_up() -> None:
 def test_a_csv_cell_beyond_the_csv_modules_limit_is_refused_cleanly() -> None:
     with pytest.raises(LoaderError, match="CSV file could not be read"):
         load_bytes(b"Question,Answer\nq," + b"a" * 2_000_000 + b"\n", filename="huge.csv")
+
+
+def test_a_block_of_nothing_but_control_characters_is_dropped_and_a_file_of_them_refused() -> None:
+    # Regression (upload fuzzing): stripping control characters left a block with no text.
+    document = load_bytes(b"# Returns\n\nSend it back within 30 days.\n\n\x01\x02\x03\n", filename="returns.md")
+    assert [block.text for block in document.blocks] == ["Send it back within 30 days."]
+    with pytest.raises(LoaderError, match="no"):
+        load_bytes(b"\x01\x02\x03 \x04", filename="noise.md")
