@@ -41,7 +41,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def dashboard_home(request: HttpRequest) -> HttpResponse:
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
     organization = membership.organization
@@ -120,7 +120,7 @@ def _can_edit(membership: Membership) -> bool:
 @dashboard_area(Area.BOTS)
 def bot_new(request: HttpRequest) -> HttpResponse:
     """Create a bot (owners and admins) and go to its settings."""
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
     if not _can_edit(membership):
@@ -145,7 +145,7 @@ def bot_new(request: HttpRequest) -> HttpResponse:
 def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
     """A bot's settings, one form per section (owners and admins save them; everyone
     else reads them), its embed code and a live test chat. A POST names its `section`."""
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
     bot = bot_get(organization=membership.organization, bot_id=bot_id)
@@ -174,7 +174,7 @@ def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
 @require_POST
 def bot_delete_view(request: HttpRequest, bot_id: int) -> HttpResponse:
     """Delete a bot (owners and admins), once its name is typed to confirm."""
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
     bot = bot_get(organization=membership.organization, bot_id=bot_id)

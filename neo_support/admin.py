@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from neo_support.models import ApiKey, Invitation, Membership, Organization
+from neo_support.models import ApiKey, Invitation, Membership, Organization, SetupRecord
 
 
 class MembershipInline(admin.TabularInline):
@@ -50,4 +50,22 @@ class InvitationAdmin(admin.ModelAdmin):
     readonly_fields = ["token", "invited_by", "created_at", "accepted_at", "accepted_by"]
 
     def has_add_permission(self, request: object) -> bool:
+        return False
+
+
+@admin.register(SetupRecord)
+class SetupRecordAdmin(admin.ModelAdmin):
+    """When and by whom the install was set up (/setup/). Read-only: the row is what keeps
+    setup from running twice, so deleting it would reopen setup to the next visitor."""
+
+    list_display = ["completed_at", "organization", "owner"]
+    readonly_fields = ["organization", "owner", "completed_at"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
         return False

@@ -12,7 +12,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from neo_support.models import ApiKey, Organization
+from neo_support.models import ApiKey, Membership, Organization
 from neo_support.permissions import role_may, scopes_allow
 from neo_support.rate_limits import rate_hit_sync
 from neo_support.selectors import membership_current
@@ -39,11 +39,20 @@ class ApiKeyAuthentication(BaseAuthentication):
         return "Bearer"
 
 
+def _session_membership(request: Request) -> Membership | None:
+    """The signed-in user's membership in the session's current organization (the one the
+    dashboard's header shows), so the browser's API calls act where its pages do."""
+    if request.user is None:
+        return None
+    return membership_current(user=request.user, session=getattr(request, "session", None))
+
+
 def acting_organization(request: Request) -> Organization:
-    """The organization a request acts for: its API key's, or the logged-in member's."""
+    """The organization a request acts for: its API key's (always exactly one), or the
+    signed-in member's current organization."""
     if isinstance(request.auth, ApiKey):
         return cast(Organization, request.auth.organization)
-    membership = membership_current(user=request.user) if request.user is not None else None
+    membership = _session_membership(request)
     if membership is None:
         raise exceptions.PermissionDenied("You are not a member of any organization.")
     return cast(Organization, membership.organization)
@@ -67,7 +76,7 @@ class OrganizationPermission(BasePermission):
             return True
         if request.user is None or not request.user.is_authenticated:
             return False
-        membership = membership_current(user=request.user)
+        membership = _session_membership(request)
         if membership is None:
             self.message = "You are not a member of any organization."
             return False

@@ -4,6 +4,7 @@ from django.urls import path
 
 from bots.webhooks import urls as webhook_urls
 from neo_support import dashboard_views as views
+from neo_support import organization_views
 
 app_name = "organization"
 
@@ -17,4 +18,17 @@ urlpatterns = [
     path("api-keys/<int:key_id>/revoke", views.api_key_revoke_view, name="api-key-revoke"),
     *webhook_urls.urlpatterns,
     path("settings/", views.organization_settings, name="settings"),
+    path("organizations/", organization_views.organization_list, name="organizations"),
+    path("organizations/new", organization_views.organization_new, name="organization-new"),
+    path("organizations/switch", organization_views.organization_switch_view, name="organization-switch"),
+    path(
+        "organizations/<int:organization_id>/leave",
+        organization_views.organization_leave_view,
+        name="organization-leave",
+    ),
+    path(
+        "organizations/<int:organization_id>/delete",
+        organization_views.organization_delete_view,
+        name="organization-delete",
+    ),
 ]

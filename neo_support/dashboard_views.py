@@ -9,7 +9,7 @@ from typing import cast
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +17,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from neo_support.access import dashboard_area, forbidden, may_manage, member_required
+from neo_support.accounts import has_totp, invitation_email_has_account, invitation_refused_page, invitation_remember
 from neo_support.forms import ApiKeyForm, InvitationForm, MemberRoleForm, OrganizationSettingsForm
 from neo_support.health import check_model
 from neo_support.models import ApiKey, Invitation, Membership, Role
@@ -34,6 +35,7 @@ from neo_support.services import (
     membership_change_role,
     membership_remove,
     organization_rename,
+    organization_require_two_factor,
 )
 
 ROLE_ORDER = list(Role.values)  # owner, admin, agent, viewer
@@ -167,28 +169,38 @@ def team_invitation_revoke(request: HttpRequest, membership: Membership, invitat
     return redirect("organization:team")
 
 
-@login_required
 def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
     """An invitation's link: what it is for, and a button that accepts it for the
-    logged-in user. The token alone finds it, whichever organization the user is in."""
+    logged-in user. The token alone finds it, whichever organization the user is in.
+    Signed out, the invited address logs in to its account, or, without one, signs up
+    from here (unless NEO_SIGNUP is closed)."""
     invitation = Invitation.objects.select_related("organization", "invited_by").filter(token=token[:64]).first()
+    if not request.user.is_authenticated:
+        return _invitation_signed_out(request, invitation)
     if request.method == "POST":
         try:
             invitation_accept(token=token[:64], user=request.user)
         except TeamError as error:
-            return _invitation_refused(request, invitation, str(error))
+            return invitation_refused_page(request, invitation, str(error))
         assert invitation is not None  # invitation_accept refuses an unknown token
         messages.success(request, f"Welcome to {invitation.organization.name}.")
         return redirect("dashboard:home")
     refusal = invitation_refusal(invitation=invitation, user=request.user)
     if refusal is not None:
-        return _invitation_refused(request, invitation, refusal)
+        return invitation_refused_page(request, invitation, refusal)
     return render(request, "dashboard/invitation.html", {"invitation": invitation})
 
 
-def _invitation_refused(request: HttpRequest, invitation: Invitation | None, reason: str) -> HttpResponse:
-    status = 404 if invitation is None else 410 if invitation.accepted_at or invitation.is_expired else 400
-    return render(request, "dashboard/invitation.html", {"invitation": invitation, "error": reason}, status=status)
+def _invitation_signed_out(request: HttpRequest, invitation: Invitation | None) -> HttpResponse:
+    refusal = invitation_refusal(invitation=invitation, user=None)
+    if refusal is not None:
+        return invitation_refused_page(request, invitation, refusal)
+    assert invitation is not None  # invitation_refusal refuses a missing one
+    if request.method == "POST" or invitation_email_has_account(invitation) or settings.NEO_SIGNUP == "closed":
+        # Accepting needs the account: log in, then come back to this page.
+        return redirect_to_login(request.get_full_path())
+    invitation_remember(request, invitation)
+    return render(request, "dashboard/invitation.html", {"invitation": invitation, "sign_up": True})
 
 
 # API keys --------------------------------------------------------------------
@@ -268,21 +280,32 @@ def email_summary() -> dict[str, str]:
 def organization_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
     organization = membership.organization
     can_edit = may_manage(membership)
-    form = OrganizationSettingsForm(initial={"name": organization.name})
+    is_owner = membership.role == Role.OWNER
+    initial = {"name": organization.name, "require_two_factor": organization.require_two_factor}
+    form = OrganizationSettingsForm(initial=initial, can_require_two_factor=is_owner)
     status = 200
     if request.method == "POST":
         if not can_edit:
             return forbidden(request)
-        form = OrganizationSettingsForm(request.POST)
+        form = OrganizationSettingsForm(request.POST, initial=initial, can_require_two_factor=is_owner)
         if form.is_valid():
-            organization_rename(organization=organization, name=form.cleaned_data["name"])
-            messages.success(request, "Settings saved.")
-            return redirect("organization:settings")
+            try:
+                organization_require_two_factor(
+                    organization=organization, required=form.cleaned_data["require_two_factor"], by=membership
+                )
+            except TeamError as error:
+                form.add_error("require_two_factor", str(error))
+            else:
+                organization_rename(organization=organization, name=form.cleaned_data["name"])
+                messages.success(request, "Settings saved.")
+                return redirect("organization:settings")
         status = 400
     context = {
         "organization": organization,
         "form": form,
         "can_edit": can_edit,
+        "is_owner": is_owner,
+        "has_totp": has_totp(request.user),
         "model": check_model(),
         "email": email_summary(),
     }

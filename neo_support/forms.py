@@ -46,3 +46,16 @@ class ApiKeyForm(forms.Form):
 
 class OrganizationSettingsForm(forms.Form):
     name = forms.CharField(max_length=Organization._meta.get_field("name").max_length)
+    require_two_factor = forms.BooleanField(
+        required=False,
+        label="Require two-factor authentication",
+        help_text=(
+            "Every member must sign in with a code from an authenticator app; members without one "
+            "are asked to set it up before they can use the dashboard."
+        ),
+    )
+
+    def __init__(self, *args: Any, can_require_two_factor: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only owners change it: for anyone else the box shows the setting and ignores what is posted.
+        self.fields["require_two_factor"].disabled = not can_require_two_factor

@@ -19,6 +19,9 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Members must sign in with a TOTP code: one without an authenticator is sent to set
+    # one up before any other page (neo_support.middleware_two_factor). Owners set it.
+    require_two_factor = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -131,3 +134,23 @@ class Invitation(TenantModel):
     @property
     def is_pending(self) -> bool:
         return self.accepted_at is None and not self.is_expired
+
+
+class SetupRecord(models.Model):
+    """The install's first-run setup (/setup/), done once. Its one row (always pk 1) is
+    created in the same transaction as the first organization and its owner, so a second
+    setup, even one racing the first, fails on the primary key and creates nothing.
+    Install-wide: it belongs to no organization."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    completed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="setup_record_singleton")]
+
+    def __str__(self) -> str:
+        return f"Set up {self.completed_at:%Y-%m-%d %H:%M}"

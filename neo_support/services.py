@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import MutableMapping
 from datetime import timedelta
-from typing import cast
+from typing import Any, cast
 
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
@@ -24,6 +26,7 @@ from neo_support.models import (
     Role,
     new_invitation_token,
 )
+from neo_support.selectors import CURRENT_ORGANIZATION_KEY
 
 API_KEY_PREFIX = "neo_"
 # Writing last_used_at on every request would turn reads into writes; once a minute is plenty.
@@ -115,6 +118,46 @@ def organization_rename(*, organization: Organization, name: str) -> Organizatio
     return organization
 
 
+def organization_require_two_factor(*, organization: Organization, required: bool, by: Membership) -> Organization:
+    """Make a TOTP code mandatory, or not, for every member's sign-in. Only an owner may
+    (TeamForbidden), and turning it on needs the owner's own TOTP first (TeamError), so the
+    change never sends the person making it off to set one up."""
+    if required == organization.require_two_factor:
+        return organization
+    if by.organization_id != organization.pk or by.role != Role.OWNER:
+        raise TeamForbidden("Only an owner can change whether two-factor authentication is required.")
+    if required and not Authenticator.objects.filter(user_id=by.user_id, type=Authenticator.Type.TOTP).exists():
+        raise TeamError("Turn on two-factor authentication for your own account first.")
+    organization.require_two_factor = required
+    organization.save(update_fields=["require_two_factor"])
+    return organization
+
+
+def organization_switch(
+    *, session: MutableMapping[str, Any], user: AbstractBaseUser, organization_id: int
+) -> Membership | None:
+    """Make `organization_id` the organization this session acts in (the dashboard and the
+    session-authenticated API). None, and nothing changed, when `user` is not a member."""
+    membership: Membership | None = (
+        Membership.objects.select_related("organization").filter(user=user, organization_id=organization_id).first()
+    )
+    if membership is not None:
+        session[CURRENT_ORGANIZATION_KEY] = membership.organization_id
+    return membership
+
+
+def organization_leave(*, membership: Membership) -> None:
+    """Leave an organization. Refused (TeamError) for its last owner, who must make
+    someone else an owner first or delete the organization."""
+    with transaction.atomic():
+        if membership.role == Role.OWNER and _is_last_owner(membership):
+            raise TeamError(
+                f"You are the last owner of {membership.organization.name}: make someone else an owner first, "
+                "or delete the organization."
+            )
+        membership.delete()
+
+
 # Team: invitations and roles -----------------------------------------------------
 
 
@@ -192,15 +235,16 @@ def invitation_send(*, invitation: Invitation, accept_url: str) -> None:
     )
 
 
-def invitation_refusal(*, invitation: Invitation | None, user: AbstractBaseUser) -> str | None:
-    """Why `user` cannot accept `invitation` (looked up by its token), or None when they can."""
+def invitation_refusal(*, invitation: Invitation | None, user: AbstractBaseUser | None) -> str | None:
+    """Why `user` cannot accept `invitation` (looked up by its token), or None when they can.
+    With no `user`, why nobody can (a visitor signing up from the link)."""
     if invitation is None:
         return "This invitation link is not valid: it may have been revoked or replaced by a newer one."
     if invitation.accepted_at is not None:
         return "This invitation has already been used."
     if invitation.is_expired:
         return "This invitation has expired. Ask an owner or admin to invite you again."
-    if Membership.objects.filter(organization_id=invitation.organization_id, user=user).exists():
+    if user is not None and Membership.objects.filter(organization_id=invitation.organization_id, user=user).exists():
         return f"You are already a member of {invitation.organization.name}."
     return None
 

@@ -79,6 +79,10 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
     "neo_support",
     "retrieval",
     "bots",
@@ -92,7 +96,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "neo_support.middleware_two_factor.TwoFactorRequiredMiddleware",
+    "neo_support.setup_views.FirstRunMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "neo_support.views.ServiceOutageMiddleware",
@@ -349,6 +356,11 @@ if NEO_IMAP_MAILBOXES:
         "options": {"expires": NEO_IMAP_POLL_SECONDS},
     }
 
+# Organizations (docs/operations.md, "First run: setup without Django admin") ------
+
+# Whether owners may create further organizations ("New organization" in the header).
+NEO_ALLOW_NEW_ORGANIZATIONS = env_bool("NEO_ALLOW_NEW_ORGANIZATIONS", True)
+
 # Auth and security ---------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -357,9 +369,53 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard:home"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "account_login"
+
+# Staff accounts: django-allauth signs people in, out, up, and runs password resets,
+# TOTP two-factor and the sessions page (docs/operations.md, "Staff accounts").
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+# Who may create an account: nobody (closed), invited addresses only (invite), or anyone
+# whose address is verified first (open).
+NEO_SIGNUP = env_choice("NEO_SIGNUP", "invite", ("closed", "invite", "open"))
+ACCOUNT_ADAPTER = "neo_support.accounts.AccountAdapter"
+ACCOUNT_FORMS = {"signup": "neo_support.accounts.SignUpForm"}
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+# Open sign-up must prove the address before the account can sign in; an invited address
+# is proven by its link, and accounts an operator made are not held up (accounts.py).
+ACCOUNT_EMAIL_VERIFICATION = "mandatory" if NEO_SIGNUP == "open" else "optional"
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Neo Support] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+# As before allauth: a session lasts SESSION_COOKIE_AGE, and the sign-in page shows to
+# someone signed in already (to sign in as someone else).
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_AUTHENTICATED_LOGIN_REDIRECTS = False
+# Sign-in attempts: 30 a minute from one address; failed ones 10 a minute from one address
+# and 5 in 5 minutes for one account (the name typed). Sign-up, password reset and the
+# rest keep allauth's limits.
+ACCOUNT_RATE_LIMITS = {"login": "30/m/ip", "login_failed": "10/m/ip,5/5m/key"}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_ADAPTER = "neo_support.accounts.MfaAdapter"
+MFA_TOTP_ISSUER = "Neo Support"
+# Codes of the current 30 s step only: allauth remembers a used code for one step, so a
+# wider window would let a code be replayed once that memory lapsed (docs/decisions.md).
+MFA_TOTP_TOLERANCE = 0
+# The throttles above and the used-code memory live in the cache: shared by every web
+# process through Redis when there is one, in this process otherwise.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{NEO_CHANNEL_PREFIX}:cache",
+        }
+    }
 
 # Production defaults are strict; each can be relaxed by its variable.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)

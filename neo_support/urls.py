@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
@@ -14,8 +14,11 @@ from bots.chat import http_fallback
 from bots.tickets import api as ticket_api
 from bots.tickets import contact
 from bots.webhooks import api as webhook_api
-from neo_support import views
+from neo_support import account_views, setup_views, views
 from retrieval import api as retrieval_api
+
+# Django admin signs in through allauth too, so its sign-in asks for the TOTP code.
+admin.site.login = secure_admin_login(admin.site.login)
 
 router = SimpleRouter()
 router.register("bots", bot_api.BotViewSet, basename="api-bot")
@@ -26,8 +29,14 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("healthz/live", views.healthz_live, name="healthz-live"),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Staff accounts: allauth's pages (sign-in, sign-up, password, 2FA, sessions), a few
+    # of them through our own views first (neo_support/account_views.py).
+    path("accounts/", account_views.account_overview, name="account_overview"),
+    path("accounts/login/", account_views.LoginView.as_view(), name="account_login"),
+    path("accounts/logout/", account_views.LogoutView.as_view(), name="account_logout"),
+    re_path(r"^accounts/confirm-email/(?P<key>[-:\w]+)/$", account_views.ConfirmEmailView.as_view()),
+    path("accounts/sessions/<int:session_id>/end", account_views.session_end, name="account_session_end"),
+    path("accounts/", include("allauth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/messages/<int:message_id>/feedback/", conversation_api.FeedbackApi.as_view(), name="api-feedback"),
@@ -49,6 +58,7 @@ urlpatterns = [
     path("dashboard/analytics/", include("bots.analytics.urls")),
     path("dashboard/conversations/", include("bots.chat.urls")),
     path("dashboard/knowledge-bases/", include("retrieval.dashboard_urls")),
+    path("setup/", setup_views.setup_page, name="setup"),
     path("demo/", bot_views.demo_page, name="demo"),
     path("demo/<str:public_key>/", bot_views.demo_bot_page, name="demo-bot"),
     path("widget.js", bot_views.widget_js, name="widget-js"),
@@ -61,4 +71,5 @@ urlpatterns = [
 ]
 
 handler404 = "neo_support.views.not_found"
+handler429 = "neo_support.account_views.too_many_requests"  # allauth's throttles
 handler500 = "neo_support.views.server_error"

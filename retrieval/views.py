@@ -38,7 +38,7 @@ NOTHING_TO_ADD = "Nothing was added: choose one or more files, enter a web addre
 
 
 def _membership(request: HttpRequest) -> Membership:
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         raise PermissionDenied("You are not a member of any organization.")
     return membership

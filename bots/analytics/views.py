@@ -92,7 +92,7 @@ class AnalyticsFilterForm(forms.Form):
 @require_GET
 def analytics_page(request: HttpRequest) -> HttpResponse:
     """Figures, charts and the learning loop's question clusters; roles that may read analytics."""
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
     form = AnalyticsFilterForm(request.GET, organization=membership.organization)
@@ -127,7 +127,7 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def analytics_export(request: HttpRequest) -> HttpResponse:
     """The daily figures as CSV, for the same filters as the page."""
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
     form = AnalyticsFilterForm(request.GET, organization=membership.organization)

@@ -46,7 +46,7 @@ class ConversationFilterForm(forms.Form):
 @dashboard_area(Area.CONVERSATIONS)
 @require_GET
 def conversation_index(request: HttpRequest) -> HttpResponse:
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
     form = ConversationFilterForm(request.GET, organization=membership.organization)
@@ -155,7 +155,7 @@ def transcript(*, organization: Organization, conversation: Conversation) -> lis
 @dashboard_area(Area.CONVERSATIONS)
 @require_GET
 def conversation_detail(request: HttpRequest, conversation_id: int) -> HttpResponse:
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
     conversation = (

@@ -35,7 +35,7 @@ MODERATION_PAGE_SIZE = 50
 def moderation_log(request: HttpRequest) -> HttpResponse:
     """Flagged and blocked messages, with the flagged words marked; owners and admins
     can mark one as a false positive, which allowlists what was flagged."""
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
     form = ModerationFilterForm(request.GET, organization=membership.organization)
@@ -76,7 +76,7 @@ def moderation_log(request: HttpRequest) -> HttpResponse:
 @dashboard_area(Area.MODERATION)
 @require_POST
 def moderation_false_positive(request: HttpRequest, message_id: int) -> HttpResponse:
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         return render(request, "dashboard/no_organization.html", status=403)
     message = moderation_log_message_get(organization=membership.organization, message_id=message_id)

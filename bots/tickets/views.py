@@ -36,7 +36,7 @@ PAGE_SIZE = 50
 
 
 def _membership(request: HttpRequest) -> Membership:
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         raise Http404("You are not a member of any organization.")
     return membership

@@ -29,7 +29,7 @@ METRICS = [
 
 
 def _bot(request: HttpRequest, bot_id: int) -> tuple[Membership, Bot]:
-    membership = membership_current(user=request.user)
+    membership = membership_current(user=request.user, session=request.session)
     if membership is None:
         raise Http404("No organization.")
     bot = bot_get(organization=membership.organization, bot_id=bot_id)

@@ -66,7 +66,7 @@ def test_an_owner_creates_a_bot_sets_its_persona_and_talks_to_it_in_the_test_cha
     )
 
     page.goto(f"{server}/accounts/login/")
-    page.fill("#id_username", "ola")
+    page.fill("#id_login", "ola")
     page.fill("#id_password", "correct horse battery staple")
     page.click("button[type=submit]")
     page.wait_for_url(f"{server}/dashboard/")

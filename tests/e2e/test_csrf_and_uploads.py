@@ -273,7 +273,7 @@ def login_token(client: Client) -> str:
 def test_the_sign_in_form_needs_the_token_and_a_same_origin_post() -> None:
     user = MembershipFactory(role="agent").user
     browser = Client(enforce_csrf_checks=True)
-    credentials = {"username": user.username, "password": PASSWORD}
+    credentials = {"login": user.username, "password": PASSWORD}
 
     refused = browser.post("/accounts/login/", credentials)
     assert refused.status_code == 403

@@ -15,7 +15,7 @@ def test_an_agent_logs_in_and_sees_their_organizations_bots(live_server, page, t
 
     page.goto(f"{live_server.url}/dashboard/")
     assert "/accounts/login/" in page.url
-    page.fill("#id_username", "dana")
+    page.fill("#id_login", "dana")
     page.fill("#id_password", "correct horse battery staple")
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/dashboard/")
@@ -28,7 +28,7 @@ def test_an_agent_logs_in_and_sees_their_organizations_bots(live_server, page, t
 def test_a_wrong_password_is_refused_with_a_message(live_server, page) -> None:
     MembershipFactory(user__username="dana")
     page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "dana")
+    page.fill("#id_login", "dana")
     page.fill("#id_password", "wrong")
     page.click("button[type=submit]")
     assert page.get_by_role("alert").inner_text().startswith("Your username and password didn't match")
@@ -46,7 +46,7 @@ def test_an_upload_shows_live_progress_until_ready_and_the_playground_finds_it(
     document.write_text("# Roses\n\n## Pruning\n\nPrune roses in late winter, just above an outward bud.")
 
     page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "ola")
+    page.fill("#id_login", "ola")
     page.fill("#id_password", "correct horse battery staple")
     page.click("button[type=submit]")
     page.goto(f"{live_server.url}/dashboard/knowledge-bases/{knowledge_base.pk}/")

@@ -58,7 +58,7 @@ def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
 
 def sign_in(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", username)
+    page.fill("#id_login", username)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/dashboard/")

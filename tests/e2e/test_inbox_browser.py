@@ -46,7 +46,7 @@ def test_an_agent_edits_and_sends_the_bots_draft(live_server, page, settings) ->
         )
 
         page.goto(f"{live_server.url}/accounts/login/")
-        page.fill("#id_username", "sam")
+        page.fill("#id_login", "sam")
         page.fill("#id_password", "correct horse battery staple")
         page.click("button[type=submit]")
         page.goto(f"{live_server.url}/dashboard/inbox/")

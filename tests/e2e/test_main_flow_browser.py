@@ -87,7 +87,7 @@ def test_a_new_customer_signs_in_builds_a_bot_asks_it_and_finds_the_conversation
     page.emulate_media(reduced_motion="reduce")  # charts drawn at once, without animation
 
     page.goto(f"{server}/accounts/login/")
-    page.fill("#id_username", "kim")
+    page.fill("#id_login", "kim")
     page.fill("#id_password", "correct horse battery staple")
     page.click("button[type=submit]")
     page.wait_for_url(f"{server}/dashboard/")

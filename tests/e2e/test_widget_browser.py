@@ -368,7 +368,7 @@ def test_a_visitor_rates_an_answer_talks_to_a_person_and_gets_the_bot_back(live,
     # The agent answers from the inbox, in a tab of their own.
     inbox = page.context.new_page()
     inbox.goto(f"{live}/accounts/login/")
-    inbox.fill("#id_username", "sam@tallyho.example")
+    inbox.fill("#id_login", "sam@tallyho.example")
     inbox.fill("#id_password", "correct horse battery staple")
     inbox.click("button[type=submit]")
     inbox.wait_for_url(f"{live}/dashboard/")

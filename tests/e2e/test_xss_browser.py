@@ -75,7 +75,7 @@ def assert_inert(page, where: str) -> None:  # type: ignore[no-untyped-def]
 def test_markup_in_data_never_runs_or_becomes_elements(server, hostile_tenant, page) -> None:  # noqa: F811
     bot, ticket = hostile_tenant["bot"], hostile_tenant["ticket"]
     page.goto(f"{server}/accounts/login/")
-    page.fill("#id_username", "mal")
+    page.fill("#id_login", "mal")
     page.fill("#id_password", "correct horse battery staple")
     page.click("button[type=submit]")
     page.wait_for_url(f"{server}/dashboard/")

@@ -1,7 +1,12 @@
 """Every dashboard page and API endpoint × every role, from one table
 (neo_support.permissions): a role that may act is never refused, one that may not gets
 403, a signed-out visitor is sent to sign in (pages) or gets 401 (API), and another
-organization's object is a 404 through every page and endpoint."""
+organization's object is a 404 through every page and endpoint.
+
+Each check also runs for a user who belongs to two organizations, with a different role
+in each, switched to one and then the other with the header's switcher: the role that
+counts is the one in the organization acted in, and the other organization's objects are
+404 although the user is a member there too."""
 
 from __future__ import annotations
 
@@ -10,12 +15,13 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from bots.models import ModelVersion
 from neo_support import rate_limits
-from neo_support.models import Role
+from neo_support.models import Membership, Organization, Role
 from neo_support.permissions import Area, role_may
 from neo_support.services import api_key_create
 from tests.factories import (
@@ -33,7 +39,13 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-# (route as the URL resolver spells it, method, area or None for "every member", writes?)
+# Rules for the organization pages, which the role table does not cover: deleting an
+# organization is for its owners; making a new one for owners of any organization.
+OWNER = "owner of the organization in the path"
+OWNER_ANYWHERE = "owner of any organization"
+
+# (route as the URL resolver spells it, method, area or None for "every member" (or one of
+# the two rules above), writes?)
 DASHBOARD = [
     ("dashboard/", "get", None, False),
     ("dashboard/bots/new", "get", Area.BOTS, True),  # a form to create, nothing to read
@@ -85,6 +97,14 @@ DASHBOARD = [
         True,
     ),
     ("dashboard/knowledge-bases/<int:knowledge_base_id>/playground/", "get", Area.KNOWLEDGE, False),
+    ("dashboard/organizations/", "get", None, False),
+    ("dashboard/organizations/new", "get", OWNER_ANYWHERE, True),  # a form to create, nothing to read
+    ("dashboard/organizations/new", "post", OWNER_ANYWHERE, True),
+    ("dashboard/organizations/switch", "post", None, True),
+    ("dashboard/organizations/<int:organization_id>/leave", "get", None, False),
+    ("dashboard/organizations/<int:organization_id>/leave", "post", None, True),
+    ("dashboard/organizations/<int:organization_id>/delete", "get", OWNER, False),
+    ("dashboard/organizations/<int:organization_id>/delete", "post", OWNER, True),
 ]
 
 API = [
@@ -170,6 +190,7 @@ def tenant(organization=None) -> dict[str, int]:
     dataset.write_text('{"prompt": "Customer: hi\\nAssistant:", "answer": " Hello."}\n')
     return {
         "organization": organization.pk,
+        "organization_id": organization.pk,
         "bot_id": bot.pk,
         "knowledge_base_id": knowledge_base.pk,
         "document_id": document.pk,
@@ -207,25 +228,52 @@ def _no_rate_limits(settings):
     rate_limits.rate_reset()
 
 
+# A user's role in their second organization: never the same as in the first.
+OTHER_ROLE = {"owner": "viewer", "admin": "agent", "agent": "owner", "viewer": "admin"}
+
+
+def allowed(area: object, role: str, writes: bool, *, roles_held: set[str]) -> bool:
+    if area is None:
+        return True
+    if area == OWNER:
+        return role == Role.OWNER
+    if area == OWNER_ANYWHERE:
+        return Role.OWNER in roles_held
+    return role_may(role, str(area), write=writes)
+
+
+def switch_to(client, organization: Organization) -> None:  # type: ignore[no-untyped-def]
+    """Act in `organization` from now on, as the header's switcher does."""
+    response = client.post("/dashboard/organizations/switch", {"organization": organization.pk})
+    assert response.status_code == 302, response.content[:300]
+
+
+def member_of_two(role: str) -> tuple[Membership, Membership]:
+    """A user with `role` in one organization and another role in a second, each with one of everything."""
+    first = MembershipFactory(role=role)
+    second = MembershipFactory(user=first.user, role=OTHER_ROLE[role])
+    return first, second
+
+
+@pytest.mark.parametrize("organizations", ["one organization", "two organizations"])
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("route", "method", "area", "writes"), DASHBOARD + API)
-def test_each_role_gets_what_the_table_allows(role, route, method, area, writes) -> None:
-    membership = MembershipFactory(role=role)
-    ids = tenant(membership.organization)
+def test_each_role_gets_what_the_table_allows(organizations, role, route, method, area, writes) -> None:
+    memberships = [MembershipFactory(role=role)] if organizations == "one organization" else list(member_of_two(role))
+    everything = [(membership, tenant(membership.organization)) for membership in memberships]
+    roles_held = {membership.role for membership in memberships}
     api = route.startswith("api")
-    client = APIClient() if api else None
-    if client is None:
-        from django.test import Client
-
-        client = Client()
-    client.force_login(membership.user)
-    response = request(client, method, url_for(route, ids), api=api)
-    allowed = area is None or role_may(role, area, write=writes)
-    if allowed:
-        assert response.status_code not in (401, 403, 404), (response.status_code, response.content[:300])
-        assert response.status_code < 500
-    else:
-        assert response.status_code == 403, (response.status_code, response.content[:300])
+    client = APIClient() if api else Client()
+    client.force_login(memberships[0].user)
+    for membership, ids in everything:
+        if len(memberships) > 1:
+            switch_to(client, membership.organization)
+        response = request(client, method, url_for(route, ids), api=api)
+        if allowed(area, membership.role, writes, roles_held=roles_held):
+            assert response.status_code not in (401, 403, 404), (response.status_code, response.content[:300])
+            assert response.status_code < 500
+        else:
+            assert response.status_code == 403, (response.status_code, response.content[:300])
 
 
 @pytest.mark.parametrize(("route", "method", "area", "writes"), DASHBOARD + API)
@@ -240,6 +288,9 @@ def test_signed_out_visitors_sign_in_or_get_401(client, route, method, area, wri
 
 
 WITH_IDS = [entry for entry in DASHBOARD + API if "<" in entry[0] or "?P" in entry[0]]
+# Pages about a membership itself (leave, delete) act on the organization in their path
+# for any of its members, whichever organization the session acts in.
+IN_THE_CURRENT_ORGANIZATION = [entry for entry in WITH_IDS if "<int:organization_id>" not in entry[0]]
 
 
 @pytest.mark.parametrize(("route", "method", "area", "writes"), WITH_IDS)
@@ -256,8 +307,20 @@ def test_another_organizations_objects_are_404_everywhere(route, method, area, w
         keyed.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
         assert request(keyed, method, url_for(route, theirs), api=True).status_code == 404
     else:
-        from django.test import Client
-
         client = Client()
         client.force_login(owner.user)
     assert request(client, method, url_for(route, theirs), api=api).status_code == 404
+
+
+@pytest.mark.parametrize(("route", "method", "area", "writes"), IN_THE_CURRENT_ORGANIZATION)
+def test_the_organization_not_switched_to_is_404_everywhere_for_a_member_of_both(route, method, area, writes) -> None:
+    first = MembershipFactory(role="owner")
+    second = MembershipFactory(user=first.user, role="owner")
+    ids = {first.organization_id: tenant(first.organization), second.organization_id: tenant(second.organization)}
+    api = route.startswith("api")
+    client = APIClient() if api else Client()
+    client.force_login(first.user)
+    for acting, other in ((first, second), (second, first)):
+        switch_to(client, acting.organization)
+        response = request(client, method, url_for(route, ids[other.organization_id]), api=api)
+        assert response.status_code == 404, (acting.organization, response.status_code, response.content[:300])

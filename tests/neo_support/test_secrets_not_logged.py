@@ -48,8 +48,8 @@ def test_no_secret_appears_in_any_log_line(caplog, settings) -> None:
         api.post("/api/bots/", {"name": ""}, format="json")
 
     browser = Client(enforce_csrf_checks=True)
-    browser.post("/accounts/login/", {"username": membership.user.username, "password": PASSWORD})
-    browser.post("/accounts/login/", {"username": membership.user.username, "password": PASSWORD + "x"})
+    browser.post("/accounts/login/", {"login": membership.user.username, "password": PASSWORD})
+    browser.post("/accounts/login/", {"login": membership.user.username, "password": PASSWORD + "x"})
     browser.get("/accounts/login/")
     cookies = {name: morsel.value for name, morsel in browser.cookies.items()}
     login = Client()

@@ -23,7 +23,7 @@ PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
 
 def sign_in(page: Any, base_url: str, username: str) -> None:
     page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
+    page.fill("#id_login", username)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base_url}/dashboard/")

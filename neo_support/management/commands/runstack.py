@@ -138,6 +138,7 @@ class Command(BaseCommand):
             "Neo Support is running.",
             f"  Dashboard:  {base_url}/dashboard/   login {ADMIN_USERNAME} / {password}",
             f"  Demo page:  {base_url}/demo/",
+            "  Your own:   beside the demo, sign in and choose New organization in the header's organization menu",
             f"  Admin:      {base_url}/admin/",
             f"  Health:     {base_url}/healthz",
             f"  Tasks:      {mode}",

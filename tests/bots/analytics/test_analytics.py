@@ -487,7 +487,9 @@ def test_the_api_schema_documents_include_test() -> None:
     assert "test chat" in parameters["include_test"]["description"]
 
 
+@pytest.mark.django_db
 def test_anonymous_visitors_are_sent_to_log_in(client) -> None:
+    OrganizationFactory()  # past first-run setup: with no organization, the dashboard leads to /setup/
     for url in ("/dashboard/analytics/", "/dashboard/analytics/export.csv"):
         response = client.get(url)
         assert response.status_code == 302
@@ -495,6 +497,7 @@ def test_anonymous_visitors_are_sent_to_log_in(client) -> None:
 
 
 def test_a_user_with_no_organization_is_refused(client, django_user_model) -> None:
+    OrganizationFactory()  # someone else's: with none at all, the dashboard leads to /setup/
     client.force_login(django_user_model.objects.create_user("loner", password="x"))
 
     response = client.get("/dashboard/analytics/")
@@ -557,7 +560,7 @@ def test_the_charts_draw_in_a_browser_and_a_cluster_opens_a_draft(live_server, p
         lambda answer: errors.append(answer.url) if answer.status >= 400 and "favicon" not in answer.url else None,
     )
     page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "ana")
+    page.fill("#id_login", "ana")
     page.fill("#id_password", "correct horse battery staple")
     page.click("button[type=submit]")
 

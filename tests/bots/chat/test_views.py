@@ -19,6 +19,7 @@ from tests.factories import (
     KnowledgeBaseFactory,
     MembershipFactory,
     MessageFactory,
+    OrganizationFactory,
     TicketFactory,
     UserFactory,
 )
@@ -259,6 +260,7 @@ def test_every_role_reads_conversations(client, role: str) -> None:
 
 
 def test_the_pages_need_a_login_and_an_organization(client) -> None:
+    OrganizationFactory()  # someone else's: with none at all, the dashboard leads to /setup/
     response = client.get("/dashboard/conversations/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
     client.force_login(UserFactory())
