@@ -36,6 +36,7 @@ from neo_support.services import (
     membership_remove,
     organization_rename,
     organization_require_two_factor,
+    organization_switch,
 )
 
 ROLE_ORDER = list(Role.values)  # owner, admin, agent, viewer
@@ -179,10 +180,12 @@ def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
         return _invitation_signed_out(request, invitation)
     if request.method == "POST":
         try:
-            invitation_accept(token=token[:64], user=request.user)
+            membership = invitation_accept(token=token[:64], user=request.user)
         except TeamError as error:
             return invitation_refused_page(request, invitation, str(error))
         assert invitation is not None  # invitation_accept refuses an unknown token
+        # The organization just joined is the one the dashboard shows next.
+        organization_switch(session=request.session, user=request.user, organization_id=membership.organization_id)
         messages.success(request, f"Welcome to {invitation.organization.name}.")
         return redirect("dashboard:home")
     refusal = invitation_refusal(invitation=invitation, user=request.user)

@@ -24,6 +24,7 @@ from tests.conftest import clean_env, run_manage, run_python
 from tests.factories import (
     BotFactory,
     DocumentFactory,
+    InvitationFactory,
     KnowledgeBaseFactory,
     MembershipFactory,
     OrganizationFactory,
@@ -100,6 +101,16 @@ def test_the_session_api_follows_the_switch(two) -> None:
     beta.save()
     assert [bot["name"] for bot in client.get("/api/bots/").json()["results"]] == ["Beta bot"]
     assert client.post("/api/bots/", {"name": "Viewer's bot"}, format="json").status_code == 403
+
+
+def test_accepting_an_invitation_switches_to_the_organization_joined() -> None:
+    alpha = MembershipFactory(organization__name="Alpha Ltd", role="owner", user__email="ann@example.com")
+    invitation = InvitationFactory(organization__name="Gamma Ltd", email="ann@example.com")
+    client = signed_in(alpha.user)
+    response = client.post(f"/dashboard/invitations/{invitation.token}/")
+    assert response.status_code == 302
+    assert client.session[CURRENT_ORGANIZATION_KEY] == invitation.organization_id
+    assert "Gamma Ltd" in client.get("/dashboard/").content.decode()
 
 
 def test_one_cannot_switch_to_an_organization_one_is_not_in(two) -> None:
