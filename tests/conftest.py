@@ -7,8 +7,12 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -217,3 +221,36 @@ def tiny_neo(settings, tiny_neo_dir: Path) -> Iterator[Path]:
     holder.reset()
     yield tiny_neo_dir
     holder.reset()
+
+
+# Email: a real SMTP server on loopback, as tickets, invitations and sign-up send through.
+
+
+class Inbox:
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[EmailMessage] = []
+        self.arrived = threading.Event()
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+        self.arrived.set()
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(settings) -> Iterator[Inbox]:  # type: ignore[no-untyped-def]
+    """A real SMTP server on loopback receiving what the server sends."""
+    box = Inbox()
+    box.controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", box.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield box
+    box.controller.stop()

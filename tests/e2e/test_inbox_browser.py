@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from bots.models import Delivery, Message, Role
-from tests.bots.tickets.test_services import Inbox
+from tests.conftest import Inbox
 from tests.factories import BotFactory, ConversationFactory, MembershipFactory, TicketFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from neo_support.models import Membership
-from tests.bots.tickets.test_services import Inbox
+from tests.conftest import Inbox
 from tests.factories import MembershipFactory
 from tests.neo_support.accounts_support import PASSWORD, totp_code, wait_for_a_fresh_step
 

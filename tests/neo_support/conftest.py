@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from allauth.mfa.totp.internal import auth as totp_auth
 
-from tests.bots.tickets.test_services import Inbox
 from tests.neo_support.accounts_support import Clock
 
 
@@ -30,16 +29,3 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     frozen = Clock()
     monkeypatch.setattr(totp_auth, "time", SimpleNamespace(time=frozen.time))
     return frozen
-
-
-@pytest.fixture
-def smtp(settings: Any) -> Iterator[Inbox]:
-    """A real SMTP server on loopback receiving what the server sends."""
-    box = Inbox()
-    box.controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", box.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    yield box
-    box.controller.stop()

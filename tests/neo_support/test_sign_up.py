@@ -20,8 +20,7 @@ from django.utils import timezone
 
 from neo_support.models import Invitation, Membership
 from neo_support.services import invitation_create
-from tests.bots.tickets.test_services import Inbox
-from tests.conftest import clean_env, free_port, run_manage
+from tests.conftest import Inbox, clean_env, free_port, run_manage
 from tests.factories import MembershipFactory, UserFactory
 from tests.neo_support.accounts_support import (
     PASSWORD,

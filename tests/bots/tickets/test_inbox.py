@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from bots.chat.services import conversation_ask, conversation_start
 from bots.models import Conversation, Delivery, Message, Role, Ticket
-from tests.bots.tickets.test_services import Inbox
 from tests.channel_listener import ConversationListener
+from tests.conftest import Inbox
 from tests.factories import BotFactory, ConversationFactory, MembershipFactory, TicketFactory
 
 

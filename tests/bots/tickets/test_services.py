@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
 import time
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
@@ -20,7 +18,6 @@ from neo_support.services import api_key_create
 from neo_support.tasking import wait_for_in_process_tasks
 from retrieval.services.documents import document_create_from_text
 from retrieval.services.ingestion import documents_ingest_all
-from tests.conftest import free_port
 from tests.factories import BotFactory, KnowledgeBaseFactory
 
 REFUNDS = (
@@ -29,33 +26,10 @@ REFUNDS = (
 )
 
 
-class Inbox:
-    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives."""
-
-    def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.messages: list[EmailMessage] = []
-        self.arrived = threading.Event()
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
-        self.arrived.set()
-        return "250 OK"
-
-
 @pytest.fixture
-def inbox(settings):  # type: ignore[no-untyped-def]
-    box = Inbox()
-    box.controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", box.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    yield box
-    box.controller.stop()
+def inbox(smtp):  # type: ignore[no-untyped-def]
+    """The tickets tests' name for the loopback SMTP server (tests/conftest.py `smtp`)."""
+    return smtp
 
 
 def customer_email(*, subject: str, body: str, message_id: str, in_reply_to: str = "", **headers: str) -> bytes:
