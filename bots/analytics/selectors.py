@@ -109,31 +109,28 @@ def _bounds(chosen: AnalyticsFilter) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _conversations(chosen: AnalyticsFilter) -> QuerySet[Conversation]:
+def _chosen(rows: QuerySet[Any], chosen: AnalyticsFilter, *, conversation: str) -> QuerySet[Any]:
+    """`rows` (of this organization) created in the range, of the chosen bot, test chats left
+    out unless asked for; `conversation` is the lookup from a row to its conversation."""
     start, end = _bounds(chosen)
-    conversations = Conversation.objects.for_organization(chosen.organization).filter(
-        created_at__gte=start, created_at__lt=end
-    )
+    rows = rows.filter(created_at__gte=start, created_at__lt=end)
     if not chosen.include_test:
-        conversations = conversations.filter(is_test=False)
-    return conversations if chosen.bot is None else conversations.filter(bot=chosen.bot)
+        rows = rows.filter(**{f"{conversation}is_test": False})
+    return rows if chosen.bot is None else rows.filter(**{f"{conversation}bot": chosen.bot})
 
 
 # Every figure reads through these three, so test chats are left out everywhere alike.
+def _conversations(chosen: AnalyticsFilter) -> QuerySet[Conversation]:
+    return _chosen(Conversation.objects.for_organization(chosen.organization), chosen, conversation="")
+
+
 def _messages(chosen: AnalyticsFilter) -> QuerySet[Message]:
-    start, end = _bounds(chosen)
-    messages = Message.objects.for_organization(chosen.organization).filter(created_at__gte=start, created_at__lt=end)
-    if not chosen.include_test:
-        messages = messages.filter(conversation__is_test=False)
-    return messages if chosen.bot is None else messages.filter(conversation__bot=chosen.bot)
+    return _chosen(Message.objects.for_organization(chosen.organization), chosen, conversation="conversation__")
 
 
 def _feedback(chosen: AnalyticsFilter) -> QuerySet[Feedback]:
-    start, end = _bounds(chosen)
-    feedback = Feedback.objects.for_organization(chosen.organization).filter(created_at__gte=start, created_at__lt=end)
-    if not chosen.include_test:
-        feedback = feedback.filter(message__conversation__is_test=False)
-    return feedback if chosen.bot is None else feedback.filter(message__conversation__bot=chosen.bot)
+    rows = Feedback.objects.for_organization(chosen.organization)
+    return _chosen(rows, chosen, conversation="message__conversation__")
 
 
 BOT_ANSWER = Q(role=Role.BOT, status=MessageStatus.DONE) & ~Q(delivery=Delivery.DRAFT)
