@@ -21,6 +21,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from neo_support.accounts import has_totp, quietly, two_factor_required
+from neo_support.sso import sso_config
+from neo_support.sso_config import PROVIDER_ID
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,9 @@ class LoginView(allauth_views.LoginView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context: dict[str, Any] = super().get_context_data(**kwargs)
         context["signup_open"] = settings.NEO_SIGNUP == "open"
+        sso = sso_config()
+        context["sso_name"] = sso.name if sso is not None else None
+        context["sso_provider_id"] = PROVIDER_ID
         return context
 
 

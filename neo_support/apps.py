@@ -6,4 +6,6 @@ class NeoSupportConfig(AppConfig):
     verbose_name = "Organizations"
 
     def ready(self) -> None:
-        from neo_support import api_schema  # noqa: F401 - registers the API key scheme with drf-spectacular
+        # The API key scheme registers with drf-spectacular; single sign-on's signal
+        # receiver joins organizations.
+        from neo_support import api_schema, sso  # noqa: F401

@@ -33,6 +33,7 @@ from neo_support.env import (
     env_url,
 )
 from neo_support.redis_client import reconnecting
+from neo_support.sso_config import sign_in_origins, socialaccount_providers, sso_config_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("NEO_VAR_DIR", BASE_DIR / "var")
@@ -83,6 +84,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.usersessions",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "neo_support",
     "retrieval",
     "bots",
@@ -406,6 +409,20 @@ MFA_TOTP_ISSUER = "Neo Support"
 # Codes of the current 30 s step only: allauth remembers a used code for one step, so a
 # wider window would let a code be replayed once that memory lapsed (docs/decisions.md).
 MFA_TOTP_TOLERANCE = 0
+# Single sign-on through the install's OpenID Connect provider (neo_support/sso.py):
+# NEO_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET and _DOMAINS (domain=organization-slug:role).
+# Off when NEO_OIDC_ISSUER is unset.
+NEO_SSO = sso_config_from_env()
+SOCIALACCOUNT_PROVIDERS = socialaccount_providers(NEO_SSO)
+SOCIALACCOUNT_ADAPTER = "neo_support.sso.SingleSignOnAdapter"
+# The provider vouches for the address (an unverified one is refused); the account is made
+# on first sign-in without a form, and an existing account with that address is the one
+# signed in.
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_STORE_TOKENS = False
 # The throttles above and the used-code memory live in the cache: shared by every web
 # process through Redis when there is one, in this process otherwise.
 if REDIS_URL:
@@ -442,7 +459,7 @@ CONTENT_SECURITY_POLICY = {
         "connect-src": [SELF],
         "object-src": [NONE],
         "base-uri": [SELF],
-        "form-action": [SELF],
+        "form-action": [SELF, *sign_in_origins(NEO_SSO)],
         "frame-ancestors": [NONE],
     }
 }

@@ -1,8 +1,11 @@
 """A second person joins in a real headless Chromium: the owner invites them (the email
 goes through SMTP on loopback), they sign up from the link, turn on TOTP with the secret
-the page shows, and sign in again with their password and a code.
+the page shows, and sign in again with their password and a code. A third signs in
+through the company's OpenID provider (a real one, in its own process) and lands in the
+organization and role its email domain is given; an address at another domain is refused.
 
-With NEO_SCREENSHOTS=1 it saves the sign-up, 2FA setup and 2FA sign-in pages to docs/screenshots/."""
+With NEO_SCREENSHOTS=1 it saves the sign-up, 2FA setup, 2FA sign-in and single sign-on pages
+to docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ import pytest
 
 from neo_support.models import Membership
 from tests.conftest import Inbox
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, OrganizationFactory
 from tests.neo_support.accounts_support import PASSWORD, totp_code, wait_for_a_fresh_step
+from tests.neo_support.sso_support import CALLBACK_PATH, oidc_provider, sso_config, use_sso
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -107,3 +111,48 @@ def test_an_invited_colleague_signs_up_turns_on_totp_and_signs_in_with_a_code(li
         assert "sam" in page.locator("header").inner_text()
     finally:
         smtp.controller.stop()
+
+
+def test_a_third_colleague_signs_in_through_the_companys_provider_and_lands_in_its_organization(
+    live_server, page, settings, tmp_path
+) -> None:
+    base = live_server.url
+    tallyho = OrganizationFactory(name="Tallyho", slug="tallyho")
+    OrganizationFactory(name="Elsewhere Inc", slug="elsewhere")
+    users = {
+        "ida": {"password": "ida at the IdP 42", "email": "ida@tallyho.example", "name": "Ida Lind"},
+        "eve": {"password": "eve at the IdP 42", "email": "eve@gmail.example"},
+    }
+    with oidc_provider(tmp_path, redirect_uris=[f"{base}{CALLBACK_PATH}"], users=users) as provider:
+        use_sso(settings, sso_config(provider, "tallyho.example=tallyho:agent", name="Tallyho Login"))
+
+        # Ida presses the provider's button, signs in there, and is back in Tallyho as an agent.
+        page.goto(f"{base}/accounts/login/")
+        shot(page, "sign-in-sso.png")
+        page.click("button:text-is('Log in with Tallyho Login')")
+        page.wait_for_selector("#provider-username")
+        assert page.url.startswith(f"{provider.origin}/login/"), page.url
+        page.fill("#provider-username", "ida")
+        page.fill("#provider-password", users["ida"]["password"])
+        page.click("button:text-is('Sign in to Example IdP')")
+        page.wait_for_url(f"{base}/dashboard/")
+        assert page.locator("h1").inner_text() == "Tallyho"
+        membership = Membership.objects.get(user__email="ida@tallyho.example")
+        assert (membership.organization, membership.role) == (tallyho, "agent")
+        assert page.get_by_text("You are agent here").is_visible()
+        assert page.locator("header a:text-is('Team')").count() == 0  # an agent's view
+        page.click("button:text-is('Log out')")
+        page.wait_for_url(f"{base}/accounts/login/")
+
+        # Eve's address is not at an allowed domain: refused, and no account is made. (She
+        # uses another computer: this browser is still signed in at the provider as Ida.)
+        page.context.clear_cookies()
+        page.goto(f"{base}/accounts/login/")
+        page.click("button:text-is('Log in with Tallyho Login')")
+        page.fill("#provider-username", "eve")
+        page.fill("#provider-password", users["eve"]["password"])
+        page.click("button:text-is('Sign in to Example IdP')")
+        page.wait_for_selector("text=Addresses at gmail.example may not sign in to this server.")
+        shot(page, "sign-in-sso-refused.png")
+        assert not Membership.objects.filter(user__email="eve@gmail.example").exists()
+        assert page.url.startswith(f"{base}{CALLBACK_PATH}")
