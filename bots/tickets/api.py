@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +24,9 @@ from neo_support.api import ApiPages, api_error
 from neo_support.api_auth import acting_organization
 from neo_support.api_schema import paginated
 from neo_support.permissions import Area
+from retrieval.loaders.base import LoaderError
+
+logger = logging.getLogger(__name__)
 
 
 class MessageOut(serializers.ModelSerializer):
@@ -133,6 +137,11 @@ def inbound_email(request: HttpRequest, public_key: str) -> JsonResponse:
         outcome = ticket_receive_email(bot=bot, raw=body)
     except EmailParseError as error:
         return _error("not_an_email", str(error), 400)
+    except LoaderError as error:  # the parser crashed or outran its limits on this message
+        logger.warning("inbound email for bot %s could not be parsed: %s", bot.pk, error)
+        if error.retryable:
+            return _error("unavailable", str(error), 503)
+        return _error("unreadable", str(error), 422)
     result: dict[str, Any] = {"status": outcome.status, "reason": outcome.reason}
     if outcome.ticket is not None:
         result["ticket"] = {"id": outcome.ticket.pk, "token": outcome.ticket.token}

@@ -9,9 +9,9 @@ takes ~100-200 ms, lxml a few, and a mail parse must stay well under 20 ms.
 
 from __future__ import annotations
 
-import codecs
 import email
 import hashlib
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -25,9 +25,19 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from lxml import etree
 
+from retrieval.loaders.charsets import decode_declared
+from retrieval.loaders.formatting import strip_control
+
+logger = logging.getLogger(__name__)
+
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_SUBJECT_CHARS = 300
 MAX_FILENAME_CHARS = 200
+# The stdlib's header parser takes time quadratic in a field's length (1.5 s for a 186 kB
+# To:, 14 s at 800 kB), so fields are capped before parsing. Postfix's default for a whole
+# header block is 100 kB; a real field (a To: of a few hundred people) stays well under 16 kB.
+MAX_HEADER_FIELD_BYTES = 16 * 1024
+MAX_HEADER_BYTES = 256 * 1024
 
 # What the stdlib parser raises on inputs it does not expect (it has had bugs that
 # raise IndexError or TypeError from deep inside header parsing).
@@ -65,17 +75,19 @@ _AUTO_SUBJECTS = (
     "mail delivery failed",
     "returned mail:",
 )
-# As browsers do (WHATWG Encoding): mail labelled with the old standard charset is usually
-# written in the vendor superset, e.g. Latin-1 with Windows-1252 quotes and dashes.
-_SUPERSETS = {
-    "iso8859-1": "cp1252",
-    "iso8859-9": "cp1254",
-    "tis-620": "cp874",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "euc_kr": "cp949",
-    "shift_jis": "cp932",
-}
+# The headers parse_email reads: when the header block is over MAX_HEADER_BYTES, the others go first.
+_READ_HEADERS = frozenset(
+    name.encode().lower()
+    for name in (
+        "From", "To", "Subject", "Date", "Message-ID", "In-Reply-To", "References", "MIME-Version",
+        "Content-Type", "Content-Transfer-Encoding", "Content-Disposition", "Auto-Submitted", "Precedence",
+        "X-Autoreply", "X-Autorespond",
+    )
+)  # fmt: skip
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FIELD_START = re.compile(rb"^(?=[^ \t\r\n])", re.MULTILINE)
+# Headers of an enclosed message: a message/* part with one of these is a message, else text.
+_MESSAGE_HEADERS = ("From", "Subject", "Date", "Message-ID", "Newsgroups")
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 _DAEMONS = {"mailer-daemon", "postmaster"}
 
@@ -127,6 +139,7 @@ class InboundEmail:
     the same one. `text` is the whole body; `new_text` only what this message adds.
     `automated` is "" for a person's mail, else why it looks machine-sent (do not auto-reply).
     `token` is the ticket token from a "[#AB12CD]" in the subject, or "".
+    `dropped_headers` says which header fields were left unread for their size, and why.
     """
 
     message_id: str
@@ -143,6 +156,7 @@ class InboundEmail:
     skipped_attachments: tuple[str, ...]
     automated: str
     token: str
+    dropped_headers: tuple[str, ...] = ()
 
 
 class EmailParseError(Exception):
@@ -156,22 +170,24 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMEN
     `new_text` is what the sender wrote in this message (quoted history and a trailing
     `-- ` signature removed); a forward is kept whole, since the forward is the content.
     Attachments over `max_attachment_bytes` are dropped and described in `skipped_attachments`.
+    Header fields over MAX_HEADER_FIELD_BYTES, and the least useful fields of a header block
+    over MAX_HEADER_BYTES, are left unread (whole, never cut) and listed in `dropped_headers`.
     """
     if not raw.strip():
         raise EmailParseError("empty input: no headers and no body")
     # Leading blank lines would end the header block before it starts.
-    data = raw.lstrip(b"\r\n")
+    data, dropped = _capped_headers(raw.lstrip(b"\r\n"))
     try:
         msg = email.message_from_bytes(data, policy=_POLICY)
     except _MALFORMED:  # a parser bug not yet met: read it all as one text body rather than fail
         msg = email.message_from_bytes(b"\r\n" + data, policy=_POLICY)
 
     full_subject = " ".join(_storable(_header_text(msg, "Subject")).split())
-    senders = _mailboxes(msg, "From")
-    sender_name, sender_spec = senders[0] if senders else ("", "")
+    # An unreadable sender ("MAILER-DAEMON", no domain) still tells machine-sent mail apart.
+    sender_name, sender_spec = next(iter(_addresses(msg, "From") or _mailboxes(msg, "From")), ("", ""))
     body = _Body(max_attachment_bytes)
-    for part in _leaves(msg, 0):
-        body.add(part)
+    for part, depth in _leaves(msg, 0):
+        body.add(part, depth)
     text = _trim_blank_lines(_storable(body.text()))
     forwarded = _FORWARDED_SUBJECT.match(full_subject) is not None
     token = _TOKEN.search(full_subject)
@@ -182,7 +198,7 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMEN
         subject=full_subject[:MAX_SUBJECT_CHARS].rstrip(),
         from_address=_storable(sender_spec.lower()) if _ADDR_SPEC.fullmatch(sender_spec) else "",
         from_name=" ".join(_storable(sender_name).split()),
-        to_addresses=_unique(spec.lower() for _, spec in _mailboxes(msg, "To") if _ADDR_SPEC.fullmatch(spec)),
+        to_addresses=_unique(spec.lower() for _, spec in _addresses(msg, "To")),
         date=_date(msg),
         text=text,
         new_text=_trim_blank_lines(_strip_history(text, forwarded=forwarded)),
@@ -190,10 +206,49 @@ def parse_email(raw: bytes, *, max_attachment_bytes: int = DEFAULT_MAX_ATTACHMEN
         skipped_attachments=tuple(body.skipped),
         automated=_automated(msg, subject=full_subject, sender=sender_spec),
         token=token.group(1) if token else "",
+        dropped_headers=dropped,
     )
 
 
 # Headers
+
+
+def _capped_headers(data: bytes) -> tuple[bytes, tuple[str, ...]]:
+    """`data` with its header block cut down to size before the stdlib parses it: fields over
+    MAX_HEADER_FIELD_BYTES dropped, then, while the block is over MAX_HEADER_BYTES, the
+    fields parse_email does not read, then the last fields. Each drop is logged and listed."""
+    end = _HEADER_END.search(data)
+    head, rest = (data[: end.start()], data[end.start() :]) if end else (data, b"")
+    if len(head) <= MAX_HEADER_FIELD_BYTES:
+        return data, ()
+    starts = [match.start() for match in _FIELD_START.finditer(head)]
+    fields = [head[start:stop] for start, stop in zip([0, *starts], [*starts, len(head)], strict=True) if stop > start]
+    dropped: list[str] = []
+
+    def drop(field: bytes, reason: str) -> None:
+        name = field.split(b":", 1)[0][:60].decode("ascii", "replace").strip() or "(unnamed)"
+        dropped.append(f"{name} header ({_size(len(field))}) not read: {reason}")
+
+    kept: list[bytes] = []
+    for field in fields:
+        if len(field) > MAX_HEADER_FIELD_BYTES:
+            drop(field, f"over the {_size(MAX_HEADER_FIELD_BYTES)} limit for one field")
+        else:
+            kept.append(field)
+    if sum(map(len, kept)) > MAX_HEADER_BYTES:
+        over = f"the header block is over the {_size(MAX_HEADER_BYTES)} limit"
+        for field in [field for field in kept if _field_name(field) not in _READ_HEADERS]:
+            drop(field, over)
+        kept = [field for field in kept if _field_name(field) in _READ_HEADERS]
+        while sum(map(len, kept)) > MAX_HEADER_BYTES:
+            drop(kept.pop(), over)
+    if dropped:
+        logger.warning("inbound email: %d header fields not read: %s", len(dropped), "; ".join(dropped[:5]))
+    return b"".join(kept) + rest, tuple(dropped)
+
+
+def _field_name(field: bytes) -> bytes:
+    return field.split(b":", 1)[0].strip().lower()
 
 
 def _raw_header(msg: EmailMessage, name: str) -> str:
@@ -220,6 +275,31 @@ def _raw_header_first(msg: EmailMessage, name: str) -> str:
         if key.lower() == name.lower():
             return str(value).replace("\r", "").replace("\n", "")
     return ""
+
+
+def _addresses(msg: EmailMessage, name: str) -> list[tuple[str, str]]:
+    """(display name, addr-spec) for every valid address in the `name` headers. Where the
+    parser cannot read one, an address written without angle brackets ("Big Bug bb@bug.com")
+    is taken from the header's text, with the rest of it as the name when it is the only one."""
+    parsed = _mailboxes(msg, name)
+    valid = [(display, spec) for display, spec in parsed if _ADDR_SPEC.fullmatch(spec)]
+    if len(valid) == len(parsed):
+        return valid
+    text = _header_text(msg, name)
+    matches = [(match, spec) for match in _ADDR_SPEC.finditer(text) if (spec := _bare_address(match.group(0)))]
+    if len(matches) == 1:
+        match, spec = matches[0]
+        display = " ".join((text[: match.start()] + " " + text[match.end() :]).split()).strip("\"'<>(),;: ")
+        return [(display, spec)]
+    names = {spec.lower(): display for display, spec in valid}
+    return [(names.get(spec.lower(), ""), spec) for _, spec in matches]
+
+
+def _bare_address(token: str) -> str:
+    """An address-like token without the punctuation around it ("[bb@bug.com]," gives
+    "bb@bug.com"); "" when what is left is no address."""
+    spec = token.strip("()[]{}'.,;:")
+    return spec if _ADDR_SPEC.fullmatch(spec) and "." in spec.rpartition("@")[2] else ""
 
 
 def _mailboxes(msg: EmailMessage, name: str) -> list[tuple[str, str]]:
@@ -293,12 +373,12 @@ def _first_word(value: str) -> str:
 # Body and attachments
 
 
-def _leaves(part: EmailMessage, depth: int) -> Iterator[EmailMessage]:
-    """The parts that carry content, in order. A nested message/rfc822 is a leaf: it becomes
-    an .eml attachment, not more body text."""
+def _leaves(part: EmailMessage, depth: int) -> Iterator[tuple[EmailMessage, int]]:
+    """The parts that carry content, in order, with their depth. A nested message/* part is a
+    leaf: `_Body.add` makes it an .eml attachment or text."""
     # is_multipart() before get_payload(): on a text payload get_payload() decodes, and can raise.
     if not _content_type(part).startswith("multipart/") or depth >= _MAX_DEPTH:
-        yield part
+        yield part, depth
     elif part.is_multipart():
         for sub in part.get_payload():
             if isinstance(sub, EmailMessage):
@@ -306,7 +386,7 @@ def _leaves(part: EmailMessage, depth: int) -> Iterator[EmailMessage]:
     else:
         repaired = _repair_multipart(part)
         if repaired is None:
-            yield part
+            yield part, depth
         else:
             yield from _leaves(repaired, depth + 1)
 
@@ -345,7 +425,7 @@ class _Body:
         self.attachments: list[Attachment] = []
         self.skipped: list[str] = []
 
-    def add(self, part: EmailMessage) -> None:
+    def add(self, part: EmailMessage, depth: int) -> None:
         content_type = _content_type(part)
         maintype = content_type.partition("/")[0]
         try:
@@ -353,10 +433,8 @@ class _Body:
             filename = part.get_filename() or ""
         except _MALFORMED:
             disposition, filename = "", ""
-        if content_type in ("message/rfc822", "message/global"):
-            self._keep(_filename(filename or _nested_subject(part) + ".eml"), content_type, _nested_bytes(part))
-        elif maintype == "message":
-            return  # delivery-status and the like: machine detail with no reader
+        if maintype == "message":
+            self._add_message(part, content_type, disposition=disposition, filename=filename, depth=depth)
         elif disposition == "attachment" or (maintype not in ("text", "multipart")):
             self._keep(_filename(filename), content_type, _payload(part))
         elif maintype == "text" and content_type not in ("text/plain", "text/html"):
@@ -369,9 +447,32 @@ class _Body:
         else:  # text/plain, or a broken multipart we could not split: its bytes are the best text there is
             self.plain.append(_normalise_newlines(_part_text(part)))
 
+    def _add_message(
+        self, part: EmailMessage, content_type: str, *, disposition: str, filename: str, depth: int
+    ) -> None:
+        """A message/* part. An enclosed message (rfc822, global, news, or any other subtype
+        that holds a From, Subject or Date) becomes an .eml attachment, and, shown inline, its
+        text is the body when the mail has no text of its own (a forward of nothing but the
+        message). Anything else (delivery-status and the like, or text mislabelled as one) is
+        other text: machine detail when the mail has a body, the only words when it has none."""
+        nested = _nested(part)
+        enclosed = content_type in ("message/rfc822", "message/global", "message/news") or (
+            nested is not None and any(_raw_header_first(nested, name) for name in _MESSAGE_HEADERS)
+        )
+        if not enclosed:
+            self.other_text.append(_normalise_newlines(_decode(_nested_bytes(part), None)).strip("\n"))
+            return
+        self._keep(_filename(filename or _nested_subject(part) + ".eml"), content_type, _nested_bytes(part))
+        if nested is not None and disposition != "attachment" and depth < _MAX_DEPTH:
+            inner = _Body(self.max_attachment_bytes)
+            for leaf, leaf_depth in _leaves(nested, depth + 1):
+                inner.add(leaf, leaf_depth)
+            if text := inner.text():
+                self.other_text.append(_forwarded_header(nested) + text)
+
     def text(self) -> str:
         """The text/plain parts; else the HTML ones; else any other text (text/enriched,
-        a mistyped subtype), which beats showing nothing."""
+        a mistyped subtype, an inline enclosed message), which beats showing nothing."""
         plain = _join_texts(self.plain)
         return plain or _join_texts([_html_to_text(html) for html in self.html]) or _join_texts(self.other_text)
 
@@ -421,13 +522,23 @@ def _nested_subject(part: EmailMessage) -> str:
 
 
 def _nested_bytes(part: EmailMessage) -> bytes:
-    nested = _nested(part)
-    if nested is None:
-        return _payload(part)
+    """The enclosed message(s) as bytes; a delivery-status part holds several header blocks."""
     try:
-        return nested.as_bytes(policy=_EML_POLICY)
+        payload = part.get_payload() if part.is_multipart() else None
+        if not isinstance(payload, list) or not payload:
+            return _payload(part)
+        return b"".join(sub.as_bytes(policy=_EML_POLICY) for sub in payload if isinstance(sub, EmailMessage))
     except _MALFORMED:
         return _payload(part)
+
+
+def _forwarded_header(nested: EmailMessage) -> str:
+    """A forward marker (so the history cut keeps it whole) and who wrote what, when."""
+    lines = ["---------- Forwarded message ----------"]
+    for name in ("From", "Date", "Subject"):
+        if value := " ".join(_storable(_header_text(nested, name)).split()):
+            lines.append(f"{name}: {value}")
+    return "\n".join(lines) + "\n\n"
 
 
 def _filename(name: str) -> str:
@@ -456,34 +567,10 @@ def _size(count: int) -> str:
 
 
 def _decode(data: bytes, charset: str | None) -> str:
-    """Bytes to text: the declared charset, else UTF-8, else Windows-1252 (what undeclared
-    8-bit mail nearly always is), else Latin-1, which cannot fail. A known charset that the
-    bytes do not fit is used anyway, with replacement characters, when UTF-8 fails too."""
-    declared = _codec(charset)
-    for codec, errors in ((declared, "strict"), ("utf-8", "strict"), (declared, "replace")):
-        if codec is not None:
-            try:
-                return _storable(data.decode(codec, errors))
-            except (ValueError, LookupError):  # LookupError: a codec like "hex" that is not a text encoding
-                pass
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def _codec(charset: str | None) -> str | None:
-    """The Python codec for a declared charset; None when it is missing, unknown, or plain
-    ASCII (which 8-bit mail often declares without meaning it)."""
-    if not charset:
-        return None
-    try:
-        info = codecs.lookup(charset.strip().strip('"'))
-    except (LookupError, ValueError):
-        return None
-    if info.name == "ascii":
-        return None
-    return _SUPERSETS.get(info.name, info.name)
+    """Bytes to text: the declared charset if the bytes fit it, else UTF-8, else the detected
+    charset (mostly Windows-1252, what wrongly labelled or unlabelled 8-bit mail nearly always
+    is); only then the declared charset with replacement characters (charsets.decode_declared)."""
+    return _storable(decode_declared(data, [charset]))
 
 
 def _unescape(value: str) -> str:
@@ -497,14 +584,14 @@ def _unescape(value: str) -> str:
 
 
 def _storable(text: str) -> str:
-    """`text` without what PostgreSQL refuses in a text column: NULs and lone surrogates
-    (which a declared codec such as raw-unicode-escape can produce)."""
-    text = text.replace("\x00", "")
+    """`text` without what PostgreSQL refuses in a text column (NULs, lone surrogates, which a
+    declared codec such as raw-unicode-escape can produce, become "?") and without the other
+    control characters, which no reader wants; tabs and line breaks stay."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", errors="replace").decode("utf-8")
-    return text
+        text = text.encode("utf-8", errors="replace").decode("utf-8")
+    return strip_control(text)
 
 
 def _normalise_newlines(text: str) -> str:

@@ -36,9 +36,11 @@ from bots.models import (
     TicketMode,
     TicketStatus,
 )
-from bots.tickets.email_parsing import InboundEmail, parse_email
+from bots.tickets.email_parsing import EmailParseError, InboundEmail, parse_email
 from bots.webhooks.services import webhooks_emit_message, webhooks_emit_ticket
 from neo_support.tasking import enqueue
+from retrieval.loaders.isolation import ChildError, run_isolated
+from retrieval.services.ingestion import parser_limits
 from workers.moderation.verdicts import strongest_action
 
 logger = logging.getLogger(__name__)
@@ -78,8 +80,18 @@ def ticket_receive_email(*, bot: Bot, raw: bytes) -> EmailOutcome:
     then the "[#TOKEN]" in the subject. Machine-sent mail (auto-replies, bounces) is
     dropped so two auto-responders never loop. The same email delivered twice is
     stored once. A reply to a closed ticket opens a follow-up ticket.
+
+    Raises EmailParseError when `raw` is no email at all, and LoaderError (ParserCrashError)
+    when parsing it crashed or outran the parser child's limits.
     """
-    email = parse_email(raw, max_attachment_bytes=settings.NEO_EMAIL_MAX_ATTACHMENT_BYTES)
+    email = email_parse(raw)
+    if email.dropped_headers:
+        logger.warning(
+            "inbound email %s for bot %s: header fields not read: %s",
+            email.message_id,
+            bot.pk,
+            "; ".join(email.dropped_headers),
+        )
     if email.automated:
         logger.info("inbound email %s for bot %s ignored: %s", email.message_id, bot.pk, email.automated)
         return EmailOutcome("ignored", reason=f"machine-sent ({email.automated})")
@@ -113,6 +125,26 @@ def ticket_receive_email(*, bot: Bot, raw: bytes) -> EmailOutcome:
     webhooks_emit_message(ticket=ticket, message=message)
     _after_customer_message(ticket, first=status in {"created", "follow_up"})
     return EmailOutcome(status, ticket, message)
+
+
+PARSE_EMAIL = "bots.tickets.email_parsing:parse_email"
+
+
+def email_parse(raw: bytes) -> InboundEmail:
+    """`parse_email` in the parser child, under the limits uploads are parsed with
+    (`NEO_PARSER_*`): mail is strangers' bytes up to NEO_EMAIL_MAX_BYTES, and the stdlib's
+    parser has had slow paths and crashes. In this process when NEO_PARSER_ISOLATION is off."""
+    options = {"max_attachment_bytes": settings.NEO_EMAIL_MAX_ATTACHMENT_BYTES}
+    if not settings.NEO_PARSER_ISOLATION:
+        return parse_email(raw, **options)
+    try:
+        email = run_isolated(PARSE_EMAIL, raw, limits=parser_limits(), **options)
+    except ChildError as error:
+        if error.kind == EmailParseError.__name__:
+            raise EmailParseError(error.message) from None
+        raise
+    assert isinstance(email, InboundEmail)
+    return email
 
 
 def ticket_create(

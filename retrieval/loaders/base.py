@@ -5,7 +5,16 @@ Pure Python, no Django. Chunking (retrieval/chunking.py) takes these blocks.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+# Runs one step of parsing named "module:function" with its arguments: `call_here` in this
+# process, or `IsolatedRunner.call` in the parser child (retrieval/loaders/isolation.py).
+Call = Callable[..., Any]
+# Told (pages read, pages in all) as a long document is read.
+ProgressCallback = Callable[[int, int], None]
 
 
 class LoaderError(Exception):
@@ -47,3 +56,9 @@ class LoadedDocument:
     @property
     def text(self) -> str:
         return "\n\n".join(block.text for block in self.blocks)
+
+
+def call_here(target: str, *args: Any, **kwargs: Any) -> Any:
+    """`target(*args, **kwargs)`, `target` a "module:function" name, in this process."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)(*args, **kwargs)

@@ -6,7 +6,7 @@ import codecs
 import dataclasses
 from pathlib import PurePosixPath
 
-from .base import Block, LoadedDocument, LoaderError
+from .base import Block, Call, LoadedDocument, LoaderError, ProgressCallback, call_here
 from .csv_rows import load_csv
 from .formatting import collapse_whitespace, filename_stem, megabytes, strip_control
 from .html_page import load_html
@@ -16,8 +16,9 @@ from .text import BINARY, NO_TEXT, decode_text, load_plain_text, looks_binary
 from .word import CONTENT_TYPE as DOCX_CONTENT_TYPE
 from .word import load_docx
 
+PDF = "application/pdf"
 SUPPORTED_EXTENSIONS: dict[str, str] = {
-    ".pdf": "application/pdf",
+    ".pdf": PDF,
     ".docx": DOCX_CONTENT_TYPE,
     ".html": "text/html",
     ".htm": "text/html",
@@ -45,21 +46,30 @@ def load_bytes(
     content_type: str = "",
     csv_columns: list[str] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    on_progress: ProgressCallback | None = None,
+    call: Call = call_here,
 ) -> LoadedDocument:
     """Load an uploaded file. The type comes from the file name's extension, else from `content_type`.
 
     Raises LoaderError, with a message meant for the uploader, for unsupported types, empty or
-    oversize files and files the matching loader cannot read. `csv_columns` only applies to CSV.
+    oversize files and files the matching loader cannot read. `csv_columns` only applies to CSV;
+    `on_progress` and `call` to PDF (see `load_pdf`).
     """
     media_type = media_type_for(filename, content_type)
     if len(data) > max_bytes:
         raise LoaderError(f"The file is larger than the {megabytes(max_bytes)} MB limit.")
     if not data.strip():
         raise LoaderError("The file is empty.")
+    fallback_title = strip_control(filename_stem(filename)) or "Untitled"
     document = load_media(
-        data, media_type=media_type, fallback_title=filename_stem(filename) or "Untitled", csv_columns=csv_columns
+        data,
+        media_type=media_type,
+        fallback_title=fallback_title,
+        csv_columns=csv_columns,
+        on_progress=on_progress,
+        call=call,
     )
-    return dataclasses.replace(document, metadata={**document.metadata, "filename": filename})
+    return dataclasses.replace(document, metadata={**document.metadata, "filename": strip_control(filename)})
 
 
 def load_text(text: str, *, title: str, markdown: bool = True) -> LoadedDocument:
@@ -69,8 +79,8 @@ def load_text(text: str, *, title: str, markdown: bool = True) -> LoadedDocument
     if markdown:
         document = load_markdown(text, fallback_title=title)
         # The title typed in next to the text names the document, whatever its first heading says.
-        return dataclasses.replace(document, title=title.strip() or document.title)
-    return load_plain_text(text, title=title)
+        return without_control_characters(dataclasses.replace(document, title=title.strip() or document.title))
+    return without_control_characters(load_plain_text(text, title=title))
 
 
 def media_type_for(filename: str, content_type: str) -> str:
@@ -93,15 +103,21 @@ def load_media(
     fallback_title: str,
     csv_columns: list[str] | None = None,
     text: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    call: Call = call_here,
 ) -> LoadedDocument:
     """Run the loader for `media_type` (one of SUPPORTED_EXTENSIONS' values).
 
     `text` is `data` already decoded, when the caller knows the encoding (an HTTP charset).
     Every field of the result is free of control characters, whatever the file held.
     """
-    return without_control_characters(
-        _load_media(data, media_type=media_type, fallback_title=fallback_title, csv_columns=csv_columns, text=text)
-    )
+    if media_type == PDF:
+        document = load_pdf(data, fallback_title=fallback_title, on_progress=on_progress, call=call)
+    else:
+        document = _load_media(
+            data, media_type=media_type, fallback_title=fallback_title, csv_columns=csv_columns, text=text
+        )
+    return without_control_characters(document)
 
 
 def without_control_characters(document: LoadedDocument) -> LoadedDocument:
@@ -135,8 +151,6 @@ def _load_media(
     csv_columns: list[str] | None,
     text: str | None,
 ) -> LoadedDocument:
-    if media_type == "application/pdf":
-        return load_pdf(data, fallback_title=fallback_title)
     if media_type == DOCX_CONTENT_TYPE:
         return load_docx(data, fallback_title=fallback_title)
     if media_type == "text/html":

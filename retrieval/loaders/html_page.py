@@ -5,9 +5,11 @@ from __future__ import annotations
 from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
+from bs4.dammit import EncodingDetector
 from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 
 from .base import Block, LoadedDocument, LoaderError
+from .charsets import decode_declared
 from .formatting import collapse_whitespace, markdown_table
 
 NO_TEXT = "The page has no readable text (pages built by JavaScript in the browser cannot be imported)."
@@ -32,10 +34,18 @@ MAX_TAGS = 500_000
 
 
 def parse_html(data: bytes, *, encoding: str | None = None) -> BeautifulSoup:
-    """The parsed page; `encoding` from the HTTP headers wins over the page's own <meta charset>."""
+    """The parsed page, decoded by `html_text`."""
     if data.count(b"<") > MAX_TAGS:
         raise LoaderError(f"The page is too large to import: it has more than {MAX_TAGS:,} tags.")
-    return BeautifulSoup(data, "lxml", from_encoding=encoding)
+    return BeautifulSoup(html_text(data, encoding=encoding), "lxml")
+
+
+def html_text(data: bytes, *, encoding: str | None = None) -> str:
+    """The page as text. `encoding` from the HTTP headers comes before the page's own
+    <meta charset>, but each is used only when the bytes decode in it strictly: a page that
+    declares gb2312 or Shift_JIS around UTF-8 would otherwise parse to mojibake, or to an
+    empty tree that reads as a page built by JavaScript (charsets.decode_declared)."""
+    return decode_declared(data, [encoding, EncodingDetector.find_declared_encoding(data, is_html=True)])
 
 
 def page_links(soup: BeautifulSoup, page_url: str) -> list[str]:

@@ -12,13 +12,16 @@ the next call. Pure Python, no Django: the limits are passed in.
 
 Protocol: 8-byte big-endian length, then a pickle; requests are `(target, args, kwargs)`
 with `target` a "module:function" name, replies `("ok", value)` or `("error", kind,
-message)`. Only our own process writes to the child, and only the child answers.
+message, trace)`. Only our own process writes to the child, and only the child answers.
+
+Besides uploads, inbound email is parsed here (`bots/tickets/services.py`), and a long PDF
+is read in batches of pages, one call each, so the CPU limit applies per batch
+(`load_bytes_isolated`, docs/decisions.md 38).
 """
 
 from __future__ import annotations
 
 import atexit
-import importlib
 import math
 import os
 import pickle
@@ -34,7 +37,8 @@ import traceback
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .base import LoadedDocument, LoaderError
+from .base import LoadedDocument, LoaderError, ProgressCallback, call_here
+from .files import PDF, load_bytes, media_type_for
 
 _HEADER = struct.Struct(">Q")
 LOAD_BYTES = "retrieval.loaders.files:load_bytes"
@@ -52,12 +56,37 @@ class ParserCrashError(LoaderError):
     """The child died or was killed; the message is meant for the uploader."""
 
 
-def load_bytes_isolated(data: bytes, *, limits: ParserLimits, **options: Any) -> LoadedDocument:
+class ChildError(RuntimeError):
+    """The target raised something other than LoaderError or MemoryError in the child:
+    `kind` is the exception's class name, `message` its text, `trace` its traceback."""
+
+    def __init__(self, kind: str, message: str, trace: str) -> None:
+        super().__init__(f"parser child raised {kind}: {trace}")
+        self.kind = kind
+        self.message = message
+
+
+def load_bytes_isolated(
+    data: bytes, *, limits: ParserLimits, on_progress: ProgressCallback | None = None, **options: Any
+) -> LoadedDocument:
     """`load_bytes(data, **options)` in the parser child; LoaderError when the file
-    cannot be read, including when it crashed or outran the child's limits."""
-    result = _runner(limits).call(LOAD_BYTES, data, **options)
+    cannot be read, including when it crashed or outran the child's limits.
+
+    A PDF is read here, batch by batch of pages, each batch one call to the child (so one
+    CPU allowance each) and reported to `on_progress(pages read, pages)`; only the pure
+    assembly of the pages into a document runs in this process, never pypdf."""
+    runner = _runner(limits)
+    if media_type_for(options.get("filename", ""), options.get("content_type", "")) == PDF:
+        return load_bytes(data, **options, on_progress=on_progress, call=runner.call)
+    result = runner.call(LOAD_BYTES, data, **options)
     assert isinstance(result, LoadedDocument)
     return result
+
+
+def run_isolated(target: str, *args: Any, limits: ParserLimits, **kwargs: Any) -> Any:
+    """`target(*args, **kwargs)`, a "module:function" name, in the parser child under `limits`:
+    LoaderError as from `load_bytes_isolated`, ChildError for anything else it raised."""
+    return _runner(limits).call(target, *args, **kwargs)
 
 
 _runners: dict[ParserLimits, IsolatedRunner] = {}
@@ -155,12 +184,12 @@ class IsolatedRunner:
 def _unpack(reply: Any) -> Any:
     if reply[0] == "ok":
         return reply[1]
-    _, kind, message = reply
+    _, kind, message, trace = reply
     if kind == "LoaderError":
         raise LoaderError(message)
     if kind == "MemoryError":
         raise LoaderError("Reading this file needs more memory than the server allows for one document.")
-    raise RuntimeError(f"parser child raised {kind}: {message}")
+    raise ChildError(kind, message, trace)
 
 
 def _write(stream: IO[bytes], value: Any) -> None:
@@ -208,18 +237,26 @@ def _serve(memory_mb: int, cpu_seconds: int) -> None:
             allowance = min(allowance, hard_cpu)
         resource.setrlimit(resource.RLIMIT_CPU, (allowance, hard_cpu))
         try:
-            module, _, name = target.partition(":")
-            reply: tuple[Any, ...] = ("ok", getattr(importlib.import_module(module), name)(*args, **kwargs))
+            reply: tuple[Any, ...] = ("ok", call_here(target, *args, **kwargs))
         except MemoryError:
-            reply = ("error", "MemoryError", "")
+            reply = ("error", "MemoryError", "", "")
         except LoaderError as error:
-            reply = ("error", "LoaderError", str(error))
+            reply = ("error", "LoaderError", str(error), "")
         except Exception as error:  # noqa: BLE001 - sent to the parent, which logs it
-            reply = ("error", type(error).__name__, "".join(traceback.format_exception(error))[-4000:])
+            trace = "".join(traceback.format_exception(error))[-4000:]
+            reply = ("error", type(error).__name__, str(error)[:4000], trace)
         _write(replies, reply)
 
 
-__all__ = ["LOAD_BYTES", "IsolatedRunner", "ParserCrashError", "ParserLimits", "load_bytes_isolated"]
+__all__ = [
+    "LOAD_BYTES",
+    "ChildError",
+    "IsolatedRunner",
+    "ParserCrashError",
+    "ParserLimits",
+    "load_bytes_isolated",
+    "run_isolated",
+]
 
 if __name__ == "__main__":
     _serve(int(sys.argv[1]), int(sys.argv[2]))

@@ -9,6 +9,12 @@ Without font sizes to go by, a short first line that does not read as a sentence
 taken as the heading. Either way the heading is kept out of the body text: running it
 into the first paragraph would make the paragraph's first sentence "Refund policy
 Refunds take five days".
+
+A long PDF is read in batches of PAGES_PER_CALL pages, each one call (`Call`): in the
+parser child each batch gets its own CPU allowance, so a 1,000-page manual is read
+instead of outrunning a limit set for one file, and progress is reported per batch
+(docs/decisions.md 38). Headings and the title need every page's font sizes, so the
+pages are put together into a document only once all are read (`pdf_document`).
 """
 
 from __future__ import annotations
@@ -24,12 +30,20 @@ from typing import Any
 from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.generic import ByteStringObject, create_string_object
 
-from .base import Block, LoadedDocument, LoaderError
+from .base import Block, Call, LoadedDocument, LoaderError, ProgressCallback, call_here
 from .formatting import collapse_whitespace, split_paragraphs, strip_control
 
 DAMAGED = "The PDF could not be read: it looks damaged or is not a PDF."
 PASSWORD_PROTECTED = "The PDF is password-protected; upload an unlocked copy."
 NO_TEXT = "The PDF has no text we could extract; if it is a scan, upload a copy with a text layer."
+
+# 50 pages take 2-4 s on a typical manual (8 s for 117 pages), far inside the 60 s CPU
+# allowance of one call, and move the progress bar every few seconds.
+PAGES_PER_CALL = 50
+# Batches bound each call, not the whole file: 5,000 pages (about 6 minutes) bounds that.
+MAX_PAGES = 5000
+_OUTLINE = "retrieval.loaders.pdf:pdf_outline"
+_PAGES = "retrieval.loaders.pdf:pdf_pages"
 
 # "7", "- 7 -", "Page 7", "7 / 12", "Page 7 of 12": running page numbers, not content.
 _PAGE_NUMBER = re.compile(r"^[\s\-–—]*(page\s+)?\d{1,5}(\s*(/|of)\s*\d{1,5})?[\s\-–—]*$", re.IGNORECASE)
@@ -72,32 +86,86 @@ class _Page:
     lines: list[_Line]
 
 
-def load_pdf(data: bytes, *, fallback_title: str) -> LoadedDocument:
+@dataclass(frozen=True)
+class PdfOutline:
+    """What is read once per PDF: its page count and its metadata title ("" when that
+    names no document)."""
+
+    page_count: int
+    title: str
+
+
+@dataclass(frozen=True)
+class PdfPages:
+    """One batch of pages: those read (without running page numbers) and the numbers of
+    those that could not be."""
+
+    pages: list[_Page]
+    unreadable: list[int]
+
+
+def load_pdf(
+    data: bytes, *, fallback_title: str, on_progress: ProgressCallback | None = None, call: Call = call_here
+) -> LoadedDocument:
     """Paragraphs of each page's text as Blocks located at "page N" (1-based), under the
     headings found by font size. The title is the metadata's when it is a real one, else
-    the first heading, else `fallback_title`.
+    the first heading, else `fallback_title`. Pages are read PAGES_PER_CALL at a time through
+    `call`, and `on_progress(pages read, pages)` is told after each batch.
 
-    Raises LoaderError for encrypted PDFs that need a password, damaged files and PDFs without text.
+    Raises LoaderError for encrypted PDFs that need a password, damaged files, PDFs without
+    text and PDFs of more than MAX_PAGES pages.
     """
-    reader = _open(data)
-    page_objects = _pages(reader)
+    outline = call(_OUTLINE, data, fallback_title=fallback_title)
+    assert isinstance(outline, PdfOutline)
+    if outline.page_count > MAX_PAGES:
+        raise LoaderError(f"The PDF has {outline.page_count:,} pages; split it into files of at most {MAX_PAGES:,}.")
     pages: list[_Page] = []
-    unreadable: list[str] = []
-    for number, page in enumerate(page_objects, start=1):
+    unreadable: list[int] = []
+    for start in range(0, outline.page_count, PAGES_PER_CALL):
+        stop = min(outline.page_count, start + PAGES_PER_CALL)
+        batch = call(_PAGES, data, start=start, stop=stop)
+        assert isinstance(batch, PdfPages)
+        pages += batch.pages
+        unreadable += batch.unreadable
+        if on_progress is not None:
+            on_progress(stop, outline.page_count)
+    return pdf_document(outline, pages, unreadable, fallback_title=fallback_title)
+
+
+def pdf_outline(data: bytes, *, fallback_title: str) -> PdfOutline:
+    """The page count and metadata title; LoaderError for a locked or damaged file."""
+    reader = _open(data)
+    return PdfOutline(len(_pages(reader)), _metadata_title(reader, fallback_title=fallback_title))
+
+
+def pdf_pages(data: bytes, *, start: int, stop: int) -> PdfPages:
+    """The lines of pages `start` to `stop` (0-based, `stop` excluded) with their font sizes."""
+    page_objects = _pages(_open(data))[start:stop]
+    pages: list[_Page] = []
+    unreadable: list[int] = []
+    for number, page in enumerate(page_objects, start=start + 1):
         lines = _page_lines(page)
         if lines is None:
-            unreadable.append(str(number))
-            continue
-        pages.append(_Page(number, _without_page_numbers(lines)))
+            unreadable.append(number)
+        else:
+            pages.append(_Page(number, _without_page_numbers(lines)))
+    return PdfPages(pages, unreadable)
+
+
+def pdf_document(
+    outline: PdfOutline, pages: list[_Page], unreadable: list[int], *, fallback_title: str
+) -> LoadedDocument:
+    """The pages put together: headings by font size over the whole document, then blocks.
+    Pure Python (no pypdf), so it may run outside the parser child."""
     levels = _heading_levels([line for page in pages for line in page.lines])
     opening = _opening_heading(pages, levels)
-    title = _metadata_title(reader, fallback_title=fallback_title) or (opening.text if opening else "")
+    title = outline.title or (opening.text if opening else "")
     blocks = _blocks(pages, levels, opening=opening, title=title)
     if not blocks:
         raise LoaderError(DAMAGED if unreadable else NO_TEXT)
-    metadata = {"pages": str(len(page_objects))}
+    metadata = {"pages": str(outline.page_count)}
     if unreadable:
-        metadata["unreadable_pages"] = ", ".join(unreadable)
+        metadata["unreadable_pages"] = ", ".join(map(str, unreadable))
     return LoadedDocument(
         title=title or fallback_title, blocks=blocks, content_type="application/pdf", metadata=metadata
     )

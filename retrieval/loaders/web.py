@@ -13,7 +13,7 @@ from urllib.robotparser import RobotFileParser
 from lxml import etree
 
 from .base import LoadedDocument, LoaderError
-from .files import SUPPORTED_EXTENSIONS, load_media
+from .files import SUPPORTED_EXTENSIONS, load_media, without_control_characters
 from .html_page import html_document, page_links, parse_html
 from .safe_http import (
     FetchedResource,
@@ -146,7 +146,7 @@ def _load_page(url: str, *, policy: FetchPolicy, site: str) -> tuple[LoadedDocum
     if media_type == "text/html":
         soup = parse_html(resource.body, encoding=resource.charset)
         links = page_links(soup, resource.url)
-        return html_document(soup, fallback_title=title, source_url=resource.url), links
+        return without_control_characters(html_document(soup, fallback_title=title, source_url=resource.url)), links
     text = _decode_declared(resource) if media_type != "application/pdf" else None
     document = load_media(resource.body, media_type=media_type, fallback_title=title, text=text)
     return dataclasses.replace(document, source_url=resource.url), []

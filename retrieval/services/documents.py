@@ -20,6 +20,7 @@ from django.utils import timezone
 from neo_support.tasking import enqueue
 from retrieval.loaders import SUPPORTED_EXTENSIONS
 from retrieval.loaders.base import LoaderError
+from retrieval.loaders.formatting import strip_control
 from retrieval.loaders.safe_http import checked_target
 from retrieval.models import Document, DocumentStatus, KnowledgeBase, SourceType
 
@@ -90,8 +91,8 @@ def document_create_from_file(
         document = Document(
             knowledge_base=knowledge_base,
             source_type=SourceType.FILE,
-            source_filename=Path(filename).name[:255],
-            title=(title or Path(filename).stem)[:500],
+            source_filename=strip_control(Path(filename).name)[:255],
+            title=strip_control(title or Path(filename).stem)[:500],
             content_type=SUPPORTED_EXTENSIONS[extension],
             size_bytes=len(data),
             checksum=checksum,
@@ -131,7 +132,7 @@ def document_create_from_text(*, knowledge_base: KnowledgeBase, title: str, text
         document: Document = Document.objects.create(
             knowledge_base=knowledge_base,
             source_type=SourceType.TEXT,
-            title=(title.strip() or "Untitled")[:500],
+            title=(strip_control(title).strip() or "Untitled")[:500],
             text=text,
             content_type="text/markdown",
             size_bytes=len(data),
@@ -176,7 +177,7 @@ def document_replace(*, document: Document, filename: str, data: bytes) -> Docum
         old_file = document.file.name
         document.file.save(safe_name, ContentFile(data), save=False)
         document.source_type = SourceType.FILE
-        document.source_filename = Path(filename).name[:255]
+        document.source_filename = strip_control(Path(filename).name)[:255]
         document.content_type = SUPPORTED_EXTENSIONS[extension]
         document.size_bytes, document.checksum = len(data), checksum
         document.status, document.error, document.progress = DocumentStatus.PENDING, "", 0

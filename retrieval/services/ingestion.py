@@ -26,7 +26,7 @@ from django.utils import timezone
 from retrieval import embeddings
 from retrieval.chunking import ChunkDraft, chunk_blocks, indexed_text
 from retrieval.loaders import fetch_url, load_bytes, load_text
-from retrieval.loaders.base import LoadedDocument, LoaderError
+from retrieval.loaders.base import LoadedDocument, LoaderError, ProgressCallback
 from retrieval.loaders.isolation import ParserLimits, load_bytes_isolated
 from retrieval.models import Chunk, Document, DocumentStatus, KnowledgeBase, SourceType
 from retrieval.services.documents import DISK_FULL
@@ -40,15 +40,18 @@ EMBED_BATCH = 256
 BULK_EMBED_TEXTS = 2048
 # A document still "in flight" after this long is presumed stuck and no longer delays the index sync.
 IN_FLIGHT_WINDOW = timedelta(minutes=10)
-ProgressCallback = Callable[[int, int], None]
+# Progress shown on the dashboard: loading (a long PDF page batch by page batch) up to
+# LOADED, then embedding up to EMBEDDED, stored at 90, ready (index synced) at 100.
+LOADING, LOADED, EMBEDDED = 5, 40, 90
 
 
 def _set_progress(document: Document, progress: int, **fields: Any) -> None:
     Document.objects.filter(pk=document.pk).update(progress=progress, updated_at=timezone.now(), **fields)
 
 
-def document_load(document: Document) -> LoadedDocument:
-    """Parse a document's content into blocks (fetching it first for a URL)."""
+def document_load(document: Document, *, report: bool = False) -> LoadedDocument:
+    """Parse a document's content into blocks (fetching it first for a URL). With `report`,
+    a long PDF moves the document's progress as its pages are read."""
     if document.source_type == SourceType.TEXT:
         return load_text(document.text, title=document.title)
     if document.source_type == SourceType.URL:
@@ -67,10 +70,18 @@ def document_load(document: Document) -> LoadedDocument:
         "content_type": document.content_type,
         "csv_columns": document.csv_columns or None,
         "max_bytes": settings.NEO_UPLOAD_MAX_BYTES,
+        "on_progress": _page_progress(document) if report else None,
     }
     if not settings.NEO_PARSER_ISOLATION:
         return load_bytes(data, **options)
     return load_bytes_isolated(data, limits=parser_limits(), **options)
+
+
+def _page_progress(document: Document) -> ProgressCallback:
+    def report(read: int, pages: int) -> None:
+        _set_progress(document, LOADING + (LOADED - LOADING) * read // max(1, pages))
+
+    return report
 
 
 def parser_limits() -> ParserLimits:
@@ -156,9 +167,9 @@ def _prepare(document: Document, loaded: LoadedDocument | None, *, report: bool 
     knowledge_base = document.knowledge_base
     model = knowledge_base.embedding_model
     if report:
-        _set_progress(document, 5, status=DocumentStatus.PROCESSING, error="")
+        _set_progress(document, LOADING, status=DocumentStatus.PROCESSING, error="")
     try:
-        loaded = loaded or document_load(document)
+        loaded = loaded or document_load(document, report=report)
         drafts = chunk_blocks(
             loaded.blocks,
             chunk_size=knowledge_base.chunk_size,
@@ -173,7 +184,7 @@ def _prepare(document: Document, loaded: LoadedDocument | None, *, report: bool 
     title = _title_for(document, loaded)
     texts = [indexed_text(title=title, heading_path=d.heading_path, text=d.text) for d in drafts]
     if report:
-        _set_progress(document, 10)
+        _set_progress(document, LOADED)
     return _Prepared(title=title, drafts=drafts, texts=texts)
 
 
@@ -192,7 +203,8 @@ def _embed(texts: list[str], model: str, *, document: Document | None = None) ->
     for start in range(0, len(texts), step):
         parts.append(embeddings.embed(texts[start : start + step], model))
         if document is not None:
-            _set_progress(document, 10 + int(80 * min(len(texts), start + step) / len(texts)))
+            done = min(len(texts), start + step) / len(texts)
+            _set_progress(document, LOADED + int((EMBEDDED - LOADED) * done))
     return np.concatenate(parts)
 
 

@@ -353,6 +353,47 @@ def test_html_without_any_text_is_refused() -> None:
         load_bytes(b"<html><body><div id='app'></div><script>render()</script></body></html>", filename="app.html")
 
 
+def _page(charset: str, text: str) -> bytes:
+    head = f'<meta http-equiv="Content-Type" content="text/html; charset={charset}"><title>Returns</title>'
+    return f"<html><head>{head}</head><body><h1>Returns</h1><p>{text}</p></body></html>".encode()
+
+
+@pytest.mark.parametrize(
+    ("charset", "text"),
+    [
+        ("gb2312", "退款将在五个工作日内退回您的信用卡。如有疑问，请联系我们的客服团队。"),
+        ("Shift_JIS", "返品は三十日以内に受け付けます。送料は無料です。"),
+    ],
+)
+def test_a_utf8_page_declaring_a_legacy_charset_is_read_as_utf8(charset: str, text: str) -> None:
+    # Regression (issue 23): gb2312 gave an empty tree, refused as "built by JavaScript"; Shift_JIS gave mojibake.
+    document = load_bytes(_page(charset, text), filename="returns.html")
+    assert document.text == text
+
+
+def test_a_page_in_the_charset_it_declares_keeps_it() -> None:
+    text = "返品は三十日以内に受け付けます。"
+    page = _page("Shift_JIS", "").replace(b"<p></p>", b"<p>" + text.encode("shift_jis") + b"</p>")
+    assert load_bytes(page, filename="returns.html").text == text
+
+
+def test_a_wrong_http_charset_gives_way_to_the_bytes() -> None:
+    text = "退款将在五个工作日内退回您的信用卡。"
+    assert load_bytes(_page("utf-8", text), filename="upload", content_type="text/html; charset=gb2312").text == text
+
+
+def test_control_characters_leave_the_file_name_and_the_title_taken_from_it() -> None:
+    # Regression (issue 23): every field, the file name in the metadata included, is storable.
+    document = load_bytes(b"Refunds take five days.", filename="refunds\x00\x1b.txt")
+    assert document.title == "refunds"
+    assert document.metadata["filename"] == "refunds.txt"
+
+
+def test_typed_in_text_and_its_title_lose_control_characters() -> None:
+    document = load_text("# Refunds\x07\n\nFive\x00 days.", title="Ref\x00unds")
+    assert (document.title, document.text) == ("Refunds", "Five days.")
+
+
 def test_deeply_nested_html_does_not_exhaust_the_stack() -> None:
     page = b"<body>" + b"<div>" * 5000 + b"deep text" + b"</div>" * 5000 + b"</body>"
     assert load_bytes(page, filename="deep.html").text == "deep text"

@@ -169,3 +169,18 @@ def test_a_pdf_with_nul_in_its_metadata_title_is_stored_with_a_clean_title() -> 
     assert (stored.status, stored.error) == ("ready", "")
     assert stored.title == "Refund policy"
     assert "\x00" not in stored.chunks.get().text
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("in_process_tasks")
+def test_a_pdf_title_ending_in_nul_and_a_file_name_with_control_characters_are_stored_clean() -> None:
+    # Regression (issue 23): a metadata title ending in NUL, which PostgreSQL cannot store.
+    knowledge_base = KnowledgeBaseFactory()
+    data = fpdf_document((11, BODY), title="Returns and refunds\x00")
+    document = document_create_from_file(
+        knowledge_base=knowledge_base, filename="scan\x00_0042\x1b.pdf", data=data, queue=False
+    )
+    document_ingest(document=Document.objects.select_related("knowledge_base").get(pk=document.pk))
+    stored = Document.objects.get(pk=document.pk)
+    assert (stored.status, stored.error) == ("ready", "")
+    assert (stored.title, stored.source_filename) == ("Returns and refunds", "scan_0042.pdf")

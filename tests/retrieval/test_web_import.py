@@ -144,6 +144,16 @@ def test_fetch_url_loads_an_html_page_with_its_url_and_anchors(site: LocalSite) 
     assert document.blocks[0].location == "#login"
 
 
+def test_a_fetched_page_loses_control_characters_and_a_wrong_charset(site: LocalSite) -> None:
+    # Regression (issue 23): fetched HTML skipped the control-character pass uploads get, and a
+    # server's charset the bytes do not fit was trusted.
+    site.page("/faq", "<title>FAQ\x07</title><h2>Ship\x1bping</h2><p>退款将在五个\x08工作日内退回。</p>",
+              content_type="text/html; charset=gb2312")  # fmt: skip
+    document = fetch_url(site.url("/faq"), allow_private=True)
+    assert (document.title, document.blocks[0].heading_path) == ("FAQ", ("Shipping",))
+    assert document.blocks[0].text == "退款将在五个工作日内退回。"
+
+
 def test_fetch_url_sends_our_user_agent(site: LocalSite) -> None:
     received: list[str] = []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import random
 import re
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.mime.application import MIMEApplication
@@ -93,6 +94,21 @@ def test_a_sender_without_an_address_gives_an_empty_from_address() -> None:
     parsed = parse_email(raw_email("From: Jo Bloggs", "To: undisclosed-recipients:;"))
     assert parsed.from_address == ""
     assert parsed.to_addresses == ()
+
+
+@pytest.mark.parametrize(
+    ("header", "name", "address"),
+    [
+        ("From: Big Bug bb@bug.com", "Big Bug", "bb@bug.com"),
+        ("From: Big Bug [BB@Bug.com],", "Big Bug", "bb@bug.com"),
+        ('From: "Big Bug" bb@bug.com', "Big Bug", "bb@bug.com"),
+    ],
+)
+def test_a_sender_without_angle_brackets_is_recovered(header: str, name: str, address: str) -> None:
+    # Regression (issue 23): no sender address, so the mail was ignored.
+    parsed = parse_email(raw_email(header, "To: Help help@neo.example, sales@neo.example"))
+    assert (parsed.from_name, parsed.from_address) == (name, address)
+    assert parsed.to_addresses == ("help@neo.example", "sales@neo.example")
 
 
 def test_in_reply_to_and_references_list_every_id_without_brackets() -> None:
@@ -233,11 +249,29 @@ def test_undeclared_8bit_utf8_is_read_as_utf8() -> None:
 
 def test_a_body_that_does_not_fit_its_charset_or_names_an_unknown_one_still_reads() -> None:
     broken_utf8 = raw_email("From: a@b.example", "Content-Type: text/plain; charset=utf-8", body=b"ok \xff\xfe ok")
-    assert parse_email(broken_utf8).text == "ok \ufffd\ufffd ok"
+    # Read in the detected charset rather than replaced (issue 23: Latin-1 labelled UTF-8 lost its umlauts).
+    assert parse_email(broken_utf8).text == "ok \xff\xfe ok"
     unknown = raw_email("From: a@b.example", "Content-Type: text/plain; charset=x-made-up", body="Grüße".encode())
     assert parse_email(unknown).text == "Grüße"
     not_text = raw_email("From: a@b.example", "Content-Type: text/plain; charset=hex", body=b"plain words")
     assert parse_email(not_text).text == "plain words"
+
+
+def test_a_latin1_body_declared_utf8_keeps_its_umlauts() -> None:
+    # Regression (issue 23): every umlaut became U+FFFD.
+    body = "Grüße aus München: der Drucker klemmt, bitte prüfen Sie das.".encode("latin-1")
+    raw = raw_email("From: a@b.example", "Content-Type: text/plain; charset=utf-8", body=body)
+    assert parse_email(raw).text == "Grüße aus München: der Drucker klemmt, bitte prüfen Sie das."
+
+
+def test_control_characters_leave_the_subject_sender_name_and_body() -> None:
+    raw = raw_email(
+        "From: =?utf-8?q?Jo=07_Bloggs?= <jo@example.com>",
+        "Subject: =?utf-8?q?Printer=1B_jam?=",
+        body=b"Line\x00 one\x08\n\tindented",
+    )
+    parsed = parse_email(raw)
+    assert (parsed.subject, parsed.from_name, parsed.text) == ("Printer jam", "Jo Bloggs", "Line one\n\tindented")
 
 
 def test_raw_8bit_headers_are_decoded_like_bodies() -> None:
@@ -336,6 +370,54 @@ def test_a_forwarded_message_attachment_becomes_an_eml_file() -> None:
     assert eml.filename == "problem.eml"  # "Original / problem" loses its path part
     assert eml.content_type == "message/rfc822"
     assert b"Subject: Original / problem" in eml.data and b"Original text" in eml.data
+
+
+FORWARD_AS_NEWS = (
+    b"--b\nContent-Type: message/news\nContent-Disposition: {disposition}\n\n"
+    b"From: Ann <ann@example.com>\nNewsgroups: support.printers\nSubject: Paper jam\n\n"
+    b"The printer jams on page 2.\n--b--\n"
+)
+
+
+def test_an_inline_message_news_forward_is_the_body_and_an_eml_file() -> None:
+    # Regression (issue 23): a message/news part was dropped with everything in it.
+    raw = raw_email(
+        "From: jo@example.com",
+        "Subject: Fwd: Paper jam",
+        'Content-Type: multipart/mixed; boundary="b"',
+        body=FORWARD_AS_NEWS.replace(b"{disposition}", b"inline"),
+    )
+    parsed = parse_email(raw)
+    assert parsed.new_text == (
+        "---------- Forwarded message ----------\nFrom: Ann <ann@example.com>\nSubject: Paper jam\n\n"
+        "The printer jams on page 2."
+    )
+    (eml,) = parsed.attachments
+    assert (eml.filename, eml.content_type) == ("Paper jam.eml", "message/news")
+    assert b"The printer jams on page 2." in eml.data
+
+
+def test_an_attached_message_news_part_is_an_eml_file_beside_the_text() -> None:
+    raw = raw_email(
+        "From: jo@example.com",
+        'Content-Type: multipart/mixed; boundary="b"',
+        body=b"--b\nContent-Type: text/plain\n\nSee the attached post.\n"
+        + FORWARD_AS_NEWS.replace(b"{disposition}", b"attachment"),
+    )
+    parsed = parse_email(raw)
+    assert parsed.text == "See the attached post."
+    assert [a.filename for a in parsed.attachments] == ["Paper jam.eml"]
+
+
+def test_readable_text_in_a_mislabelled_delivery_status_part_is_the_body() -> None:
+    raw = raw_email(
+        "From: jo@example.com",
+        'Content-Type: multipart/mixed; boundary="b"',
+        body=b"--b\nContent-Type: message/delivery-status\n\nHello, my order 1234 never arrived.\nJo\n--b--\n",
+    )
+    parsed = parse_email(raw)
+    assert parsed.text == "Hello, my order 1234 never arrived.\nJo"
+    assert parsed.attachments == ()
 
 
 def test_an_attachment_without_a_filename_is_named_attachment() -> None:
@@ -646,6 +728,29 @@ def test_junk_spliced_into_a_message_never_raises() -> None:
         for value in (parsed.text, parsed.new_text, parsed.subject, parsed.from_name):
             value.encode("utf-8")  # no lone surrogates: they could not be stored
             assert "\x00" not in value
+
+
+def test_an_oversized_folded_header_is_left_unread_and_parsing_stays_fast() -> None:
+    # Regression (issue 23): the stdlib's header parser took 14 s, quadratically, on an 800 kB To:.
+    recipients = "\r\n ".join(f"user{number}@example.com," for number in range(40000))
+    raw = raw_email("From: Jo <jo@example.com>", f"To: {recipients}", "Subject: Printer jam")
+    started = time.perf_counter()
+    parsed = parse_email(raw)
+    assert time.perf_counter() - started < 2  # generous: a second or more means the cap is gone
+    assert (parsed.from_address, parsed.subject, parsed.to_addresses, parsed.text) == (
+        "jo@example.com", "Printer jam", (), "Hello",
+    )  # fmt: skip
+    assert parsed.dropped_headers == ("To header (965.7 kB) not read: over the 16 kB limit for one field",)
+
+
+def test_a_header_block_over_its_limit_loses_unread_fields_first_and_whole() -> None:
+    junk = [f"X-Trace-{number}: " + "x" * 1000 for number in range(300)]  # 300 kB of fields no one reads
+    parsed = parse_email(raw_email(*junk, "From: jo@example.com", "Subject: Printer jam"))
+    assert (parsed.from_address, parsed.subject, parsed.text) == ("jo@example.com", "Printer jam", "Hello")
+    assert len(parsed.dropped_headers) == 300
+    assert (
+        parsed.dropped_headers[0] == "X-Trace-0 header (1013 bytes) not read: the header block is over the 256 kB limit"
+    )
 
 
 # Size (speed is measured by bench/tickets.py, not asserted here)
