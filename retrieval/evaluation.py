@@ -11,7 +11,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,35 @@ class BeirDataset:
     corpus: dict[str, tuple[str, str]]  # id -> (title, text)
     queries: dict[str, str]
     relevant: dict[str, dict[str, int]]  # query id -> {corpus id: grade}
+    # Entries merged into another with the same title and text: kept id -> merged ids.
+    merged: dict[str, list[str]] = field(default_factory=dict)
+
+
+def merge_duplicate_entries(dataset: BeirDataset) -> BeirDataset:
+    """One corpus entry per distinct (title, text), whitespace aside: FAQ exports repeat
+    an answer under two ids. The first id stays; judgements of the others point to it
+    (keeping the higher grade). Entries with the same text under different titles stay
+    apart: the title is part of what is searched."""
+    kept: dict[tuple[str, str], str] = {}
+    canonical: dict[str, str] = {}
+    merged: dict[str, list[str]] = {}
+    for corpus_id, (title, text) in dataset.corpus.items():
+        key = (" ".join(title.split()), " ".join(text.split()))
+        first = kept.setdefault(key, corpus_id)
+        canonical[corpus_id] = first
+        if first != corpus_id:
+            merged.setdefault(first, []).append(corpus_id)
+    if not merged:
+        return dataset
+    relevant: dict[str, dict[str, int]] = {}
+    for query, judged in dataset.relevant.items():
+        grades: dict[str, int] = {}
+        for corpus_id, grade in judged.items():
+            target = canonical.get(corpus_id, corpus_id)
+            grades[target] = max(grade, grades.get(target, 0))
+        relevant[query] = grades
+    corpus = {corpus_id: entry for corpus_id, entry in dataset.corpus.items() if canonical[corpus_id] == corpus_id}
+    return BeirDataset(corpus=corpus, queries=dataset.queries, relevant=relevant, merged=merged)
 
 
 @dataclass(frozen=True)
@@ -91,7 +120,7 @@ def load_beir(directory: Path, split: str = "test", *, require_corpus: bool = Tr
     relevant = {query: docs for query, docs in relevant.items() if query in queries}
     if not relevant:
         raise DatasetError(f"{qrels_path}: no judged query matches {directory / 'queries.jsonl'}")
-    return BeirDataset(corpus=corpus, queries=queries, relevant=relevant)
+    return merge_duplicate_entries(BeirDataset(corpus=corpus, queries=queries, relevant=relevant))
 
 
 def _dcg(grades: Sequence[int]) -> float:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from retrieval import embeddings
-from retrieval.fusion import top, weighted_fusion
+from retrieval.fusion import adaptive_fusion, top
 from retrieval.hits import SearchHit
 from retrieval.index import IndexPair, load_pair
 from retrieval.models import Chunk, KnowledgeBase, SearchMode
@@ -100,7 +100,7 @@ def _fuse(
     missing = [i for i in lexical if i not in dense]
     if missing and query_vector is not None:
         dense.update(zip(missing, pair.vectors.similarity(query_vector, missing), strict=True))
-    fused = weighted_fusion(dense, lexical, lexical_ceiling=keyword.ceiling if keyword else 0.0)
+    fused = adaptive_fusion(dense, lexical, lexical_ceiling=keyword.ceiling if keyword else 0.0)
     return {i: (s, dense.get(i), lexical.get(i)) for i, s in fused.items()}
 
 

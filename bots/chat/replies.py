@@ -21,6 +21,7 @@ from django.utils import timezone
 from bots.chat.events import Citation, DeltaEvent, DoneEvent, ErrorEvent, ResetEvent, StatusEvent
 from bots.chat.publishing import publish
 from bots.chat.rendering import citation_link
+from bots.chat.services import question_screened
 from bots.models import AnswerMode, Bot, Message, MessageStatus, ModelVersionStatus, Role
 from retrieval.embeddings import model_is_packaged
 from retrieval.hits import SearchHit
@@ -113,6 +114,26 @@ def loaded_model() -> LoadedModel | None:
         return holder.get()
     except ModelUnavailable:
         return None
+
+
+def reply_to_question(*, bot: Bot, question: str) -> ReplyOutcome:
+    """The reply `bot` would write to `question` asked on its own, through the same
+    screening, search, generation or quoting, and gate as a chat reply, with nothing
+    stored or sent (evaluate_answers)."""
+    text, verdicts = question_screened(bot=bot, text=question)
+    knowledge_bases = list(bot.knowledge_bases.all())
+    request = ReplyRequest(
+        question=text,
+        turns=[],
+        bot=bot_settings(bot),
+        canary=canary_for(settings.SECRET_KEY, 0),
+        question_verdicts=verdicts,
+    )
+
+    def find(query: str, query_vectors: dict[str, np.ndarray]) -> list[SearchHit]:
+        return search(knowledge_bases=knowledge_bases, query=query, k=RETRIEVAL_K, query_vectors=query_vectors)
+
+    return reply_answer(request, ReplyTools(search=find, emit=lambda _: None, model=loaded_model))
 
 
 def reply_generate(*, message: Message) -> None:

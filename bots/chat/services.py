@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -80,19 +80,16 @@ def conversation_ask(
         busy = reply_in_progress(conversation=conversation)
         if busy is not None:
             raise ReplyInProgress(busy.pk)
-    from workers.moderation.pipeline import Policy, screen_input
-
     # Personal data is redacted before the message is stored; a blocked message is kept,
     # and the bot answers it with the safe reply.
-    verdict = screen_input(text, Policy.from_bot(conversation.bot.moderation_policy))
-    verdicts = [verdict.as_dict()] if verdict.findings else []
+    text, verdicts = question_screened(bot=conversation.bot, text=text)
     stored: list[int] = []
     try:
         with transaction.atomic():
             question = Message.objects.create(
                 conversation=conversation,
                 role=Role.VISITOR,
-                text=verdict.text,
+                text=text,
                 client_id=client_id or None,
                 moderation=verdicts,
                 moderation_action=strongest_action(verdicts),
@@ -110,6 +107,15 @@ def conversation_ask(
         Message.objects.filter(pk__in=stored).delete()
         raise
     return question, reply
+
+
+def question_screened(*, bot: Bot, text: str) -> tuple[str, list[dict[str, Any]]]:
+    """A visitor's question after the input rules of `bot`'s policy: the text as stored
+    (personal data redacted) and the verdicts to store with it (none when nothing was found)."""
+    from workers.moderation.pipeline import Policy, screen_input
+
+    verdict = screen_input(text, Policy.from_bot(bot.moderation_policy))
+    return verdict.text, [verdict.as_dict()] if verdict.findings else []
 
 
 def _agent_holds(conversation: Conversation) -> bool:

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -27,6 +28,14 @@ from retrieval.models import Document, DocumentStatus, KnowledgeBase, SourceType
 
 class DocumentRejected(Exception):  # noqa: N818 - a refusal the user sees, not a crash
     """An upload, URL or text was refused before anything was stored; the message says why."""
+
+
+class DuplicateDocument(DocumentRejected):
+    """The same content is already in the knowledge base, as `existing`."""
+
+    def __init__(self, existing: Document) -> None:
+        super().__init__(f"This file is already in the knowledge base as {existing.title!r}.")
+        self.existing = existing
 
 
 class DocumentNotRetryable(DocumentRejected):
@@ -49,12 +58,17 @@ def content_checksum(data: bytes) -> str:
 
 
 def _refuse_duplicate(knowledge_base: KnowledgeBase, checksum: str, *, replacing: Document | None = None) -> None:
+    existing = duplicate_of(knowledge_base, checksum, replacing=replacing)
+    if existing is not None:
+        raise DuplicateDocument(existing)
+
+
+def duplicate_of(knowledge_base: KnowledgeBase, checksum: str, *, replacing: Document | None = None) -> Document | None:
+    """The document of `knowledge_base` with this content checksum, if any (bar `replacing`)."""
     duplicate = knowledge_base.documents.filter(checksum=checksum)
     if replacing is not None:
         duplicate = duplicate.exclude(pk=replacing.pk)
-    existing = duplicate.first()
-    if existing is not None:
-        raise DocumentRejected(f"This file is already in the knowledge base as {existing.title!r}.")
+    return cast("Document | None", duplicate.first())
 
 
 def check_upload(filename: str, size: int) -> str:

@@ -42,12 +42,17 @@ def site_import_run(*, knowledge_base: KnowledgeBase, url: str, max_pages: int) 
             failed += 1
             logger.info("web import of %s: %s", url, page)
             continue
+        checksum = content_checksum(page.text.encode())
+        same = knowledge_base.documents.filter(checksum=checksum).exclude(source_url=page.source_url).first()
+        if same is not None:  # the same page under a second address (index.html, a trailing slash, ...)
+            logger.info("web import of %s: %s has the same text as %s; kept once", url, page.source_url, same.title)
+            continue
         document, _ = Document.objects.update_or_create(
             knowledge_base=knowledge_base,
             source_url=page.source_url,
             defaults={"source_type": SourceType.URL, "title": (page.title or page.source_url)[:500]},
         )
-        document.checksum = content_checksum(page.text.encode())
+        document.checksum = checksum
         document.save(update_fields=["checksum"])
         document_ingest(document=document, loaded=page, sync=False)
         imported += 1

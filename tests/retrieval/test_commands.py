@@ -38,18 +38,23 @@ def run(*arguments: str) -> str:
 
 def test_ingest_a_folder_then_search_and_reindex(folder: Path) -> None:
     KnowledgeBaseFactory(name="Help")
-    assert "2 document(s) ready, 0 failed, 0 refused" in run("ingest", str(folder), "--kb", "Help")
+    assert "2 document(s) ready, 0 failed, 0 refused, 0 skipped" in run("ingest", str(folder), "--kb", "Help")
     found = run("search", "--kb", "Help", "how do I reset my password")
     assert found.startswith("1. [") and "Login > Forgot password?" in found
     assert "index version" in run("reindex", "--kb", "Help")
 
 
-def test_ingesting_the_same_file_twice_is_refused_with_a_failing_exit(folder: Path) -> None:
+def test_a_file_whose_text_is_already_there_is_skipped_and_said_so(folder: Path) -> None:
     KnowledgeBaseFactory(name="Help")
-    run("ingest", str(folder / "refunds.md"), "--kb", "Help")
-    with pytest.raises(CommandError, match="Some files were not ingested"):
-        run("ingest", str(folder / "refunds.md"), "--kb", "Help")
-    assert KnowledgeBase.objects.get().documents.count() == 1
+    (folder / "refunds-copy.md").write_bytes((folder / "refunds.md").read_bytes())
+    err = StringIO()
+    out = StringIO()
+    call_command("ingest", str(folder), "--kb", "Help", stdout=out, stderr=err)
+    assert "2 document(s) ready, 0 failed, 0 refused, 1 skipped as already there" in out.getvalue()
+    assert "refunds.md: same text as 'refunds-copy.md', already there; skipped" in err.getvalue()
+    # Running it again adds nothing and does not fail.
+    assert "0 document(s) ready, 0 failed, 0 refused, 3 skipped" in run("ingest", str(folder), "--kb", "Help")
+    assert KnowledgeBase.objects.get().documents.count() == 2
 
 
 @pytest.mark.parametrize(
@@ -89,6 +94,30 @@ def test_evaluate_retrieval_on_a_beir_folder_prints_the_metrics(tmp_path: Path) 
     assert [line.split()[0] for line in lines] == ["mode=dense", "mode=lexical", "mode=hybrid"]
     assert "R@1=1.000" in lines[0] and "nDCG@10=" in lines[0] and "p95_ms=" in lines[0]
     assert not KnowledgeBase.objects.exists(), "the temporary knowledge base is removed"
+
+
+def test_evaluate_retrieval_keeps_repeated_entries_once_and_counts_either_as_found(tmp_path: Path) -> None:
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    rows = [
+        ("d1", "", "Wrap the words in two tildes on each side."),
+        ("d2", "", "Wrap the words in two tildes on each side."),  # the same answer, filed twice
+        ("d3", "Deleting an account", "Open settings, choose delete account and confirm by email."),
+        ("d4", "Closing an account", "Open settings, choose delete account and confirm by email."),  # own title
+        ("d5", "Cooking rice", ""),
+    ]
+    (beir / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in rows))
+    queries = {"q1": "cross out text in markdown", "q2": "strike through words", "q3": "how to remove my account"}
+    (beir / "queries.jsonl").write_text("\n".join(json.dumps({"_id": k, "text": v}) for k, v in queries.items()))
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\nq3\td4\t1\n")
+    out, err = StringIO(), StringIO()
+
+    call_command("evaluate_retrieval", "--beir", str(beir), "--mode", "dense", stdout=out, stderr=err)
+
+    assert "1 corpus entry repeats another's title and text; kept once" in err.getvalue()
+    assert "d1 (also d2)" in err.getvalue()
+    assert "mode=dense queries=3 R@1=" in out.getvalue()
+    assert "R@5=1.000" in out.getvalue()
 
 
 def test_switching_the_embedding_model_re_embeds_and_rebuilds(folder: Path) -> None:

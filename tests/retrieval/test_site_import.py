@@ -57,6 +57,23 @@ def test_importing_again_updates_pages_instead_of_duplicating_them(settings, hel
     assert "three days" in hit.text
 
 
+def test_a_page_served_at_two_addresses_is_kept_once(settings, help_site: LocalSite) -> None:
+    settings.NEO_WEB_IMPORT_ALLOW_PRIVATE = True
+    shipping = "<h1>Shipping</h1><p>Parcels to Norway take six days.</p>"
+    help_site.page("/shipping.html", shipping)
+    help_site.page("/shipping", shipping)
+    help_site.page("/", "<h1>Help</h1><p>Start here.</p><a href='/shipping'>S</a> <a href='/shipping.html'>S</a>")
+    knowledge_base = KnowledgeBaseFactory()
+
+    imported, failed = site_import_run(knowledge_base=knowledge_base, url=help_site.url("/"), max_pages=10)
+
+    assert (imported, failed) == (2, 0)
+    assert sorted(knowledge_base.documents.values_list("title", flat=True)) == ["Help", "Shipping"]
+    knowledge_base.refresh_from_db()
+    hits = search(knowledge_bases=[knowledge_base], query="Parcels to Norway", k=5)
+    assert [hit.document_title for hit in hits].count("Shipping") == 1
+
+
 @pytest.mark.parametrize(
     "url",
     ["http://127.0.0.1:9/", "http://10.0.0.1/help", "http://169.254.169.254/latest/meta-data/", "ftp://example.com/"],

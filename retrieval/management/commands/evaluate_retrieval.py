@@ -14,7 +14,7 @@ from retrieval.evaluation import BeirDataset, DatasetError, Metrics, evaluate, l
 from retrieval.management.commands._common import add_knowledge_base_arguments, find_knowledge_base
 from retrieval.models import KnowledgeBase, SearchMode
 from retrieval.search import search
-from retrieval.services.documents import document_create_from_text
+from retrieval.services.documents import DocumentRejected, document_create_from_text
 from retrieval.services.ingestion import documents_ingest_all
 from retrieval.services.knowledge_bases import knowledge_base_create, knowledge_base_delete
 
@@ -30,9 +30,13 @@ def temporary_knowledge_base(dataset: BeirDataset, stdout: Any) -> Iterator[tupl
         corpus_ids: dict[int, str] = {}
         documents = []
         for corpus_id, (title, text) in dataset.corpus.items():
-            document = document_create_from_text(
-                knowledge_base=knowledge_base, title=title or corpus_id, text=f"# {title}\n\n{text}", queue=False
-            )
+            try:
+                document = document_create_from_text(
+                    knowledge_base=knowledge_base, title=title or corpus_id, text=f"# {title}\n\n{text}", queue=False
+                )
+            except DocumentRejected as error:  # same text as another entry, too long, ...: counts as never found
+                stdout.write(f"corpus entry {corpus_id!r} left out: {error}\n")
+                continue
             corpus_ids[document.pk] = corpus_id
             documents.append(document)
         with tqdm(total=len(documents), unit="doc", desc="ingest corpus", file=stdout) as bar:
@@ -81,6 +85,7 @@ class Command(BaseCommand):
         try:
             if options["beir"] is not None:
                 dataset = self._limited(load_beir(options["beir"]), options["limit"])
+                self._report_merged(dataset)
                 with temporary_knowledge_base(dataset, self.stderr) as (knowledge_base, corpus_ids):
                     self._report(knowledge_base, corpus_ids, dataset, modes)
                 return
@@ -99,7 +104,18 @@ class Command(BaseCommand):
         if limit < 1:
             raise CommandError("--limit must be at least 1.")
         relevant = dict(list(dataset.relevant.items())[:limit])
-        return BeirDataset(corpus=dataset.corpus, queries=dataset.queries, relevant=relevant)
+        return BeirDataset(corpus=dataset.corpus, queries=dataset.queries, relevant=relevant, merged=dataset.merged)
+
+    def _report_merged(self, dataset: BeirDataset) -> None:
+        """Say which corpus entries repeat another's title and text (searched once, and a
+        query judged relevant to either finds it)."""
+        if not dataset.merged:
+            return
+        repeats = sum(len(ids) for ids in dataset.merged.values())
+        entries = "entry repeats" if repeats == 1 else "entries repeat"
+        self.stderr.write(f"{repeats} corpus {entries} another's title and text; kept once:")
+        for kept, ids in dataset.merged.items():
+            self.stderr.write(f"  {kept} (also {', '.join(ids)})")
 
     def _report(
         self, knowledge_base: KnowledgeBase, corpus_ids: dict[int, str], dataset: BeirDataset, modes: list[str | None]

@@ -9,7 +9,7 @@ from tqdm import tqdm
 from retrieval.loaders import SUPPORTED_EXTENSIONS
 from retrieval.management.commands._common import add_knowledge_base_arguments, find_knowledge_base
 from retrieval.models import Document, DocumentStatus
-from retrieval.services.documents import DocumentRejected, document_create_from_file
+from retrieval.services.documents import DocumentRejected, DuplicateDocument, document_create_from_file
 from retrieval.services.ingestion import documents_ingest_all
 
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         knowledge_base = find_knowledge_base(options["kb"], options["org"])
         columns = [c.strip() for c in (options["csv_columns"] or "").split(",") if c.strip()] or None
         documents: list[Document] = []
-        refused = 0
+        refused = skipped = 0
         for path in _files(options["paths"]):
             try:
                 documents.append(
@@ -52,6 +52,10 @@ class Command(BaseCommand):
                         queue=False,
                     )
                 )
+            except DuplicateDocument as duplicate:  # a copy under another name, or a second run
+                skipped += 1
+                existing = duplicate.existing.source_filename or duplicate.existing.title
+                self.stderr.write(f"{path}: same text as {existing!r}, already there; skipped")
             except DocumentRejected as error:
                 refused += 1
                 self.stderr.write(f"{path}: {error}")
@@ -62,7 +66,8 @@ class Command(BaseCommand):
             self.stderr.write(f"{document.source_filename}: {document.error}")
         ready = len(documents) - len(failed)
         self.stdout.write(
-            f"{ready} document(s) ready, {len(failed)} failed, {refused} refused in {knowledge_base.name!r}."
+            f"{ready} document(s) ready, {len(failed)} failed, {refused} refused, "
+            f"{skipped} skipped as already there in {knowledge_base.name!r}."
         )
         if failed or refused:
             raise CommandError("Some files were not ingested (see above).")
