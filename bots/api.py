@@ -88,8 +88,9 @@ class BotSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         current = self.instance
-        answer = attrs.get("answer_threshold", current.answer_threshold if current else 0.5)
-        handoff = attrs.get("handoff_threshold", current.handoff_threshold if current else 0.25)
+        defaults = current if current is not None else Bot()
+        answer = attrs.get("answer_threshold", defaults.answer_threshold)
+        handoff = attrs.get("handoff_threshold", defaults.handoff_threshold)
         if handoff > answer:
             raise serializers.ValidationError(
                 {"handoff_threshold": "The handoff threshold must not be above the answer threshold."}

@@ -243,7 +243,7 @@ def test_the_service_refuses_another_tenants_knowledge_base_too(bot) -> None:
 def test_the_service_validates_the_threshold_ordering(bot) -> None:
     with pytest.raises(ValidationError):
         bot_update(bot=bot, answer_threshold=0.2, handoff_threshold=0.4)
-    assert (bot.answer_threshold, bot.handoff_threshold) == (0.5, 0.25)
+    assert (bot.answer_threshold, bot.handoff_threshold) == (0.65, 0.25)
 
 
 def test_confidence_thresholds_are_saved(client, bot) -> None:
@@ -268,7 +268,7 @@ def test_bad_thresholds_are_a_form_error_and_nothing_is_saved(client, bot, answe
     assert response.status_code == 200 and error in response.content
     assert f'value="{answer}"'.encode() in response.content and f'value="{handoff}"'.encode() in response.content
     bot.refresh_from_db()
-    assert (bot.answer_threshold, bot.handoff_threshold) == (0.5, 0.25)
+    assert (bot.answer_threshold, bot.handoff_threshold) == (0.65, 0.25)
 
 
 MODERATION = {

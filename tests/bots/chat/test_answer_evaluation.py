@@ -95,7 +95,7 @@ def test_the_command_asks_the_real_reply_path_and_leaves_nothing_behind(corpus: 
         stderr=StringIO(),
     )
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("answer_threshold=0.50 handoff_threshold=0.25 in_scope=3 ")
+    assert lines[0].startswith("answer_threshold=0.65 handoff_threshold=0.25 in_scope=3 ")  # a new bot's
     assert "out_of_scope=2" in lines[0] and "modes=extractive:5" in lines[0]
     assert "answer_precision=1.000" in lines[0]  # each answered question cites its own entry first
     assert sum(line.startswith("sweep answer_threshold=") for line in lines) == 11
