@@ -22,7 +22,11 @@ import collections
 import csv
 import json
 import random
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from retrieval.evaluation import write_beir  # noqa: E402 - pure Python, no Django
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 QUERIES = 1200
@@ -30,17 +34,8 @@ QUERIES = 1200
 Corpus = dict[str, tuple[str, str]]
 
 
-def write_beir(folder: Path, corpus: Corpus, queries: dict[str, str], qrels: list[tuple[str, str]]) -> None:
-    (folder / "qrels").mkdir(parents=True, exist_ok=True)
-    with (folder / "corpus.jsonl").open("w") as handle:
-        for corpus_id, (title, text) in corpus.items():
-            handle.write(json.dumps({"_id": corpus_id, "title": title, "text": text}) + "\n")
-    with (folder / "queries.jsonl").open("w") as handle:
-        for query_id, text in queries.items():
-            handle.write(json.dumps({"_id": query_id, "text": text}) + "\n")
-    with (folder / "qrels" / "test.tsv").open("w") as handle:
-        handle.write("query-id\tcorpus-id\tscore\n")
-        handle.writelines(f"{query}\t{corpus_id}\t1\n" for query, corpus_id in qrels)
+def write_set(folder: Path, corpus: Corpus, queries: dict[str, str], qrels: list[tuple[str, str]]) -> None:
+    write_beir(folder, corpus, queries, qrels)
     print(f"{folder.name}: {len(corpus)} entries, {len(queries)} queries")
 
 
@@ -60,14 +55,14 @@ def banking_sets(out: Path, rng: random.Random) -> None:
     def name(category: str) -> str:
         return category.replace("_", " ").capitalize()
 
-    write_beir(
+    write_set(
         out / "banking77",
         {c: (name(c) + "?", " ".join(rng.sample(texts, 3))) for c, texts in train.items()},
         queries,
         qrels,
     )
-    write_beir(out / "banking77_thin", {c: (name(c), rng.choice(texts)) for c, texts in train.items()}, queries, qrels)
-    write_beir(out / "banking77_label", {c: ("", name(c)) for c in train}, queries, qrels)
+    write_set(out / "banking77_thin", {c: (name(c), rng.choice(texts)) for c, texts in train.items()}, queries, qrels)
+    write_set(out / "banking77_label", {c: ("", name(c)) for c in train}, queries, qrels)
 
 
 def stackfaq_sets(out: Path) -> None:
@@ -76,8 +71,8 @@ def stackfaq_sets(out: Path) -> None:
     queries = {row["_id"]: row["text"] for row in map(json.loads, (folder / "queries.jsonl").open())}
     lines = (folder / "qrels" / "test.tsv").read_text().splitlines()[1:]
     qrels = [(query, corpus_id) for query, corpus_id, *_ in (line.split("\t") for line in lines)]
-    write_beir(out / "stackfaq_notitle", {row["_id"]: ("", row["text"]) for row in rows}, queries, qrels)
-    write_beir(out / "stackfaq_short", {row["_id"]: (row["title"], row["text"][:300]) for row in rows}, queries, qrels)
+    write_set(out / "stackfaq_notitle", {row["_id"]: ("", row["text"]) for row in rows}, queries, qrels)
+    write_set(out / "stackfaq_short", {row["_id"]: (row["title"], row["text"][:300]) for row in rows}, queries, qrels)
 
 
 def main() -> None:

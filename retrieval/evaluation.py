@@ -123,6 +123,23 @@ def load_beir(directory: Path, split: str = "test", *, require_corpus: bool = Tr
     return merge_duplicate_entries(BeirDataset(corpus=corpus, queries=queries, relevant=relevant))
 
 
+def write_beir(
+    directory: Path, corpus: dict[str, tuple[str, str]], queries: dict[str, str], qrels: list[tuple[str, str]]
+) -> None:
+    """Write a BEIR folder (`load_beir`'s layout): `corpus` id -> (title, text), `qrels`
+    (query id, corpus id) pairs judged relevant."""
+    (directory / "qrels").mkdir(parents=True, exist_ok=True)
+    with (directory / "corpus.jsonl").open("w", encoding="utf-8") as handle:
+        for corpus_id, (title, text) in corpus.items():
+            handle.write(json.dumps({"_id": corpus_id, "title": title, "text": text}) + "\n")
+    with (directory / "queries.jsonl").open("w", encoding="utf-8") as handle:
+        for query_id, text in queries.items():
+            handle.write(json.dumps({"_id": query_id, "text": text}) + "\n")
+    with (directory / "qrels" / "test.tsv").open("w", encoding="utf-8") as handle:
+        handle.write("query-id\tcorpus-id\tscore\n")
+        handle.writelines(f"{query}\t{corpus_id}\t1\n" for query, corpus_id in qrels)
+
+
 def _dcg(grades: Sequence[int]) -> float:
     return float(sum((2**grade - 1) / math.log2(rank + 2) for rank, grade in enumerate(grades)))
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from retrieval.evaluation import write_beir
 from retrieval.models import KnowledgeBase
 from tests.factories import KnowledgeBaseFactory
 
@@ -76,18 +76,13 @@ def test_bad_arguments_fail_with_a_message(arguments: tuple[str, ...], message: 
 
 def test_evaluate_retrieval_on_a_beir_folder_prints_the_metrics(tmp_path: Path) -> None:
     beir = tmp_path / "beir"
-    (beir / "qrels").mkdir(parents=True)
     corpus = {
         "d1": ("Strikethrough in Markdown", "Wrap the words in two tildes on each side."),
         "d2": ("Deleting an account", "Open settings, choose delete account and confirm by email."),
         "d3": ("Cooking rice", "Rinse the rice, then simmer it covered for eighteen minutes."),
     }
-    (beir / "corpus.jsonl").write_text(
-        "\n".join(json.dumps({"_id": k, "title": t, "text": x}) for k, (t, x) in corpus.items())
-    )
     queries = {"q1": "cross out text in markdown", "q2": "how to remove my account", "q3": "how long to boil rice"}
-    (beir / "queries.jsonl").write_text("\n".join(json.dumps({"_id": k, "text": v}) for k, v in queries.items()))
-    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n")
+    write_beir(beir, corpus, queries, [("q1", "d1"), ("q2", "d2"), ("q3", "d3")])
 
     output = run("evaluate_retrieval", "--beir", str(beir), "--compare")
     lines = output.strip().splitlines()
@@ -98,18 +93,15 @@ def test_evaluate_retrieval_on_a_beir_folder_prints_the_metrics(tmp_path: Path) 
 
 def test_evaluate_retrieval_keeps_repeated_entries_once_and_counts_either_as_found(tmp_path: Path) -> None:
     beir = tmp_path / "beir"
-    (beir / "qrels").mkdir(parents=True)
-    rows = [
-        ("d1", "", "Wrap the words in two tildes on each side."),
-        ("d2", "", "Wrap the words in two tildes on each side."),  # the same answer, filed twice
-        ("d3", "Deleting an account", "Open settings, choose delete account and confirm by email."),
-        ("d4", "Closing an account", "Open settings, choose delete account and confirm by email."),  # own title
-        ("d5", "Cooking rice", ""),
-    ]
-    (beir / "corpus.jsonl").write_text("\n".join(json.dumps({"_id": i, "title": t, "text": x}) for i, t, x in rows))
+    corpus = {
+        "d1": ("", "Wrap the words in two tildes on each side."),
+        "d2": ("", "Wrap the words in two tildes on each side."),  # the same answer, filed twice
+        "d3": ("Deleting an account", "Open settings, choose delete account and confirm by email."),
+        "d4": ("Closing an account", "Open settings, choose delete account and confirm by email."),  # own title
+        "d5": ("Cooking rice", ""),
+    }
     queries = {"q1": "cross out text in markdown", "q2": "strike through words", "q3": "how to remove my account"}
-    (beir / "queries.jsonl").write_text("\n".join(json.dumps({"_id": k, "text": v}) for k, v in queries.items()))
-    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\nq3\td4\t1\n")
+    write_beir(beir, corpus, queries, [("q1", "d1"), ("q2", "d2"), ("q3", "d3"), ("q3", "d4")])
     out, err = StringIO(), StringIO()
 
     call_command("evaluate_retrieval", "--beir", str(beir), "--mode", "dense", stdout=out, stderr=err)

@@ -3,7 +3,6 @@ throwaway bot over a small corpus through the real reply path."""
 
 from __future__ import annotations
 
-import json
 from io import StringIO
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from bots.chat.answer_evaluation import (
 )
 from bots.models import Bot
 from neo_support.models import Organization
+from retrieval.evaluation import write_beir
 
 
 def record(in_scope: bool, confidence: float, *, top: float | None = 0.6, right: bool | None = True) -> AnswerRecord:
@@ -63,18 +63,13 @@ def test_the_suggested_threshold_is_the_lowest_that_holds_back_ninety_percent_ou
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     beir = tmp_path / "beir"
-    (beir / "qrels").mkdir(parents=True)
     rows = {
         "d1": ("How do I strike through text in Markdown?", "Wrap the words in two tildes on each side."),
         "d2": ("How do I delete my account?", "Open settings, choose delete account and confirm by email."),
         "d3": ("How long do I cook rice?", "Rinse the rice, then simmer it covered for eighteen minutes."),
     }
-    (beir / "corpus.jsonl").write_text(
-        "\n".join(json.dumps({"_id": k, "title": t, "text": x}) for k, (t, x) in rows.items())
-    )
     queries = {"q1": "cross out words in markdown", "q2": "remove my account", "q3": "rice cooking time"}
-    (beir / "queries.jsonl").write_text("\n".join(json.dumps({"_id": k, "text": v}) for k, v in queries.items()))
-    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n")
+    write_beir(beir, rows, queries, [("q1", "d1"), ("q2", "d2"), ("q3", "d3")])
     (tmp_path / "elsewhere.txt").write_text("What is the capital of Peru?\n\nWhich planet has the most moons?\n")
     return beir
 
