@@ -13,7 +13,12 @@ calls on the same data, measured in the same run:
 - ingest throughput on 2,000 generated Markdown pages end to end (parse, chunk,
   embed, index, database rows) against raw `encode` of the same chunk texts;
 - load time of the 100k-chunk index, and the resident memory of a fresh search
-  process (model and index loaded).
+  process (model and index loaded);
+- interference (`--parts interference`): a visitor's searches (one every 0.25 s) against
+  a knowledge base while a bulk ingest of generated pages runs into it, first on the
+  embedded default's in-process indexing pool, then in a separate indexing process at
+  the priority a bulk Celery worker takes; p95 search latency during each over p95 idle
+  just before it, and the ingest's chunks/s over raw `encode` of the same chunks.
 """
 
 from __future__ import annotations
@@ -27,12 +32,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BEIR = ROOT.parent / "shared" / "eval" / "retrieval_stackfaq" / "beir"
 SYNTHETIC_CHUNKS = 100_000
 LATENCY_QUERIES = 200
 INGEST_PAGES = 2_000
+INTERFERENCE_PAGES = 2_000
+SEARCH_EVERY_S = 0.25
+IDLE_SEARCHES = 60
 WORDS = [
     "invoice",
     "payment",
@@ -351,6 +360,156 @@ def bench_ingest(pages: int) -> float:
     return raw / ours
 
 
+# Interference: searches while a bulk ingest runs ------------------------------------------------
+
+
+RELOADS: list[float] = []  # milliseconds of the searches that loaded a new index version first
+
+
+def _search_latencies(knowledge_base_id: int, queries: list[str], until: Any) -> list[float]:
+    """Search at a visitor's pace until `until()` says stop; milliseconds per search."""
+    from retrieval.models import KnowledgeBase
+    from retrieval.search import search
+
+    samples: list[float] = []
+    version = -1
+    for n in range(10**9):
+        if until(n):
+            break
+        knowledge_base = KnowledgeBase.objects.get(pk=knowledge_base_id)  # as a reply does, at its version
+        started = time.perf_counter()
+        search(knowledge_bases=[knowledge_base], query=queries[n % len(queries)], k=5)
+        elapsed = time.perf_counter() - started
+        samples.append(elapsed * 1000)
+        if version not in (-1, knowledge_base.index_version):
+            RELOADS.append(elapsed * 1000)
+        version = knowledge_base.index_version
+        time.sleep(max(0.0, SEARCH_EVERY_S - elapsed))
+    return samples
+
+
+def _queue_pages(knowledge_base_id: int, pages: int, seed: int, *, manual_pages: int = 0) -> list[int]:
+    """`pages` generated pages as documents: the first `manual_pages` of them as one big
+    document (a manual), queued first, then one document per page."""
+    from retrieval.models import KnowledgeBase
+    from retrieval.services.documents import document_create_from_text
+
+    knowledge_base = KnowledgeBase.objects.get(pk=knowledge_base_id)
+    rng = random.Random(seed)
+    texts = [generated_page(rng, n) for n in range(pages)]
+    documents = [("\n\n".join(texts[:manual_pages]), f"Manual {seed}")] if manual_pages else []
+    documents += [(text, f"Bulk {seed}.{n}") for n, text in enumerate(texts[manual_pages:])]
+    return [
+        document_create_from_text(knowledge_base=knowledge_base, title=title, text=text, queue=False).pk
+        for text, title in documents
+    ]
+
+
+def _bulk_done(document_ids: list[int]) -> bool:
+    from retrieval.models import Document
+
+    return not Document.objects.filter(pk__in=document_ids).exclude(status__in=["ready", "failed"]).exists()
+
+
+def bulk_worker(var_dir: str, document_ids_file: str) -> None:
+    """Run in a separate process: the indexing worker. Lowers its priority as a Celery
+    worker consuming only bulk queues does, then runs the ingest tasks one at a time in
+    arrival order (concurrency 1, continuations at the back), as that worker would."""
+    os.environ["NEO_IN_PROCESS_THREADS"] = "1"
+    setup_django(Path(var_dir))
+    from neo_support.priority import process_priority_lower
+    from neo_support.tasking import dispatch_now, wait_for_in_process_tasks
+
+    process_priority_lower()
+    for document_id in json.loads(Path(document_ids_file).read_text()):
+        dispatch_now("retrieval.tasks.ingest_document", document_id)
+    wait_for_in_process_tasks(timeout=3600)
+
+
+def _raw_chunks_per_second(document_ids: list[int]) -> float:
+    from retrieval import embeddings
+    from retrieval.models import Chunk
+
+    texts = [
+        "\n".join([title, *heading, text])
+        for title, heading, text in Chunk.objects.filter(document_id__in=document_ids)
+        .order_by("pk")
+        .values_list("document__title", "heading_path", "text")[:1024]
+    ]
+    started = time.perf_counter()
+    embeddings.get_model().encode(
+        texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    return len(texts) / (time.perf_counter() - started)
+
+
+def bench_interference(pages: int, var_dir: Path) -> dict[str, float]:
+    from django.utils import timezone
+
+    from neo_support.models import Organization
+    from neo_support.tasking import dispatch_now, wait_for_in_process_tasks
+    from retrieval.models import Chunk, Document
+    from retrieval.services.ingestion import documents_ingest_all
+    from retrieval.services.knowledge_bases import knowledge_base_create
+
+    organization = Organization.objects.create(name="Chat", slug="chat")
+    knowledge_base = knowledge_base_create(organization=organization, name="help-centre")
+    documents_ingest_all(
+        documents=list(knowledge_base.documents.filter(pk__in=_queue_pages(knowledge_base.pk, 300, 21)))
+    )
+    rng = random.Random(13)
+    queries = [sentence(rng, rng.randint(4, 12)).rstrip(".") + "?" for _ in range(100)]
+    _search_latencies(knowledge_base.pk, queries, lambda n: n >= 10)  # warm up
+    results: dict[str, float] = {}
+    for mode in ("embedded", "workers"):
+        idle = _search_latencies(knowledge_base.pk, queries, lambda n: n >= IDLE_SEARCHES)
+        RELOADS.clear()
+        # Half the pages as one big manual uploaded first, the rest as pages added after it.
+        document_ids = _queue_pages(knowledge_base.pk, pages, 100 + len(results), manual_pages=pages // 2)
+        started = time.perf_counter()
+        first_queued = timezone.now()
+        worker = None
+        if mode == "embedded":
+            for document_id in document_ids:
+                dispatch_now("retrieval.tasks.ingest_document", document_id)
+        else:
+            ids_file = var_dir / "bulk-ids.json"
+            ids_file.write_text(json.dumps(document_ids))
+            worker = subprocess.Popen([sys.executable, __file__, "--bulk-worker", str(var_dir), str(ids_file)])
+        busy = _search_latencies(knowledge_base.pk, queries, lambda n, ids=document_ids: n % 8 == 0 and _bulk_done(ids))
+        elapsed = time.perf_counter() - started
+        if worker is not None:
+            worker.wait(timeout=600)
+        else:
+            wait_for_in_process_tasks(timeout=600)
+        # Idle before and after: the baseline spans the same stretch of a shared machine.
+        idle += _search_latencies(knowledge_base.pk, queries, lambda n: n >= IDLE_SEARCHES)
+        chunks = Chunk.objects.filter(document_id__in=document_ids).count()
+        ready_at = {
+            pk: (updated - first_queued).total_seconds()
+            for pk, updated in Document.objects.filter(pk__in=document_ids).values_list("pk", "updated_at")
+        }
+        pages_ready = sorted(ready_at[pk] for pk in document_ids[1:])
+        print(
+            f"interference {mode:<8} the manual (first in) ready at {ready_at[document_ids[0]]:.0f} s; the pages "
+            f"queued after it: first ready at {pages_ready[0]:.0f} s, half at {percentile(pages_ready, 50):.0f} s"
+        )
+        reloads = list(RELOADS)
+        raw = _raw_chunks_per_second(document_ids)
+        ratio = percentile(busy, 95) / percentile(idle, 95)
+        print(
+            f"interference {mode:<8} {pages} pages, {chunks} chunks in {elapsed:.0f} s "
+            f"({chunks / elapsed:.0f} chunks/s, raw encode {raw:.0f}/s); search idle "
+            f"p50={percentile(idle, 50):.1f} p95={percentile(idle, 95):.1f} ms, during ingest "
+            f"p50={percentile(busy, 50):.1f} p95={percentile(busy, 95):.1f} max={max(busy):.0f} ms "
+            f"({len(busy)} searches, {len(reloads)} of them loaded a new index version first: "
+            f"p50={percentile(reloads or [0.0], 50):.0f} ms)"
+        )
+        results[f"{mode}_ratio"] = ratio
+        results[f"{mode}_throughput"] = chunks / elapsed / raw
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--beir", type=Path, default=DEFAULT_BEIR, help="BEIR folder for the quality figures.")
@@ -359,10 +518,15 @@ def main() -> None:
     parser.add_argument(
         "--parts", default="quality,latency,ingest", help="Comma-separated parts to run (default: all)."
     )
+    parser.add_argument("--interference-pages", type=int, default=INTERFERENCE_PAGES)
     parser.add_argument("--rss-probe", nargs=2, metavar=("VAR_DIR", "KB_ID"), help=argparse.SUPPRESS)
+    parser.add_argument("--bulk-worker", nargs=2, metavar=("VAR_DIR", "IDS_FILE"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.rss_probe:
         rss_probe(arguments.rss_probe[0], int(arguments.rss_probe[1]))
+        return
+    if arguments.bulk_worker:
+        bulk_worker(*arguments.bulk_worker)
         return
 
     import torch
@@ -399,6 +563,12 @@ def main() -> None:
             figures["search_rss_mb"] = (rss, "MB")
         if "ingest" in parts:
             figures["ingest_throughput_ratio"] = (bench_ingest(arguments.pages), "x")
+        if "interference" in parts:
+            interference = bench_interference(arguments.interference_pages, var_dir)
+            figures["search_p95_during_ingest_ratio"] = (interference["embedded_ratio"], "x")
+            figures["search_p95_during_ingest_workers_ratio"] = (interference["workers_ratio"], "x")
+            figures["ingest_during_search_throughput_ratio"] = (interference["embedded_throughput"], "x")
+            figures["ingest_during_search_workers_throughput_ratio"] = (interference["workers_throughput"], "x")
         for name, (value, unit) in figures.items():
             print(f"FIGURE {name}={value:.3f} {unit}".rstrip())
 

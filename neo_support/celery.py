@@ -29,9 +29,12 @@ def _start_heartbeat(sender: Any, **_: Any) -> None:
     from django.conf import settings
 
     from neo_support.heartbeat import WorkerBeat, heartbeat_loop
+    from neo_support.priority import BULK_QUEUES, process_priority_lower
     from neo_support.redis_client import get_redis
 
     queues = sorted(sender.app.amqp.queues.consume_from)
+    if queues and set(queues) <= BULK_QUEUES:
+        process_priority_lower()  # ingest and tuning take only what replies and searches leave
     beat = WorkerBeat(hostname=sender.hostname, pid=os.getpid(), queues=queues)
     describe = None
     if "generation" in queues:

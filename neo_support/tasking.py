@@ -10,6 +10,9 @@ Tasks are enqueued by their registered name (`enqueue("retrieval.tasks.sync_inde
 so a service never imports a task module and a task module, which imports its services,
 is never imported back (tests/test_layers.py). The task modules are listed in
 CELERY_IMPORTS and loaded on the first dispatch in any process.
+
+In-process, the threads of bulk queues (neo_support.priority.BULK_QUEUES: ingest,
+reindex, site import, tuning) run at a lower CPU priority than the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
+
+from neo_support.priority import BULK_QUEUES, thread_priority_set
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +125,10 @@ def _pool_for(queue: str) -> ThreadPoolExecutor:
     with _lock:
         if queue not in _pools:
             _pools[queue] = ThreadPoolExecutor(
-                max_workers=settings.NEO_IN_PROCESS_THREADS, thread_name_prefix=f"neo-{queue}"
+                max_workers=settings.NEO_IN_PROCESS_THREADS,
+                thread_name_prefix=f"neo-{queue}",
+                initializer=thread_priority_set,
+                initargs=(queue in BULK_QUEUES,),
             )
         return _pools[queue]
 

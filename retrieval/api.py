@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -19,6 +19,7 @@ from neo_support.api import ApiPages, api_error
 from neo_support.api_auth import acting_organization
 from neo_support.api_schema import ErrorOut, paginated
 from neo_support.permissions import Area
+from retrieval.estimates import IngestEstimate, ingest_estimate, upload_estimate
 from retrieval.models import Document, DocumentStatus, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
 from retrieval.services.documents import (
@@ -132,6 +133,35 @@ class DocumentOut(serializers.ModelSerializer):
         }
 
 
+class EstimateOut(serializers.Serializer):
+    chunks = serializers.IntegerField(help_text="Chunks the file will likely make.")
+    seconds = serializers.IntegerField(help_text="Likely time to index it, in seconds.")
+    long = serializers.BooleanField(help_text="Whether that counts as a long upload (a minute or more).")
+    message = serializers.CharField()
+
+
+class DocumentCreatedOut(DocumentOut):
+    estimate = serializers.SerializerMethodField(
+        help_text="For an uploaded file, how many chunks it will make and how long indexing will take; "
+        "null for a web page."
+    )
+
+    class Meta(DocumentOut.Meta):
+        fields = [*DocumentOut.Meta.fields, "estimate"]
+
+    @extend_schema_field(EstimateOut(allow_null=True))
+    def get_estimate(self, document: Document) -> dict[str, Any] | None:
+        estimate: IngestEstimate | None = self.context.get("estimate")
+        if estimate is None:
+            return None
+        return {
+            "chunks": estimate.chunks,
+            "seconds": estimate.seconds,
+            "long": estimate.long,
+            "message": estimate.describe(),
+        }
+
+
 class DocumentIn(serializers.Serializer):
     file = serializers.FileField(required=False)
     url = serializers.URLField(required=False)
@@ -186,7 +216,7 @@ class DocumentListApi(APIView):
     @extend_schema(
         request={"multipart/form-data": DocumentIn, "application/json": DocumentIn},
         responses={
-            201: DocumentOut,
+            201: DocumentCreatedOut,
             409: OpenApiResponse(ErrorOut, description="The same file is already in the knowledge base."),
         },
     )
@@ -195,16 +225,24 @@ class DocumentListApi(APIView):
         incoming = DocumentIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
+        estimate = None
         try:
             if "file" in data:
                 upload = data["file"]
                 check_upload(upload.name or "", upload.size or 0)
+                content = upload.read()
                 document = document_create_from_file(
                     knowledge_base=knowledge_base,
                     filename=upload.name,
-                    data=upload.read(),
+                    data=content,
                     title=data.get("title", ""),
                     csv_columns=data.get("csv_columns"),
+                )
+                estimate = upload_estimate(
+                    filename=upload.name or "",
+                    data=content,
+                    chunk_size=knowledge_base.chunk_size,
+                    chunk_overlap=knowledge_base.chunk_overlap,
                 )
             elif "url" in data:
                 document = document_create_from_url(knowledge_base=knowledge_base, url=data["url"])
@@ -212,11 +250,18 @@ class DocumentListApi(APIView):
                 document = document_create_from_text(
                     knowledge_base=knowledge_base, title=data.get("title", ""), text=data["text"]
                 )
+                estimate = ingest_estimate(
+                    filename="",
+                    size=len(data["text"].encode()),
+                    chunk_size=knowledge_base.chunk_size,
+                    chunk_overlap=knowledge_base.chunk_overlap,
+                )
         except DocumentRejected as error:
             code = "duplicate" if "already in the knowledge base" in str(error) else "rejected"
             http_status = status.HTTP_409_CONFLICT if code == "duplicate" else status.HTTP_400_BAD_REQUEST
             return api_error(code, str(error), http_status)
-        return Response(DocumentOut(document).data, status=status.HTTP_201_CREATED)
+        created = DocumentCreatedOut(document, context={"estimate": estimate})
+        return Response(created.data, status=status.HTTP_201_CREATED)
 
 
 class DocumentDetailApi(APIView):

@@ -5,20 +5,24 @@ from __future__ import annotations
 from neo_support.tasking import task
 from retrieval.models import Document, DocumentStatus, KnowledgeBase
 from retrieval.services.indexing import knowledge_base_sync_index
-from retrieval.services.ingestion import document_ingest
+from retrieval.services.ingest_work import work_discard
+from retrieval.services.ingestion import document_ingest_slice
 from retrieval.services.site_import import site_import_run
 
 
 @task(queue="indexing")
-def ingest_document(document_id: int) -> str:
-    """Parse, chunk, embed and index one document. A redelivered task for a document
-    that is already ready does nothing."""
+def ingest_document(document_id: int, resume: bool = False) -> str:
+    """Parse, chunk, embed and index one document, a slice at a time: a big one queues its
+    own continuation (`resume=True`) behind the documents that arrived meanwhile. A
+    redelivered task for a document that is already ready does nothing."""
     document = Document.objects.select_related("knowledge_base").filter(pk=document_id).first()
     if document is None:
+        work_discard(document_id)  # deleted mid-ingest: its saved slices go too
         return "gone"
     if document.status == DocumentStatus.READY:
         return "already ready"
-    document_ingest(document=document)
+    if not document_ingest_slice(document=document, resume=resume):
+        return "continues"
     return Document.objects.filter(pk=document_id).values_list("status", flat=True).first() or "gone"
 
 

@@ -18,6 +18,7 @@ from neo_support.forms import posted_text
 from neo_support.models import Membership
 from neo_support.permissions import Area, role_may
 from neo_support.selectors import membership_current
+from retrieval.estimates import estimate_parameters, upload_estimate
 from retrieval.models import Chunk, Document, DocumentStatus, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
 from retrieval.selectors import knowledge_base_list
@@ -150,6 +151,9 @@ def _detail_page(
             "delete_form": delete_form or KnowledgeBaseDeleteForm(knowledge_base=knowledge_base),
             "chunk_count": Chunk.objects.filter(document__knowledge_base=knowledge_base).count(),
             "bot_names": list(knowledge_base.bots.order_by("name").values_list("name", flat=True)),
+            "estimate": estimate_parameters(
+                chunk_size=knowledge_base.chunk_size, chunk_overlap=knowledge_base.chunk_overlap
+            ),
             # A draft article to start from, e.g. from the analytics page's question clusters.
             "draft_title": request.GET.get("draft_title", "")[:500],
             "draft_text": request.GET.get("draft_text", "")[:20000],
@@ -198,8 +202,21 @@ def _add_documents(request: HttpRequest, knowledge_base: KnowledgeBase) -> None:
         for upload in uploads:
             try:
                 check_upload(upload.name or "", upload.size or 0)
-                document_create_from_file(knowledge_base=knowledge_base, filename=upload.name, data=upload.read())
+                data = upload.read()
+                document_create_from_file(knowledge_base=knowledge_base, filename=upload.name, data=data)
                 added += 1
+                estimate = upload_estimate(
+                    filename=upload.name or "",
+                    data=data,
+                    chunk_size=knowledge_base.chunk_size,
+                    chunk_overlap=knowledge_base.chunk_overlap,
+                )
+                if estimate.long:
+                    messages.warning(
+                        request,
+                        f"{upload.name}: {estimate.describe()}. Chats keep answering meanwhile, and documents "
+                        "added after it do not wait for it to finish.",
+                    )
             except DocumentRejected as error:
                 messages.error(request, f"{upload.name}: {error}")
         if url := posted_text(request, "url").strip():

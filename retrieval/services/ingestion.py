@@ -6,6 +6,13 @@ Ingestion runs in two steps so many documents share one index write:
 2. `knowledge_base_sync_index` (retrieval.services.indexing) brings the FAISS and
    keyword indexes in line with the stored chunks and marks embedded documents ready.
 The last document of a batch to finish runs the sync; a sync is idempotent.
+
+Bulk work yields to people: embeddings here are requested at bulk priority (a search's
+query embedding goes before the next batch), and the ingest task embeds at most
+SLICE_CHUNKS chunks of a document per run, then queues the rest behind whatever arrived
+meanwhile, its slices saved (retrieval.services.ingest_work) so the rest resumes rather
+than restarts. Documents finished while a big one is still being embedded are not kept
+waiting for it: the index is synced once some have waited SYNC_DELAY.
 """
 
 from __future__ import annotations
@@ -23,21 +30,29 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from neo_support.tasking import enqueue
 from retrieval import embeddings
 from retrieval.chunking import ChunkDraft, chunk_blocks, indexed_text
 from retrieval.loaders import fetch_url, load_bytes, load_text
 from retrieval.loaders.base import LoadedDocument, LoaderError, ProgressCallback
 from retrieval.loaders.isolation import ParserLimits, load_bytes_isolated
 from retrieval.models import Chunk, Document, DocumentStatus, KnowledgeBase, SourceType
+from retrieval.services import ingest_work
 from retrieval.services.documents import DISK_FULL
 from retrieval.services.indexing import SyncResult, knowledge_base_sync_index
 
 logger = logging.getLogger(__name__)
 
 EMBED_BATCH = 256
-# documents_ingest_all embeds this many chunks per call: the model sorts a call's texts by
-# length before batching, so bigger calls pad less.
+# documents_ingest_all embeds this many chunks per call: texts are sorted by length before
+# batching, so bigger calls pad less (embeddings.embed still yields to searches between batches).
 BULK_EMBED_TEXTS = 2048
+# Chunks one ingest task embeds before it hands the worker to the next queued document.
+SLICE_CHUNKS = 256
+# Embedded documents wait at most about this long for the index sync while siblings are
+# still being embedded: each sync rewrites the index and every searching process then
+# reloads it, so during a bulk ingest a sync every few seconds slowed one search in twenty.
+SYNC_DELAY = timedelta(seconds=20)
 # A document still "in flight" after this long is presumed stuck and no longer delays the index sync.
 IN_FLIGHT_WINDOW = timedelta(minutes=10)
 # Progress shown on the dashboard: loading (a long PDF page batch by page batch) up to
@@ -92,21 +107,64 @@ def parser_limits() -> ParserLimits:
     )
 
 
-def document_ingest(*, document: Document, loaded: LoadedDocument | None = None, sync: bool = True) -> None:
+def document_ingest(
+    *,
+    document: Document,
+    loaded: LoadedDocument | None = None,
+    sync: bool = True,
+    slice_chunks: int | None = None,
+    resume: bool = False,
+) -> bool:
     """Load, chunk and embed `document`, store its chunks, then sync the index unless a
-    sibling is still in flight. Failures mark the document failed with a readable
-    reason and change nothing else (its previous chunks, if any, stay searchable)."""
-    prepared = _prepare(document, loaded)
-    if prepared is None:
-        return
+    sibling still in flight will do it soon. Failures mark the document failed with a
+    readable reason and change nothing else (its previous chunks, if any, stay searchable).
+
+    With `slice_chunks`, at most that many chunks are embedded in this call; the slice is
+    saved and False returned when more remain (`resume=True` continues from the saved
+    slices; without it saved work is discarded and the document starts over)."""
+    key = ingest_work.work_key(document)
+    saved = ingest_work.chunks_load(document.pk, key=key) if resume else None
+    done = ingest_work.slices_load(document.pk) if saved is not None else []
+    if saved is None:
+        ingest_work.work_discard(document.pk)
+        prepared = _prepare(document, loaded)
+        if prepared is None:
+            return True
+    else:
+        prepared = _prepared_from(document, *saved)
+    total = len(prepared.texts)
+    start = sum(len(vectors) for vectors in done)
+    end = total if slice_chunks is None else min(total, start + slice_chunks)
     try:
-        vectors = _embed(prepared.texts, document.knowledge_base.embedding_model, document=document)
-        _store_chunks(document, prepared, vectors)
+        vectors = _embed(
+            prepared.texts[start:end], document.knowledge_base.embedding_model, document=document, of=(start, total)
+        )
+        if end < total:
+            if saved is None:
+                ingest_work.chunks_save(document.pk, key=key, title=prepared.title, drafts=prepared.drafts)
+            ingest_work.slice_save(document.pk, start=start, vectors=vectors)
+            if sync and _documents_kept_waiting(document.knowledge_base_id, longer_than=timedelta(0)):
+                _sync_or_fail_unindexed(document.knowledge_base)
+            return False
+        _store_chunks(document, prepared, np.concatenate([*done, vectors]))
     except Exception as error:  # noqa: BLE001 - reported on the document, never raised into the worker
         _fail(document, error)
-        return
-    if sync and not _siblings_in_flight(document):
+        ingest_work.work_discard(document.pk)
+        return True
+    ingest_work.work_discard(document.pk)
+    if sync and (not _siblings_in_flight(document) or _documents_kept_waiting(document.knowledge_base_id)):
         _sync_or_fail_unindexed(document.knowledge_base)
+    return True
+
+
+def document_ingest_slice(*, document: Document, resume: bool = False) -> bool:
+    """One slice of `document` (the ingest task's unit of work). When more remain, the
+    rest is queued behind whatever arrived meanwhile, so one big file never holds up the
+    documents after it; returns whether the document is finished."""
+    finished = document_ingest(document=document, slice_chunks=SLICE_CHUNKS, resume=resume)
+    if not finished:
+        enqueue("retrieval.tasks.ingest_document", document.pk, resume=True)
+    return finished
 
 
 def _sync_or_fail_unindexed(knowledge_base: KnowledgeBase) -> SyncResult | None:
@@ -188,6 +246,11 @@ def _prepare(document: Document, loaded: LoadedDocument | None, *, report: bool 
     return _Prepared(title=title, drafts=drafts, texts=texts)
 
 
+def _prepared_from(document: Document, title: str, drafts: list[ChunkDraft]) -> _Prepared:
+    texts = [indexed_text(title=title, heading_path=d.heading_path, text=d.text) for d in drafts]
+    return _Prepared(title=title, drafts=drafts, texts=texts)
+
+
 def _title_for(document: Document, loaded: LoadedDocument) -> str:
     """The document's own title (PDF metadata, first heading, <title>) unless a person chose one."""
     placeholders = {document.source_url, Path(document.source_filename).stem, ""}
@@ -196,14 +259,20 @@ def _title_for(document: Document, loaded: LoadedDocument) -> str:
     return cast(str, document.title)
 
 
-def _embed(texts: list[str], model: str, *, document: Document | None = None) -> np.ndarray:
-    """Embed in steps of EMBED_BATCH, reporting progress on `document`; in one call without one."""
-    step = EMBED_BATCH if document is not None else max(1, len(texts))
+def _embed(
+    texts: list[str], model: str, *, document: Document | None = None, of: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Embed at bulk priority in steps of EMBED_BATCH, reporting progress on `document`
+    (`texts` being the chunks from `of[0]` of a document of `of[1]`); in one call without one."""
+    if not texts:
+        return np.zeros((0, embeddings.dimension(model)), dtype=np.float32)
+    before, total = of or (0, len(texts))
+    step = EMBED_BATCH if document is not None else len(texts)
     parts = []
     for start in range(0, len(texts), step):
-        parts.append(embeddings.embed(texts[start : start + step], model))
+        parts.append(embeddings.embed(texts[start : start + step], model, priority=embeddings.Priority.BULK))
         if document is not None:
-            done = min(len(texts), start + step) / len(texts)
+            done = (before + min(len(texts), start + step)) / max(1, total)
             _set_progress(document, LOADED + int((EMBEDDED - LOADED) * done))
     return np.concatenate(parts)
 
@@ -216,6 +285,8 @@ def _store_many(items: list[tuple[Document, _Prepared, np.ndarray]]) -> None:
     """Replace the chunks of each document with its new ones, all in one transaction."""
     now = timezone.now()
     with transaction.atomic():
+        # Two deliveries of one document's last slice must not both insert its chunks.
+        list(Document.objects.select_for_update().filter(pk__in=[document.pk for document, _, _ in items]))
         Chunk.objects.filter(document__in=[document for document, _, _ in items]).delete()
         Chunk.objects.bulk_create(
             [
@@ -258,6 +329,19 @@ def _siblings_in_flight(document: Document) -> bool:
         )
         .exclude(pk=document.pk)
         .exists(),
+    )
+
+
+def _documents_kept_waiting(knowledge_base_id: int, *, longer_than: timedelta = SYNC_DELAY) -> bool:
+    """Whether a document of the knowledge base was embedded at least `longer_than` ago and
+    still waits for the index sync (the siblings in flight that were to run it have not)."""
+    return cast(
+        bool,
+        Document.objects.filter(
+            knowledge_base_id=knowledge_base_id,
+            status=DocumentStatus.PROCESSING,
+            embedded_at__lte=timezone.now() - longer_than,
+        ).exists(),
     )
 
 

@@ -66,3 +66,9 @@ def test_app_services_run_in_production_mode_against_postgres_and_redis(compose)
 
 def test_redis_persists_queued_tasks(compose) -> None:
     assert "--appendonly yes" in compose["services"]["redis"]["command"]
+
+
+@pytest.mark.parametrize("name", ["worker-indexing", "worker-training"])
+def test_the_bulk_workers_get_less_cpu_weight_than_the_others(compose, name: str) -> None:
+    # Issue 23: containers are weighed by cgroup, so the worker's own nice value is not enough.
+    assert compose["services"][name]["cpu_shares"] < compose["services"]["worker-generation"].get("cpu_shares", 1024)

@@ -47,6 +47,18 @@ def test_a_multipart_upload_is_ingested_and_searchable(api, knowledge_base) -> N
     assert results[0]["document_id"] == document.pk and "60 days" in results[0]["text"]
 
 
+def test_an_upload_answers_with_its_estimate_and_says_when_it_is_long(api, knowledge_base, monkeypatch) -> None:
+    # Issue 23: a 2 MB file took minutes to index and nothing said so beforehand.
+    monkeypatch.setattr("retrieval.services.documents.enqueue", lambda *args, **kwargs: None)  # not indexed here
+    url = f"/api/knowledge-bases/{knowledge_base.pk}/documents/"
+    manual = SimpleUploadedFile("manual.txt", b"The courier collects parcels every weekday morning. " * 40_000)
+    big = api.post(url, {"file": manual}, format="multipart").json()
+    assert big["estimate"]["chunks"] > 1_000 and big["estimate"]["long"] is True
+    assert big["estimate"]["message"].startswith(f"about {big['estimate']['chunks']:,} chunks, about ")
+    small = api.post(url, {"text": "Refunds take five days.", "title": "Refunds"}, format="json").json()
+    assert small["estimate"]["chunks"] == 1 and small["estimate"]["long"] is False
+
+
 def test_a_duplicate_upload_answers_409(api, knowledge_base) -> None:
     url = f"/api/knowledge-bases/{knowledge_base.pk}/documents/"
     api.post(url, {"text": "Same words", "title": "One"}, format="json")

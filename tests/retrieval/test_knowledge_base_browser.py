@@ -109,3 +109,32 @@ def test_a_failure_shows_retry_live_only_when_a_retry_can_help(
     roses.locator("button:text-is('Retry')").click()
     page.wait_for_selector("text=Processing 'Roses' again.")
     page.wait_for_selector("tr:has(td.title:text-is('Roses')) td.status:text-is('Ready')", timeout=120_000)
+
+
+def test_choosing_a_big_file_shows_its_estimate_and_a_long_upload_warning_before_it_is_sent(
+    live_server: Any, page: Any, tmp_path: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 23: a 2 MB text file became 2,000 chunks and minutes of indexing, unannounced.
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.NEO_TASKS_IN_PROCESS = True
+    monkeypatch.setattr("retrieval.services.documents.enqueue", lambda *args, **kwargs: None)  # not indexed here
+    membership = MembershipFactory(user__username="ola", role="admin")
+    knowledge_base = KnowledgeBaseFactory(organization=membership.organization, name="Manuals")
+    manual = tmp_path / "manual.txt"
+    manual.write_text("The courier collects parcels every weekday morning. " * 40_000)  # 2 MB
+    note = tmp_path / "note.md"
+    note.write_text("# Refunds\n\nRefunds take five days.")
+
+    sign_in(page, live_server.url, "ola")
+    page.goto(f"{live_server.url}/dashboard/knowledge-bases/{knowledge_base.pk}/")
+    assert not page.is_visible("#upload-estimate")
+    page.set_input_files("#files", [str(manual), str(note)])
+    long = page.wait_for_selector("#upload-estimate .estimate.long")
+    assert long.inner_text().startswith("manual.txt: about 2,")
+    assert "to index (a long upload)." in long.inner_text()
+    assert page.inner_text("#upload-estimate .estimate:not(.long)").startswith("note.md: about 1 chunk, about ")
+    assert "documents added after it do not wait" in page.inner_text("#upload-estimate")
+
+    page.click("button:text-is('Add')")  # and the page says it again once the file is in
+    page.wait_for_selector("text=manual.txt: about 2,")
+    page.screenshot(path=str(tmp_path / "upload-estimate.png"), full_page=True)
