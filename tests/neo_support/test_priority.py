@@ -42,7 +42,10 @@ def test_a_bulk_worker_lowers_every_thread_of_its_process() -> None:
         "later = []\n"
         "spawned = threading.Thread(target=lambda: later.append(os.getpriority(os.PRIO_PROCESS, 0)))\n"
         "spawned.start(); spawned.join()\n"
-        "nices = {os.getpriority(os.PRIO_PROCESS, int(t)) - before for t in os.listdir('/proc/self/task')}\n"
+        "def nice_of(t):\n"
+        "    try: return os.getpriority(os.PRIO_PROCESS, int(t)) - before\n"
+        "    except ProcessLookupError: return None  # a thread that ended after the listing\n"
+        "nices = {n for t in os.listdir('/proc/self/task') if (n := nice_of(t)) is not None}\n"
         "stop.set(); thread.join()\n"
         "print(sorted(nices), later[0] - before)\n"
     )
