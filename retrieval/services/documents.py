@@ -24,6 +24,7 @@ from retrieval.loaders.base import LoaderError
 from retrieval.loaders.formatting import strip_control
 from retrieval.loaders.safe_http import checked_target
 from retrieval.models import Document, DocumentStatus, KnowledgeBase, SourceType
+from retrieval.services import ingest_work
 
 
 class DocumentRejected(Exception):  # noqa: N818 - a refusal the user sees, not a crash
@@ -206,12 +207,15 @@ def document_replace(*, document: Document, filename: str, data: bytes) -> Docum
 def document_delete(*, document: Document) -> None:
     """Delete the document and its chunks; the indexes drop them in the sync that follows."""
     knowledge_base = document.knowledge_base
-    file_name = document.file.name
+    file_name, document_id = document.file.name, document.pk
     with transaction.atomic():
         document.delete()
         queue_sync(knowledge_base)
         if file_name:
             transaction.on_commit(lambda: Document.file.field.storage.delete(file_name))
+        # Saved slices of an ingest in progress go now, not when its continuation runs
+        # (a slice finishing meanwhile is discarded by that continuation, retrieval.tasks).
+        transaction.on_commit(lambda: ingest_work.work_discard(document_id))
 
 
 def document_retry(*, document: Document, queue: bool = True) -> Document:

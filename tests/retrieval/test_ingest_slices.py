@@ -13,8 +13,8 @@ import pytest
 from retrieval import embeddings
 from retrieval.models import Chunk, Document, DocumentStatus, KnowledgeBase
 from retrieval.search import search
-from retrieval.services import ingest_work, ingestion
-from retrieval.services.documents import document_create_from_text
+from retrieval.services import documents, ingest_work, ingestion
+from retrieval.services.documents import document_create_from_text, document_delete
 from retrieval.tasks import ingest_document
 from tests.factories import KnowledgeBaseFactory
 
@@ -136,3 +136,23 @@ def test_saved_slices_of_a_replaced_text_are_not_reused(
     document.refresh_from_db()
     assert document.status == DocumentStatus.READY
     assert document.chunk_count == Chunk.objects.filter(document=document).count() < 30
+
+
+def test_deleting_a_document_mid_ingest_discards_its_saved_slices_at_once(
+    queue: list[tuple[Any, ...]],
+    knowledge_base: KnowledgeBase,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(documents, "enqueue", lambda name, *args, **kwargs: None)  # the index sync is not at issue
+    document = document_create_from_text(
+        knowledge_base=knowledge_base, title="Warehouses", text=big_text(30), queue=False
+    )
+    document_id = document.pk
+    assert ingest_document(document_id) == "continues"
+    assert ingest_work.slices_load(document_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        document_delete(document=document)
+    assert not ingest_work.work_directory(document_id).exists()
+    work(queue)  # the continuation finds the document gone and leaves nothing behind
+    assert not ingest_work.work_directory(document_id).exists()
