@@ -9,6 +9,7 @@ removed, handoff, confidence) are the engine's; this module only reads and write
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from bots.chat.services import question_screened
 from bots.models import AnswerMode, Bot, Message, MessageStatus, ModelVersionStatus, Role
 from retrieval.embeddings import model_is_packaged
 from retrieval.hits import SearchHit
-from retrieval.models import Document
+from retrieval.models import Document, KnowledgeBase
 from retrieval.search import IndexUnavailable, search
 from workers.generation.adapters import AdapterRef
 from workers.generation.answer import RETRIEVAL_K, BotSettings, ReplyOutcome, ReplyRequest, ReplyTools, reply_answer
@@ -121,7 +122,6 @@ def reply_to_question(*, bot: Bot, question: str) -> ReplyOutcome:
     screening, search, generation or quoting, and gate as a chat reply, with nothing
     stored or sent (evaluate_answers)."""
     text, verdicts = question_screened(bot=bot, text=question)
-    knowledge_bases = list(bot.knowledge_bases.all())
     request = ReplyRequest(
         question=text,
         turns=[],
@@ -130,10 +130,24 @@ def reply_to_question(*, bot: Bot, question: str) -> ReplyOutcome:
         question_verdicts=verdicts,
     )
 
-    def find(query: str, query_vectors: dict[str, np.ndarray]) -> list[SearchHit]:
-        return search(knowledge_bases=knowledge_bases, query=query, k=RETRIEVAL_K, query_vectors=query_vectors)
-
+    find = _bot_search(list(bot.knowledge_bases.all()), what=f"an evaluated question of bot {bot.pk}")
     return reply_answer(request, ReplyTools(search=find, emit=lambda _: None, model=loaded_model))
+
+
+def _bot_search(
+    knowledge_bases: list[KnowledgeBase], *, what: str
+) -> Callable[[str, dict[str, np.ndarray]], list[SearchHit]]:
+    """The reply engine's search over the bot's knowledge bases: an index that cannot be
+    read is logged and answered as no passages (the reply says it does not know)."""
+
+    def find(query: str, query_vectors: dict[str, np.ndarray]) -> list[SearchHit]:
+        try:
+            return search(knowledge_bases=knowledge_bases, query=query, k=RETRIEVAL_K, query_vectors=query_vectors)
+        except IndexUnavailable:
+            logger.exception("retrieval failed for %s", what)
+            return []
+
+    return find
 
 
 def reply_generate(*, message: Message) -> None:
@@ -161,14 +175,7 @@ def reply_generate(*, message: Message) -> None:
             canary=canary_for(settings.SECRET_KEY, message.pk),
             question_verdicts=list(question.moderation) if question else None,
         )
-        knowledge_bases = list(bot.knowledge_bases.all())
-
-        def find(query: str, query_vectors: dict[str, np.ndarray]) -> list[SearchHit]:
-            try:
-                return search(knowledge_bases=knowledge_bases, query=query, k=RETRIEVAL_K, query_vectors=query_vectors)
-            except IndexUnavailable:
-                logger.exception("retrieval failed for reply %s", message.pk)
-                return []
+        find = _bot_search(list(bot.knowledge_bases.all()), what=f"reply {message.pk}")
 
         def emit(piece: str) -> None:
             sent.append(piece)

@@ -17,9 +17,11 @@ from bots.chat.answer_evaluation import (
     lowest_threshold_holding_back,
     threshold_sweep,
 )
+from bots.chat.replies import reply_to_question
 from bots.models import Bot
 from neo_support.models import Organization
 from retrieval.evaluation import write_beir
+from tests.factories import BotFactory, KnowledgeBaseFactory
 
 
 def record(in_scope: bool, confidence: float, *, top: float | None = 0.6, right: bool | None = True) -> AnswerRecord:
@@ -116,3 +118,14 @@ def test_bad_input_is_refused_with_a_message(corpus: Path, arguments: list[str],
     with pytest.raises(CommandError, match=message):
         call_command("evaluate_answers", "--beir", str(corpus), *arguments, stdout=StringIO(), stderr=StringIO())
     assert not Organization.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_unreadable_index_is_answered_as_no_passages_not_raised(settings, tmp_path, caplog) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    knowledge_base = KnowledgeBaseFactory(index_version=3)  # the database says v3; no host has its files
+    bot = BotFactory(organization=knowledge_base.organization, answer_mode="extractive")
+    bot.knowledge_bases.add(knowledge_base)
+    outcome = reply_to_question(bot=bot, question="How do I delete my account?")
+    assert not outcome.cited and outcome.confidence == 0.0
+    assert outcome.handoff or outcome.text  # it says it does not know, or hands over
