@@ -52,3 +52,20 @@ def test_a_bulk_worker_lowers_every_thread_of_its_process() -> None:
     result = run_python(code, clean_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[0] == f"[{BULK_NICE}] {BULK_NICE}"
+
+
+@pytest.mark.parametrize("command", ["ingest", "reindex", "evaluate_retrieval", "evaluate_answers", "tune_bot"])
+def test_a_bulk_command_run_from_the_command_line_lowers_its_process(command: str, tmp_path) -> None:
+    code = (
+        "import os, django, contextlib\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'neo_support.settings'); django.setup()\n"
+        "from django.core.management import execute_from_command_line\n"
+        "before = os.getpriority(os.PRIO_PROCESS, 0)\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(open(os.devnull, 'w')):\n"
+        f"    execute_from_command_line(['manage.py', '{command}', '--help'])\n"
+        "print(before, os.getpriority(os.PRIO_PROCESS, 0))\n"
+    )
+    result = run_python(code, clean_env(NEO_VAR_DIR=str(tmp_path), HF_HUB_OFFLINE="1"))
+    assert result.returncode == 0, result.stderr
+    before, after = map(int, result.stdout.split())
+    assert after == min(19, before + BULK_NICE)

@@ -5,7 +5,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from bots.chat.answer_evaluation import (
@@ -18,6 +18,7 @@ from bots.chat.answer_evaluation import (
 )
 from bots.chat.replies import reply_to_question
 from bots.models import AnswerMode, Bot
+from neo_support.management.bulk import BulkCommand
 from retrieval.evaluation import DatasetError, load_beir
 from retrieval.management.commands.evaluate_retrieval import temporary_knowledge_base
 from workers.generation.answer import ReplyOutcome
@@ -80,7 +81,7 @@ def record_of(outcome: ReplyOutcome, *, gold: set[str] | None, corpus_ids: dict[
     )
 
 
-class Command(BaseCommand):
+class Command(BulkCommand):
     help = (
         "Ask a throwaway bot over a BEIR corpus every judged question (and, with --out-of-scope, questions from "
         "elsewhere) through the real reply path; print how often it answers, how often its answer cites a right "

@@ -3,10 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
+
+from neo_support.management.bulk import BulkCommand
 
 
-class Command(BaseCommand):
+class Command(BulkCommand):
     help = (
         "Tune a bot's model on its own resolved history (docs/tuning.md): --export writes the training data as "
         "JSONL for inspection; otherwise a run is queued on the training queue (or, with --now, run here)."

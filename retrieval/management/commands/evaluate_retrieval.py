@@ -6,9 +6,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
+from neo_support.management.bulk import BulkCommand
 from neo_support.models import Organization
 from retrieval.evaluation import BeirDataset, DatasetError, Metrics, evaluate, load_beir
 from retrieval.management.commands._common import add_knowledge_base_arguments, find_knowledge_base
@@ -60,7 +61,7 @@ def rank_documents(
     return ranked[:10]
 
 
-class Command(BaseCommand):
+class Command(BulkCommand):
     help = (
         "Measure retrieval quality: R@1, R@5, R@10, MRR@10, nDCG@10 and query latency, on a BEIR folder "
         "(ingested into a temporary knowledge base) or on an existing knowledge base with judged queries."

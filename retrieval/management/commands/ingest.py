@@ -3,9 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
+from neo_support.management.bulk import BulkCommand
 from retrieval.loaders import SUPPORTED_EXTENSIONS
 from retrieval.management.commands._common import add_knowledge_base_arguments, find_knowledge_base
 from retrieval.models import Document, DocumentStatus
@@ -28,7 +29,7 @@ def _files(paths: list[str]) -> list[Path]:
     return found
 
 
-class Command(BaseCommand):
+class Command(BulkCommand):
     help = "Add files (or every supported file under folders) to a knowledge base, and index them."
 
     def add_arguments(self, parser: CommandParser) -> None:

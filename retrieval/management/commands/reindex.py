@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
+from neo_support.management.bulk import BulkCommand
 from retrieval.embeddings import EmbeddingModelError
 from retrieval.management.commands._common import add_knowledge_base_arguments, find_knowledge_base
 from retrieval.models import DocumentStatus
@@ -13,7 +14,7 @@ from retrieval.services.ingestion import documents_ingest_all
 from retrieval.services.knowledge_bases import knowledge_base_reembed
 
 
-class Command(BaseCommand):
+class Command(BulkCommand):
     help = "Rebuild a knowledge base's indexes from its stored chunks (or re-embed every document first)."
 
     def add_arguments(self, parser: CommandParser) -> None:
