@@ -20,6 +20,7 @@ from neo_support.api_auth import acting_organization
 from neo_support.api_schema import ErrorOut, paginated
 from neo_support.permissions import Area
 from retrieval.estimates import IngestEstimate, ingest_estimate, upload_estimate
+from retrieval.ingest_rate import ingest_rate_measured
 from retrieval.models import Document, DocumentStatus, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
 from retrieval.services.documents import (
@@ -243,6 +244,7 @@ class DocumentListApi(APIView):
                     data=content,
                     chunk_size=knowledge_base.chunk_size,
                     chunk_overlap=knowledge_base.chunk_overlap,
+                    measured_rate=ingest_rate_measured(),
                 )
             elif "url" in data:
                 document = document_create_from_url(knowledge_base=knowledge_base, url=data["url"])
@@ -255,6 +257,7 @@ class DocumentListApi(APIView):
                     size=len(data["text"].encode()),
                     chunk_size=knowledge_base.chunk_size,
                     chunk_overlap=knowledge_base.chunk_overlap,
+                    measured_rate=ingest_rate_measured(),
                 )
         except DocumentRejected as error:
             code = "duplicate" if "already in the knowledge base" in str(error) else "rejected"

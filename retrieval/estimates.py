@@ -23,7 +23,8 @@ TEXT_PER_BYTE = {".html": 0.35, ".htm": 0.35, ".docx": 0.8, ".pdf": 0.05}
 PDF_PAGE_CHARS = 2500
 # Chunks of 200 tokens the packaged model embeds per second per core, with the rows and
 # index writes: 8-16 a second on the development machine's 2 cores (shared), and the
-# report behind issue 23 saw 2,000 in 6 minutes.
+# report behind issue 23 saw 2,000 in 6 minutes. Only until the deployment's own
+# ingests have measured its rate (retrieval.ingest_rate).
 CHUNKS_PER_SECOND_PER_CORE = 5.0
 REFERENCE_CHUNK_TOKENS = 200
 # An upload expected to take longer is announced as long.
@@ -60,12 +61,18 @@ def pdf_page_count(data: bytes) -> int | None:
     return pages or None
 
 
-def estimate_parameters(*, chunk_size: int, chunk_overlap: int, cores: int | None = None) -> dict[str, float]:
-    """What the estimate needs besides the file: characters per chunk and chunks per second."""
+def estimate_parameters(
+    *, chunk_size: int, chunk_overlap: int, cores: int | None = None, measured_rate: float | None = None
+) -> dict[str, float]:
+    """What the estimate needs besides the file: characters per chunk and chunks per second.
+
+    `measured_rate` is the deployment's own indexing rate in reference chunks a second
+    (retrieval.ingest_rate), used instead of the per-core constant once ingests measured it."""
     cores = cores or os.cpu_count() or 1
+    reference_rate = measured_rate or CHUNKS_PER_SECOND_PER_CORE * cores
     return {
         "chars_per_chunk": max(1, chunk_size - chunk_overlap) * CHARS_PER_TOKEN,
-        "chunks_per_second": CHUNKS_PER_SECOND_PER_CORE * cores * REFERENCE_CHUNK_TOKENS / max(1, chunk_size),
+        "chunks_per_second": reference_rate * REFERENCE_CHUNK_TOKENS / max(1, chunk_size),
         "pdf_page_chars": PDF_PAGE_CHARS,
         "long_seconds": LONG_SECONDS,
     }
@@ -79,10 +86,13 @@ def ingest_estimate(
     chunk_overlap: int,
     pdf_pages: int | None = None,
     cores: int | None = None,
+    measured_rate: float | None = None,
 ) -> IngestEstimate:
     """Chunks and seconds to index a file of `size` bytes named `filename` (or typed-in
     text: any name without a known extension counts as plain text)."""
-    parameters = estimate_parameters(chunk_size=chunk_size, chunk_overlap=chunk_overlap, cores=cores)
+    parameters = estimate_parameters(
+        chunk_size=chunk_size, chunk_overlap=chunk_overlap, cores=cores, measured_rate=measured_rate
+    )
     extension = PurePath(filename).suffix.lower()
     by_pages = extension == ".pdf" and pdf_pages
     text = float(pdf_pages or 0) * PDF_PAGE_CHARS if by_pages else size * TEXT_PER_BYTE.get(extension, 1.0)
@@ -90,9 +100,16 @@ def ingest_estimate(
     return IngestEstimate(chunks=chunks, seconds=max(1, round(chunks / parameters["chunks_per_second"])))
 
 
-def upload_estimate(*, filename: str, data: bytes, chunk_size: int, chunk_overlap: int) -> IngestEstimate:
+def upload_estimate(
+    *, filename: str, data: bytes, chunk_size: int, chunk_overlap: int, measured_rate: float | None = None
+) -> IngestEstimate:
     """The estimate for an uploaded file's bytes (a PDF's pages counted when they show)."""
     pages = pdf_page_count(data) if PurePath(filename).suffix.lower() == ".pdf" else None
     return ingest_estimate(
-        filename=filename, size=len(data), chunk_size=chunk_size, chunk_overlap=chunk_overlap, pdf_pages=pages
+        filename=filename,
+        size=len(data),
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        pdf_pages=pages,
+        measured_rate=measured_rate,
     )

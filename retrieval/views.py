@@ -19,6 +19,7 @@ from neo_support.models import Membership
 from neo_support.permissions import Area, role_may
 from neo_support.selectors import membership_current
 from retrieval.estimates import estimate_parameters, upload_estimate
+from retrieval.ingest_rate import ingest_rate_measured
 from retrieval.models import Chunk, Document, DocumentStatus, KnowledgeBase, SearchMode
 from retrieval.search import IndexUnavailable, search
 from retrieval.selectors import knowledge_base_list
@@ -152,7 +153,9 @@ def _detail_page(
             "chunk_count": Chunk.objects.filter(document__knowledge_base=knowledge_base).count(),
             "bot_names": list(knowledge_base.bots.order_by("name").values_list("name", flat=True)),
             "estimate": estimate_parameters(
-                chunk_size=knowledge_base.chunk_size, chunk_overlap=knowledge_base.chunk_overlap
+                chunk_size=knowledge_base.chunk_size,
+                chunk_overlap=knowledge_base.chunk_overlap,
+                measured_rate=ingest_rate_measured(),
             ),
             # A draft article to start from, e.g. from the analytics page's question clusters.
             "draft_title": request.GET.get("draft_title", "")[:500],
@@ -210,6 +213,7 @@ def _add_documents(request: HttpRequest, knowledge_base: KnowledgeBase) -> None:
                     data=data,
                     chunk_size=knowledge_base.chunk_size,
                     chunk_overlap=knowledge_base.chunk_overlap,
+                    measured_rate=ingest_rate_measured(),
                 )
                 if estimate.long:
                     messages.warning(

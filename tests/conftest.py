@@ -91,6 +91,16 @@ def _fresh_event_log() -> None:
     event_log.memory_reset()
 
 
+@pytest.fixture(autouse=True)
+def _no_measured_ingest_rate() -> None:
+    """Upload estimates in one test do not depend on the ingests other tests ran."""
+    from django.core.cache import cache
+
+    from retrieval.ingest_rate import RATE_KEY
+
+    cache.delete(RATE_KEY)
+
+
 @pytest.fixture
 def redis_url() -> str:
     from django.conf import settings

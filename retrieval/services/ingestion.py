@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +34,7 @@ from django.utils import timezone
 from neo_support.tasking import enqueue
 from retrieval import embeddings
 from retrieval.chunking import ChunkDraft, chunk_blocks, indexed_text
+from retrieval.ingest_rate import ingest_rate_record
 from retrieval.loaders import fetch_url, load_bytes, load_text
 from retrieval.loaders.base import LoadedDocument, LoaderError, ProgressCallback
 from retrieval.loaders.isolation import ParserLimits, load_bytes_isolated
@@ -122,6 +124,7 @@ def document_ingest(
     With `slice_chunks`, at most that many chunks are embedded in this call; the slice is
     saved and False returned when more remain (`resume=True` continues from the saved
     slices; without it saved work is discarded and the document starts over)."""
+    started = time.monotonic()
     key = ingest_work.work_key(document)
     saved = ingest_work.chunks_load(document.pk, key=key) if resume else None
     done = ingest_work.slices_load(document.pk) if saved is not None else []
@@ -140,6 +143,7 @@ def document_ingest(
             prepared.texts[start:end], document.knowledge_base.embedding_model, document=document, of=(start, total)
         )
         if end < total:
+            _record_rate(document, chunks=end - start, since=started)
             if saved is None:
                 ingest_work.chunks_save(document.pk, key=key, title=prepared.title, drafts=prepared.drafts)
             ingest_work.slice_save(document.pk, start=start, vectors=vectors)
@@ -152,9 +156,14 @@ def document_ingest(
         ingest_work.work_discard(document.pk)
         return True
     ingest_work.work_discard(document.pk)
+    _record_rate(document, chunks=end - start, since=started)
     if sync and (not _siblings_in_flight(document) or _documents_kept_waiting(document.knowledge_base_id)):
         _sync_or_fail_unindexed(document.knowledge_base)
     return True
+
+
+def _record_rate(document: Document, *, chunks: int, since: float) -> None:
+    ingest_rate_record(chunks=chunks, chunk_size=document.knowledge_base.chunk_size, seconds=time.monotonic() - since)
 
 
 def document_ingest_slice(*, document: Document, resume: bool = False) -> bool:
