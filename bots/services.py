@@ -61,9 +61,7 @@ def bot_update(*, bot: Bot, knowledge_bases: Iterable[KnowledgeBase] | None = No
             bot.save(update_fields=[*fields, "updated_at"])
             if knowledge_bases is not None:
                 bot_set_knowledge_bases(bot=bot, knowledge_bases=knowledge_bases)
-            was, now = audit.changes(
-                audited_before, {**audit.snapshot(bot, fields), "knowledge_bases": _kb_ids(bot)}
-            )
+            was, now = audit.changes(audited_before, {**audit.snapshot(bot, fields), "knowledge_bases": _kb_ids(bot)})
             audit.record(organization=bot.organization_id, action="bot.update", target=bot, before=was, after=now)
     except (ValidationError, ValueError):
         for name, value in before.items():

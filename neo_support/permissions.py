@@ -1,9 +1,9 @@
 """Who may do what: one table of areas × roles, read by the dashboard and the REST API.
 
 Owners and admins do everything. Agents work the inbox and conversations. Viewers read
-everything but API keys and the audit log (which names people, addresses and keys). An API key acts for its organization within its scopes
-(`<area>:read`, `<area>:write`); a key with no scopes has full access (keys made
-before scopes existed).
+everything but API keys and the audit log (which names people, addresses and keys). An
+API key acts for its organization within its scopes (`<area>:read`, `<area>:write`); a
+key with no scopes has full access (keys made before scopes existed).
 """
 
 from __future__ import annotations

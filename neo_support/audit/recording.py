@@ -118,4 +118,4 @@ def delete_expired(organization: Organization, before: dt.datetime) -> int:
     expired = AuditEntry.objects.for_organization(organization).filter(created_at__lt=before)
     # AuditEntryQuerySet refuses delete(); retention alone goes around it, on purpose.
     deleted, _ = models.QuerySet.delete(expired)
-    return deleted
+    return int(deleted)

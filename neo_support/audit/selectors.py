@@ -21,7 +21,8 @@ class AuditFilter:
 
 
 def _start_of(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    start: dt.datetime = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    return start
 
 
 def audit_entries(*, organization: Organization, chosen: AuditFilter) -> QuerySet[AuditEntry]:

@@ -47,9 +47,7 @@ def sign_in_failure_recorded(
     typed = str(credentials.get("email") or credentials.get("username") or "").strip()[:200]
     ip = client_ip(request) if request is not None else None
     user = (
-        get_user_model().objects.filter(Q(username__iexact=typed) | Q(email__iexact=typed)).first()
-        if typed
-        else None
+        get_user_model().objects.filter(Q(username__iexact=typed) | Q(email__iexact=typed)).first() if typed else None
     )
     organizations = _organizations_of(user.pk) if user is not None else []
     if not organizations:

@@ -28,9 +28,7 @@ CSV_COLUMNS = ["time", "actor_kind", "actor", "action", "target_kind", "target_i
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, max_length=200, label="Actor")
     action = forms.ChoiceField(required=False, choices=[("", "Any action"), *ACTIONS.items()], label="Action")
-    target_kind = forms.ChoiceField(
-        required=False, choices=[("", "Anything"), *TARGET_KINDS.items()], label="Target"
-    )
+    target_kind = forms.ChoiceField(required=False, choices=[("", "Anything"), *TARGET_KINDS.items()], label="Target")
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
 
@@ -63,7 +61,7 @@ def audit_page(request: HttpRequest, membership: Membership) -> HttpResponse:
     """Who did what, newest first, filtered by actor, action, target and days."""
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
-        context = {"form": form, "page": None, "rows": []}
+        context: dict[str, Any] = {"form": form, "page": None, "rows": []}
         return render(request, "dashboard/audit.html", context, status=400)
     entries = audit_entries(organization=membership.organization, chosen=form.audit_filter())
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -50,9 +50,7 @@ WALK: dict[tuple[str, str], list[Step]] = {
     ("dashboard/bots/<int:bot_id>/", "post"): [
         Step("bot.update", lambda ids: {"section": "confidence", "answer_threshold": "0.7", "handoff_threshold": "0.2"})
     ],
-    ("dashboard/bots/<int:bot_id>/delete", "post"): [
-        Step("bot.delete", lambda ids: {"confirm_name": bot_name(ids)})
-    ],
+    ("dashboard/bots/<int:bot_id>/delete", "post"): [Step("bot.delete", lambda ids: {"confirm_name": bot_name(ids)})],
     ("dashboard/bots/<int:bot_id>/model/", "post"): [
         Step("model.deploy", lambda ids: {"action": "deploy", "version": ids["ready_version_id"]}),
         Step("model.rollback", lambda ids: {"action": "rollback"}),
@@ -64,16 +62,22 @@ WALK: dict[tuple[str, str], list[Step]] = {
         Step("ticket.assign", lambda ids: {"action": "assign", "assignee": ids["user_id"]}),
         Step("ticket.update", lambda ids: {"action": "update", "priority": "high"}),
     ],
-    ("dashboard/team/invite", "post"): [Step("member.invite", lambda ids: {"email": "new@example.com", "role": "agent"})],
+    ("dashboard/team/invite", "post"): [
+        Step("member.invite", lambda ids: {"email": "new@example.com", "role": "agent"})
+    ],
     ("dashboard/team/members/<int:membership_id>", "post"): [
         Step("member.role_change", lambda ids: {"action": "role", "role": "agent"}),
         Step("member.remove", lambda ids: {"action": "remove"}),
     ],
     ("dashboard/team/invitations/<int:invitation_id>/revoke", "post"): [Step("member.invitation_revoke")],
-    ("dashboard/api-keys/", "post"): [Step("api_key.create", lambda ids: {"name": "Walked key", "scopes": ["audit:read"]})],
+    ("dashboard/api-keys/", "post"): [
+        Step("api_key.create", lambda ids: {"name": "Walked key", "scopes": ["audit:read"]})
+    ],
     ("dashboard/api-keys/<int:key_id>/revoke", "post"): [Step("api_key.revoke")],
     ("dashboard/webhooks/", "post"): [Step("webhook.create", lambda ids: HOOK)],
-    ("dashboard/webhooks/<int:endpoint_id>/active", "post"): [Step("webhook.active_change", lambda ids: {"active": "0"})],
+    ("dashboard/webhooks/<int:endpoint_id>/active", "post"): [
+        Step("webhook.active_change", lambda ids: {"active": "0"})
+    ],
     ("dashboard/webhooks/<int:endpoint_id>/delete", "post"): [Step("webhook.delete")],
     ("dashboard/settings/", "post"): [Step("organization.settings_change", lambda ids: {"name": "Renamed Ltd"})],
     ("dashboard/knowledge-bases/", "post"): [Step("knowledge_base.create", lambda ids: {"name": "Walked docs"})],
@@ -116,7 +120,9 @@ WALK: dict[tuple[str, str], list[Step]] = {
     ],
     ("api/messages/<int:message_id>/feedback/", "post"): [Step("message.feedback", lambda ids: {"rating": "up"})],
     ("api/tickets/", "post"): [
-        Step("ticket.create", lambda ids: {"bot": ids["bot_id"], "text": "My parcel is late.", "email": "c@example.com"})
+        Step(
+            "ticket.create", lambda ids: {"bot": ids["bot_id"], "text": "My parcel is late.", "email": "c@example.com"}
+        )
     ],
     ("api/webhooks/", "post"): [Step("webhook.create", lambda ids: HOOK)],
     ("api/webhooks/<int:endpoint_id>/", "delete"): [Step("webhook.delete")],
