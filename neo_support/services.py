@@ -48,7 +48,8 @@ def organization_create(*, name: str, owner: AbstractBaseUser | None = None) -> 
         organization: Organization = Organization.objects.create(name=name, slug=slug)
         if owner is not None:
             Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
-        audit.record(organization=organization, action="organization.create", target=organization)
+        # At first-run setup nobody is signed in yet: the new owner is the one acting.
+        audit.record(organization=organization, action="organization.create", target=organization, actor=owner)
     return organization
 
 
