@@ -268,3 +268,17 @@ def test_the_schema_documents_the_read_only_audit_endpoint() -> None:
     assert set(schema["paths"]["/api/audit/"]) == {"get"}
     parameters = {parameter["name"] for parameter in schema["paths"]["/api/audit/"]["get"]["parameters"]}
     assert parameters >= {"actor", "action", "target_kind", "since", "until"}
+
+
+def test_accepting_an_invitation_records_the_member_joining() -> None:
+    owner = MembershipFactory(role="owner")
+    client = Client()
+    client.force_login(owner.user)
+    client.post("/dashboard/team/invite", {"email": "sam@example.com", "role": "viewer"})
+    invitation = owner.organization.invitations.get()
+    sam = MembershipFactory(user__username="sam", user__email="sam@example.com").user
+    joining = Client()
+    joining.force_login(sam)
+    assert joining.post(f"/dashboard/invitations/{invitation.token}/").status_code == 302
+    entry = AuditEntry.objects.for_organization(owner.organization).get(action="member.join")
+    assert (entry.actor_label, entry.target_label, entry.after) == ("sam", "sam", {"role": "viewer"})

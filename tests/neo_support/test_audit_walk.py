@@ -20,6 +20,7 @@ from neo_support import rate_limits
 from neo_support.models import AuditEntry, Membership
 from neo_support.services import api_key_create
 from retrieval.models import Document, DocumentStatus, KnowledgeBase
+from tests.bots.tuning.test_tuning import history
 from tests.factories import MembershipFactory
 from tests.neo_support.test_access_matrix import API, DASHBOARD, tenant, url_for
 
@@ -36,6 +37,14 @@ class Step:
 
 def bot_name(ids: Ids) -> str:
     return str(Bot.objects.get(pk=ids["bot_id"]).name)
+
+
+def ready_to_tune(ids: Ids) -> dict[str, Any]:
+    """The bot's running version stopped, and enough answered history to start a run."""
+    bot = Bot.objects.get(pk=ids["bot_id"])
+    ModelVersion.objects.filter(bot=bot).update(status=ModelVersionStatus.FAILED)
+    history(bot, conversations=55)
+    return {"action": "start", "epochs": "1"}
 
 
 def knowledge_base_name(ids: Ids) -> str:
@@ -55,6 +64,7 @@ WALK: dict[tuple[str, str], list[Step]] = {
         Step("model.deploy", lambda ids: {"action": "deploy", "version": ids["ready_version_id"]}),
         Step("model.rollback", lambda ids: {"action": "rollback"}),
         Step("model.run_cancel", lambda ids: {"action": "cancel", "version": ids["version_id"]}),
+        Step("model.run_start", ready_to_tune),
     ],
     ("dashboard/moderation/<int:message_id>/false-positive", "post"): [Step("moderation.false_positive")],
     ("dashboard/inbox/<int:ticket_id>/act", "post"): [
