@@ -45,6 +45,10 @@ ACTIONS: dict[str, str] = {
     "export.analytics_csv": "Analytics exported",
     "export.training_dataset": "Training dataset downloaded",
     "export.audit_csv": "Audit log exported",
+    # For the privacy work of issue 20 (retention, a person's data), recorded by its services.
+    "retention.settings_change": "Retention settings changed",
+    "person.export": "Person's data exported",
+    "person.erasure": "Person's data erased",
 }
 
 # What an entry can be about: the target's model name (AuditEntry.target_kind), in words.

@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
+from neo_support.audit.actions import ACTIONS
 from neo_support.audit.context import ANONYMOUS, SYSTEM, Actor, client_ip, current_request
 from neo_support.models import ApiKey, AuditEntry, Organization
 
@@ -88,7 +89,10 @@ def record(
     so the entry outlives it); or give `target_kind`/`target_id`/`target_label` directly.
     `before`/`after` hold the fields as they were and are (JSON; see `changes`). The actor
     and the IP default to those of the request being served: the signed-in user or the
-    API key, else "system"."""
+    API key, else "system". An action missing from ACTIONS is a ValueError, so the page's
+    filter always offers every action recorded."""
+    if action not in ACTIONS:
+        raise ValueError(f"Unknown audit action {action!r}: add it to neo_support.audit.actions.ACTIONS.")
     who, address = _request_actor()
     if actor is not None:
         who = _actor_of(actor)

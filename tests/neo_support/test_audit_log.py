@@ -282,3 +282,9 @@ def test_accepting_an_invitation_records_the_member_joining() -> None:
     assert joining.post(f"/dashboard/invitations/{invitation.token}/").status_code == 302
     entry = AuditEntry.objects.for_organization(owner.organization).get(action="member.join")
     assert (entry.actor_label, entry.target_label, entry.after) == ("sam", "sam", {"role": "viewer"})
+
+
+def test_recording_an_unknown_action_is_refused_and_stores_nothing() -> None:
+    with pytest.raises(ValueError, match="Unknown audit action 'bot.explode'"):
+        audit.record(organization=OrganizationFactory(), action="bot.explode")
+    assert not AuditEntry.objects.exists()
