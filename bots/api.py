@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import QuerySet
 from rest_framework import serializers, viewsets
 
 from bots.chat.origins import normalise_origin
 from bots.models import AnswerMode, Bot, TicketMode
+from bots.services import bot_create, bot_delete, bot_update
 from neo_support.api_auth import acting_organization
 from neo_support.permissions import Area
 from retrieval.models import KnowledgeBase
@@ -105,23 +105,12 @@ class BotSerializer(serializers.ModelSerializer):
     def create(self, validated_data: dict[str, Any]) -> Bot:
         knowledge_bases = validated_data.pop("knowledge_bases", [])
         organization = acting_organization(self.context["request"])
-        with transaction.atomic():
-            bot = Bot(organization=organization, **validated_data)
-            bot.full_clean()
-            bot.save()
-            bot.knowledge_bases.set(knowledge_bases)
-        return bot
+        name = validated_data.pop("name")
+        return bot_create(organization=organization, name=name, knowledge_bases=knowledge_bases, **validated_data)
 
     def update(self, instance: Bot, validated_data: dict[str, Any]) -> Bot:
         knowledge_bases = validated_data.pop("knowledge_bases", None)
-        with transaction.atomic():
-            for field, value in validated_data.items():
-                setattr(instance, field, value)
-            instance.full_clean()
-            instance.save()
-            if knowledge_bases is not None:
-                instance.knowledge_bases.set(knowledge_bases)
-        return instance
+        return bot_update(bot=instance, knowledge_bases=knowledge_bases, **validated_data)
 
 
 class BotViewSet(viewsets.ModelViewSet):
@@ -136,3 +125,6 @@ class BotViewSet(viewsets.ModelViewSet):
             return Bot.objects.none()
         organization = acting_organization(self.request)
         return Bot.objects.for_organization(organization).prefetch_related("knowledge_bases").order_by("name", "pk")
+
+    def perform_destroy(self, instance: Bot) -> None:
+        bot_delete(bot=instance)

@@ -10,6 +10,7 @@ from django.db import transaction
 from bots.models import (
     Bot,
 )
+from neo_support import audit
 from neo_support.models import Organization
 from retrieval.models import KnowledgeBase
 
@@ -35,6 +36,12 @@ def bot_create(
         bot.full_clean()
         bot.save()
         bot_set_knowledge_bases(bot=bot, knowledge_bases=knowledge_bases)
+        audit.record(
+            organization=organization,
+            action="bot.create",
+            target=bot,
+            after={**audit.snapshot(bot, ["name", *fields]), "knowledge_bases": _kb_ids(bot)},
+        )
     return bot
 
 
@@ -45,6 +52,7 @@ def bot_update(*, bot: Bot, knowledge_bases: Iterable[KnowledgeBase] | None = No
     ValueError for another organization's knowledge base, and then writes nothing and
     leaves the instance as it was."""
     before = {name: getattr(bot, name) for name in fields}
+    audited_before = {**audit.snapshot(bot, fields), "knowledge_bases": _kb_ids(bot)}
     for name, value in fields.items():
         setattr(bot, name, value)
     try:
@@ -53,6 +61,8 @@ def bot_update(*, bot: Bot, knowledge_bases: Iterable[KnowledgeBase] | None = No
             bot.save(update_fields=[*fields, "updated_at"])
             if knowledge_bases is not None:
                 bot_set_knowledge_bases(bot=bot, knowledge_bases=knowledge_bases)
+            was, now = audit.changes(audited_before, {**audit.snapshot(bot, fields), "knowledge_bases": _kb_ids(bot)})
+            audit.record(organization=bot.organization_id, action="bot.update", target=bot, before=was, after=now)
     except (ValidationError, ValueError):
         for name, value in before.items():
             setattr(bot, name, value)
@@ -62,4 +72,10 @@ def bot_update(*, bot: Bot, knowledge_bases: Iterable[KnowledgeBase] | None = No
 
 def bot_delete(*, bot: Bot) -> None:
     """Delete the bot with its conversations, messages and tickets (they cascade)."""
-    bot.delete()
+    with transaction.atomic():
+        audit.record(organization=bot.organization_id, action="bot.delete", target=bot)
+        bot.delete()
+
+
+def _kb_ids(bot: Bot) -> list[int]:
+    return sorted(bot.knowledge_bases.values_list("pk", flat=True))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from neo_support.models import ApiKey, Invitation, Membership, Organization, SetupRecord
+from neo_support.models import ApiKey, AuditEntry, Invitation, Membership, Organization, SetupRecord
 
 
 class MembershipInline(admin.TabularInline):
@@ -60,6 +60,24 @@ class SetupRecordAdmin(admin.ModelAdmin):
 
     list_display = ["completed_at", "organization", "owner"]
     readonly_fields = ["organization", "owner", "completed_at"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is append-only, so nothing here adds, changes or deletes."""
+
+    list_display = ["created_at", "organization", "actor_label", "action", "target_kind", "target_label", "ip"]
+    list_filter = ["action", "actor_kind", "organization"]
+    search_fields = ["actor_label", "target_label", "action"]
 
     def has_add_permission(self, request: object) -> bool:
         return False

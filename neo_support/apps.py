@@ -7,5 +7,6 @@ class NeoSupportConfig(AppConfig):
 
     def ready(self) -> None:
         # The API key scheme registers with drf-spectacular; single sign-on's signal
-        # receiver joins organizations.
+        # receiver joins organizations; the audit log hears sign-ins and failures.
         from neo_support import api_schema, sso  # noqa: F401
+        from neo_support.audit import signals  # noqa: F401

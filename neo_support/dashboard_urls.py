@@ -5,6 +5,7 @@ from django.urls import path
 from bots.webhooks import urls as webhook_urls
 from neo_support import dashboard_views as views
 from neo_support import organization_views
+from neo_support.audit import views as audit_views
 
 app_name = "organization"
 
@@ -18,6 +19,8 @@ urlpatterns = [
     path("api-keys/<int:key_id>/revoke", views.api_key_revoke_view, name="api-key-revoke"),
     *webhook_urls.urlpatterns,
     path("settings/", views.organization_settings, name="settings"),
+    path("audit/", audit_views.audit_page, name="audit"),
+    path("audit/export.csv", audit_views.audit_export, name="audit-export"),
     path("organizations/", organization_views.organization_list, name="organizations"),
     path("organizations/new", organization_views.organization_new, name="organization-new"),
     path("organizations/switch", organization_views.organization_switch_view, name="organization-switch"),

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
 from neo_support import permissions
 from neo_support.choices import TextChoices
-from neo_support.tenancy import TenantModel
+from neo_support.tenancy import TenantModel, TenantQuerySet
 
 
 class Organization(models.Model):
@@ -154,3 +155,64 @@ class SetupRecord(models.Model):
 
     def __str__(self) -> str:
         return f"Set up {self.completed_at:%Y-%m-%d %H:%M}"
+
+
+class AuditLogImmutable(Exception):  # noqa: N818 - a refusal, named for what is refused
+    """The audit log is append-only: a recorded entry is never changed or deleted by the
+    application (retention's `neo_support.audit.delete_expired` is the one way out)."""
+
+
+class AuditEntryQuerySet(TenantQuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise AuditLogImmutable("Audit entries cannot be changed.")
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        raise AuditLogImmutable("Audit entries cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogImmutable("Audit entries cannot be deleted; retention removes expired ones.")
+
+
+class AuditEntry(TenantModel):
+    """One staff action: who (a user, an API key, or the system), did what, to which
+    object, with the fields before and after, from which address, when. The actor and the
+    target are kept as ids and labels, not foreign keys, so the entry outlives them and no
+    deletion elsewhere ever has to rewrite it. Written by `neo_support.audit.record`."""
+
+    organization_path = "organization"
+
+    ACTOR_KINDS = (("user", "User"), ("api_key", "API key"), ("anonymous", "Signed-out visitor"), ("system", "System"))
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="audit_entries")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    actor_kind = models.CharField(max_length=10, choices=ACTOR_KINDS, default="system", editable=False)
+    actor_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    actor_label = models.CharField(max_length=200, blank=True, editable=False)
+    action = models.CharField(max_length=64, editable=False)
+    target_kind = models.CharField(max_length=40, blank=True, editable=False)
+    target_id = models.CharField(max_length=64, blank=True, editable=False)
+    target_label = models.CharField(max_length=200, blank=True, editable=False)
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder, editable=False)
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder, editable=False)
+    ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+
+    objects: Any = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="audit_org_time"),
+            models.Index(fields=["organization", "action"], name="audit_org_action"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label or 'system'} {self.action} {self.target_label}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditLogImmutable("Audit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditLogImmutable("Audit entries cannot be deleted; retention removes expired ones.")

@@ -4,6 +4,8 @@ their rows and files; the tenancy plumbing below them never imports this module.
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 
 from bots.models import Bot, Conversation, Ticket, WebhookEndpoint
@@ -11,6 +13,8 @@ from neo_support.models import ApiKey, Membership, Organization, Role, SetupReco
 from neo_support.services import TeamForbidden
 from retrieval.models import Document, KnowledgeBase
 from retrieval.services.knowledge_bases import knowledge_base_delete
+
+logger = logging.getLogger(__name__)
 
 
 def organization_contents(*, organization: Organization) -> dict[str, int]:
@@ -35,6 +39,8 @@ def organization_delete(*, organization: Organization, by: Membership) -> None:
     record, so deleting the last organization never reopens /setup/ to strangers."""
     if by.organization_id != organization.pk or by.role != Role.OWNER:
         raise TeamForbidden("Only an owner can delete the organization.")
+    # The organization's audit log goes with it, so the deletion itself is told to the server's log.
+    logger.warning("Organization %s (%s) deleted by %s", organization.pk, organization.name, by.user.get_username())
     with transaction.atomic():
         SetupRecord.objects.get_or_create(pk=1)
         for knowledge_base in KnowledgeBase.objects.for_organization(organization):

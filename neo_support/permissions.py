@@ -1,9 +1,9 @@
 """Who may do what: one table of areas × roles, read by the dashboard and the REST API.
 
 Owners and admins do everything. Agents work the inbox and conversations. Viewers read
-everything but API keys. An API key acts for its organization within its scopes
-(`<area>:read`, `<area>:write`); a key with no scopes has full access (keys made
-before scopes existed).
+everything but API keys and the audit log (which names people, addresses and keys). An
+API key acts for its organization within its scopes (`<area>:read`, `<area>:write`); a
+key with no scopes has full access (keys made before scopes existed).
 """
 
 from __future__ import annotations
@@ -22,13 +22,26 @@ class Area(StrEnum):
     TEAM = "team"
     API_KEYS = "api_keys"
     SETTINGS = "settings"
+    AUDIT = "audit"
 
 
 # Areas an API key can be scoped to; the rest are managed in the dashboard only.
-KEY_AREAS = (Area.BOTS, Area.KNOWLEDGE, Area.CONVERSATIONS, Area.TICKETS, Area.ANALYTICS, Area.WEBHOOKS)
-# Analytics are read-only; everything else an API key reaches can also be written.
+KEY_AREAS = (
+    Area.BOTS,
+    Area.KNOWLEDGE,
+    Area.CONVERSATIONS,
+    Area.TICKETS,
+    Area.ANALYTICS,
+    Area.WEBHOOKS,
+    Area.AUDIT,
+)
+# Analytics and the audit log are read-only; everything else an API key reaches can also be written.
+READ_ONLY_AREAS = (Area.ANALYTICS, Area.AUDIT)
 API_SCOPES = tuple(
-    f"{area}:{access}" for area in KEY_AREAS for access in ("read", "write") if (area, access) != ("analytics", "write")
+    f"{area}:{access}"
+    for area in KEY_AREAS
+    for access in ("read", "write")
+    if not (access == "write" and area in READ_ONLY_AREAS)
 )
 
 _AGENT_AREAS = {Area.CONVERSATIONS, Area.TICKETS}
@@ -41,7 +54,7 @@ def role_may(role: str, area: str, *, write: bool) -> bool:
     if role == "agent":
         return area in _AGENT_AREAS
     if role == "viewer":
-        return not write and area != Area.API_KEYS
+        return not write and area not in (Area.API_KEYS, Area.AUDIT)
     return False
 
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from neo_support import audit
 from neo_support.models import (
     INVITATION_LIFETIME,
     ApiKey,
@@ -47,6 +48,8 @@ def organization_create(*, name: str, owner: AbstractBaseUser | None = None) -> 
         organization: Organization = Organization.objects.create(name=name, slug=slug)
         if owner is not None:
             Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
+        # At first-run setup nobody is signed in yet: the new owner is the one acting.
+        audit.record(organization=organization, action="organization.create", target=organization, actor=owner)
     return organization
 
 
@@ -80,6 +83,12 @@ def api_key_create(
         scopes=scopes or [],
         created_by=created_by,
     )
+    audit.record(
+        organization=organization,
+        action="api_key.create",
+        target=api_key,
+        after={"name": api_key.name, "prefix": api_key.prefix, "scopes": api_key.scopes},
+    )
     return api_key, raw_key
 
 
@@ -104,6 +113,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        audit.record(organization=api_key.organization_id, action="api_key.revoke", target=api_key)
     return api_key
 
 
@@ -113,8 +123,16 @@ def organization_rename(*, organization: Organization, name: str) -> Organizatio
     if not name:
         raise ValueError("An organization needs a name.")
     if name != organization.name:
+        before = {"name": organization.name}
         organization.name = name
         organization.save(update_fields=["name"])
+        audit.record(
+            organization=organization,
+            action="organization.settings_change",
+            target=organization,
+            before=before,
+            after={"name": name},
+        )
     return organization
 
 
@@ -130,6 +148,13 @@ def organization_require_two_factor(*, organization: Organization, required: boo
         raise TeamError("Turn on two-factor authentication for your own account first.")
     organization.require_two_factor = required
     organization.save(update_fields=["require_two_factor"])
+    audit.record(
+        organization=organization,
+        action="organization.settings_change",
+        target=organization,
+        before={"require_two_factor": not required},
+        after={"require_two_factor": required},
+    )
     return organization
 
 
@@ -155,6 +180,7 @@ def organization_leave(*, membership: Membership) -> None:
                 f"You are the last owner of {membership.organization.name}: make someone else an owner first, "
                 "or delete the organization."
             )
+        _record_member(membership, "member.leave", before={"role": membership.role})
         membership.delete()
 
 
@@ -205,16 +231,19 @@ def invitation_create(
             .first()
         )
         if invitation is None:
-            return cast(
-                Invitation,
-                Invitation.objects.create(organization=organization, email=email, role=role, invited_by=invited_by),
+            invitation = Invitation.objects.create(
+                organization=organization, email=email, role=role, invited_by=invited_by
             )
-        invitation.role = role
-        invitation.invited_by = invited_by
-        invitation.token = new_invitation_token()
-        invitation.expires_at = timezone.now() + INVITATION_LIFETIME
-        invitation.save(update_fields=["role", "invited_by", "token", "expires_at"])
-    return invitation
+        else:
+            invitation.role = role
+            invitation.invited_by = invited_by
+            invitation.token = new_invitation_token()
+            invitation.expires_at = timezone.now() + INVITATION_LIFETIME
+            invitation.save(update_fields=["role", "invited_by", "token", "expires_at"])
+        audit.record(
+            organization=organization, action="member.invite", target=invitation, after={"email": email, "role": role}
+        )
+    return cast(Invitation, invitation)
 
 
 def invitation_send(*, invitation: Invitation, accept_url: str) -> None:
@@ -268,6 +297,7 @@ def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
+        _record_member(membership, "member.join", after={"role": membership.role})
     return membership
 
 
@@ -275,7 +305,9 @@ def invitation_revoke(*, invitation: Invitation) -> None:
     """Withdraw a pending invitation: its link stops working."""
     if invitation.accepted_at is not None:
         raise TeamError("This invitation has already been accepted; remove the member instead.")
-    invitation.delete()
+    with transaction.atomic():
+        audit.record(organization=invitation.organization_id, action="member.invitation_revoke", target=invitation)
+        invitation.delete()
 
 
 def _check_team_change(*, membership: Membership, by: Membership, touches_owner: bool) -> None:
@@ -307,8 +339,10 @@ def membership_change_role(*, membership: Membership, role: str, by: Membership)
     with transaction.atomic():
         if membership.role == Role.OWNER and _is_last_owner(membership):
             raise TeamError("An organization needs at least one owner: make someone else an owner first.")
+        before = {"role": membership.role}
         membership.role = role
         membership.save(update_fields=["role"])
+        _record_member(membership, "member.role_change", before=before, after={"role": role})
     return membership
 
 
@@ -319,4 +353,20 @@ def membership_remove(*, membership: Membership, by: Membership) -> None:
     with transaction.atomic():
         if membership.role == Role.OWNER and _is_last_owner(membership):
             raise TeamError("An organization needs at least one owner: make someone else an owner first.")
+        _record_member(membership, "member.remove", before={"role": membership.role})
         membership.delete()
+
+
+def _record_member(
+    membership: Membership, action: str, *, before: dict[str, Any] | None = None, after: dict[str, Any] | None = None
+) -> None:
+    """An audit entry about a membership, labelled with the member's name (the row may be
+    about to go)."""
+    audit.record(
+        organization=membership.organization_id,
+        action=action,
+        target=membership,
+        target_label=str(membership.user.get_username()),
+        before=before,
+        after=after,
+    )

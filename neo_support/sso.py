@@ -32,6 +32,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from neo_support import audit
 from neo_support.accounts import quietly
 from neo_support.models import Membership, Organization
 from neo_support.selectors import CURRENT_ORGANIZATION_KEY
@@ -180,6 +181,15 @@ def membership_from_sign_on(*, user: AbstractBaseUser, rule: DomainRule) -> Memb
         membership, created = Membership.objects.get_or_create(
             user=user, organization=organization, defaults={"role": rule.role}
         )
+        if created:
+            audit.record(
+                organization=organization,
+                action="member.join",
+                target=membership,
+                target_label=str(user.get_username()),
+                actor=user,
+                after={"role": rule.role, "by": "single sign-on"},
+            )
     if created:
         logger.info("User %s joined organization %s as %s by single sign-on", user.pk, organization.pk, rule.role)
     return cast(Membership, membership)

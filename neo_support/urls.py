@@ -15,6 +15,7 @@ from bots.tickets import api as ticket_api
 from bots.tickets import contact
 from bots.webhooks import api as webhook_api
 from neo_support import account_views, setup_views, views
+from neo_support.audit import api as audit_api
 from retrieval import api as retrieval_api
 
 # Django admin signs in through allauth too, so its sign-in asks for the TOTP code.
@@ -41,6 +42,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/messages/<int:message_id>/feedback/", conversation_api.FeedbackApi.as_view(), name="api-feedback"),
     path("api/analytics/", analytics_api.AnalyticsApi.as_view(), name="api-analytics"),
+    path("api/audit/", audit_api.AuditListApi.as_view(), name="api-audit"),
     path("api/tickets/", ticket_api.TicketListApi.as_view(), name="api-tickets"),
     path("api/tickets/<int:ticket_id>/", ticket_api.TicketDetailApi.as_view(), name="api-ticket"),
     path("api/bots/<str:public_key>/inbound-email", ticket_api.inbound_email, name="inbound-email"),

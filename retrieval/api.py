@@ -33,7 +33,7 @@ from retrieval.services.documents import (
     document_delete,
     document_retry,
 )
-from retrieval.services.knowledge_bases import knowledge_base_delete, knowledge_base_update
+from retrieval.services.knowledge_bases import knowledge_base_create, knowledge_base_delete, knowledge_base_update
 from retrieval.services.site_import import knowledge_base_import_site
 
 
@@ -86,9 +86,8 @@ class KnowledgeBaseSerializer(serializers.ModelSerializer):
 
     def create(self, validated_data: dict[str, Any]) -> KnowledgeBase:
         organization = acting_organization(self.context["request"])
-        knowledge_base = KnowledgeBase(organization=organization, **validated_data)
-        knowledge_base.full_clean()
-        knowledge_base.save()
+        fields = dict(validated_data)
+        knowledge_base = knowledge_base_create(organization=organization, name=fields.pop("name"), **fields)
         knowledge_base.document_count = 0
         knowledge_base.ready_count = 0
         return knowledge_base

@@ -16,7 +16,7 @@ from bots.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-from neo_support.models import ApiKey, Membership, Organization
+from neo_support.models import ApiKey, AuditEntry, Membership, Organization
 from retrieval.models import Chunk, Document, KnowledgeBase
 
 
@@ -172,3 +172,16 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
     bot = factory.SubFactory(BotFactory)
     number = factory.Sequence(lambda n: n + 1)
     base_model = "EleutherAI/gpt-neo-125M"
+
+
+class AuditEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AuditEntry
+
+    organization = factory.SubFactory(OrganizationFactory)
+    action = "bot.update"
+    actor_kind = "user"
+    actor_label = factory.Sequence(lambda n: f"user{n}")
+    target_kind = "bot"
+    target_id = "1"
+    target_label = "Support bot"

@@ -25,6 +25,7 @@ from bots.analytics.selectors import (
     analytics_summary,
 )
 from bots.models import Bot
+from neo_support import audit
 from neo_support.access import dashboard_area
 from neo_support.models import Organization, Role
 from neo_support.permissions import Area
@@ -138,6 +139,12 @@ def analytics_export(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="analytics-{chosen.since}-{chosen.until}.csv"'
     csv.writer(response).writerows(analytics_csv_rows(chosen))
+    audit.record(
+        organization=membership.organization,
+        action="export.analytics_csv",
+        target_kind="analytics",
+        after={"query": request.GET.urlencode()},
+    )
     return response
 
 

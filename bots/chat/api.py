@@ -31,6 +31,7 @@ from bots.chat import event_log
 from bots.chat.services import MessageRejected, ReplyInProgress, conversation_ask, conversation_start, feedback_record
 from bots.models import Channel, Conversation, ConversationStatus, Feedback, Message, MessageStatus, Rating
 from bots.models import Role as MessageRole
+from neo_support import audit
 from neo_support.api import EventStreamRenderer, api_error
 from neo_support.api_auth import acting_organization
 from neo_support.permissions import Area
@@ -145,6 +146,16 @@ class ConversationFilter(filters.FilterSet):
         fields = ["bot", "status", "channel", "visitor_id"]
 
 
+def _audit(conversation: Conversation, action: str, *, after: dict[str, Any]) -> None:
+    audit.record(
+        organization=conversation.bot.organization_id,
+        action=action,
+        target=conversation,
+        target_label=f"conversation {conversation.pk}",
+        after=after,
+    )
+
+
 def _ask(conversation: Conversation, data: dict[str, Any], request: Request) -> Response | StreamingHttpResponse:
     try:
         question, reply = conversation_ask(
@@ -157,6 +168,8 @@ def _ask(conversation: Conversation, data: dict[str, Any], request: Request) -> 
         return api_error("reply_in_progress", str(busy), status.HTTP_409_CONFLICT, message_id=busy.message_id)
     except MessageRejected as rejected:
         return api_error("rejected", str(rejected), status.HTTP_400_BAD_REQUEST)
+    # An integrator's write through the API (the widget's visitors are not audited).
+    _audit(conversation, "conversation.message", after={"message": question.pk})
     streaming = data.get("stream") or "text/event-stream" in request.headers.get("Accept", "")
     if streaming:
         response = StreamingHttpResponse(
@@ -279,6 +292,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         bot = get_object_or_404(Bot.objects.for_organization(acting_organization(request)), pk=data["bot"])
         visitor_id = data.get("visitor_id") or f"api-{secrets.token_hex(8)}"
         conversation = conversation_start(bot=bot, visitor_id=visitor_id, channel=Channel.API)
+        _audit(conversation, "conversation.create", after={"bot": bot.pk})
         return _ask(conversation, data, request)
 
     @extend_schema(request=AskIn, responses=ASK_RESPONSES)
@@ -318,4 +332,5 @@ class FeedbackApi(APIView):
             )
         except MessageRejected as rejected:
             return api_error("rejected", str(rejected), status.HTTP_400_BAD_REQUEST)
+        _audit(message.conversation, "message.feedback", after={"message": message.pk, "rating": rating})
         return Response(FeedbackOut(feedback).data, status=status.HTTP_201_CREATED)

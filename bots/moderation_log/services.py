@@ -12,6 +12,7 @@ from bots.models import (
     Role,
 )
 from bots.moderation_log.findings import false_positive_phrases, merge_phrases
+from neo_support import audit
 
 
 def message_mark_false_positive(*, message: Message, user: AbstractBaseUser) -> list[str]:
@@ -43,4 +44,12 @@ def message_mark_false_positive(*, message: Message, user: AbstractBaseUser) -> 
                 "phrases": phrases,
             }
             message.save(update_fields=["moderation_review", "updated_at"])
+        audit.record(
+            organization=bot.organization_id,
+            action="moderation.false_positive",
+            target=message,
+            target_label=f"message {message.pk} of {bot.name}",
+            before={"allowlist": existing},
+            after={"allowlist": allowlist},
+        )
     return phrases

@@ -20,6 +20,7 @@ from bots.models import Bot, Message, Role, Ticket, TicketStatus
 from bots.selectors import bot_get_by_public_key
 from bots.tickets.email_parsing import EmailParseError
 from bots.tickets.services import TicketRejected, inbound_signature_valid, ticket_create, ticket_receive_email
+from neo_support import audit
 from neo_support.api import ApiPages, api_error
 from neo_support.api_auth import acting_organization
 from neo_support.api_schema import paginated
@@ -94,6 +95,9 @@ class TicketListApi(APIView):
             )
         except TicketRejected as error:
             return api_error("rejected", str(error), status.HTTP_400_BAD_REQUEST)
+        audit.record(
+            organization=organization, action="ticket.create", target=ticket, target_label=f"ticket {ticket.pk}"
+        )
         return Response(TicketOut(ticket).data, status=status.HTTP_201_CREATED)
 
 

@@ -29,6 +29,7 @@ from bots.models import (
     TicketStatus,
 )
 from bots.webhooks.services import webhooks_emit_message, webhooks_emit_ticket
+from neo_support import audit
 from neo_support.models import Organization
 
 QUEUES = ("open", "unassigned", "mine", "pending", "resolved", "all")
@@ -92,6 +93,7 @@ def ticket_assign(*, ticket: Ticket, assignee: AbstractBaseUser | None, by: Abst
     Conversation.objects.filter(pk=ticket.conversation_id).update(assignee=assignee)
     who = assignee.get_username() if assignee is not None else "nobody"
     _system(ticket, f"Assigned to {who} by {by.get_username()}.")
+    _audit(ticket, "ticket.assign", before={"assignee": ticket.assignee_id}, after={"assignee": plain_id(assignee)})
     ticket.assignee = assignee
 
 
@@ -117,6 +119,7 @@ def ticket_change(
         notes.append(f"category → {category.strip() or 'none'}")
     if not changes:
         return []
+    _audit(ticket, "ticket.update", before={name: getattr(ticket, name) for name in changes}, after=changes)
     Ticket.objects.filter(pk=ticket.pk).update(**changes, updated_at=timezone.now())
     if changes.get("status") in (TicketStatus.SOLVED, TicketStatus.CLOSED):
         Conversation.objects.filter(pk=ticket.conversation_id).update(
@@ -132,10 +135,9 @@ def ticket_change(
 def ticket_note(*, ticket: Ticket, by: AbstractBaseUser, text: str) -> Message:
     if not text.strip():
         raise InboxError("The note is empty.")
-    return cast(
-        Message,
-        Message.objects.create(conversation=ticket.conversation, role=Role.SYSTEM, text=text.strip(), author=by),
-    )
+    note = Message.objects.create(conversation=ticket.conversation, role=Role.SYSTEM, text=text.strip(), author=by)
+    _audit(ticket, "ticket.note", after={"message": note.pk})
+    return cast(Message, note)
 
 
 def ticket_reply(*, ticket: Ticket, by: AbstractBaseUser, text: str, draft_id: int | None = None) -> Message:
@@ -179,6 +181,7 @@ def ticket_reply(*, ticket: Ticket, by: AbstractBaseUser, text: str, draft_id: i
         Ticket.objects.filter(pk=ticket.pk).update(assignee=by)
     message.refresh_from_db()
     ticket.refresh_from_db()
+    _audit(ticket, "ticket.reply", after={"message": message.pk, "approved_draft": draft_id is not None})
     webhooks_emit_message(ticket=ticket, message=message)
     webhooks_emit_ticket(ticket=ticket, event="ticket.updated")
     return cast(Message, message)
@@ -212,6 +215,7 @@ def ticket_return_to_bot(*, ticket: Ticket, by: AbstractBaseUser) -> Message:
             status=MessageStatus.DONE,
         )
     ticket.conversation.status = ConversationStatus.BOT
+    _audit(ticket, "ticket.return_to_bot", after={"conversation_status": ConversationStatus.BOT})
     publish(conversation.pk, {"type": "status", "status": "returned_to_bot"})
     return cast(Message, note)
 
@@ -234,6 +238,21 @@ def _deliver_to_chat(ticket: Ticket, message: Message) -> None:
         "author": author,
     }
     publish(conversation.pk, {"type": "agent_message", "message": payload})
+
+
+def plain_id(user: AbstractBaseUser | None) -> int | None:
+    return user.pk if user is not None else None
+
+
+def _audit(ticket: Ticket, action: str, **fields: Any) -> None:
+    # The ticket's subject, not its messages: the audit log keeps no customer words.
+    audit.record(
+        organization=ticket.conversation.bot.organization_id,
+        action=action,
+        target=ticket,
+        target_label=f"ticket {ticket.pk}",
+        **fields,
+    )
 
 
 def _system(ticket: Ticket, text: str) -> None:

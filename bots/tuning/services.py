@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from bots.models import Bot, ModelVersion, ModelVersionStatus
+from neo_support import audit
 from neo_support.tasking import enqueue
 
 RUNNING = [ModelVersionStatus.QUEUED, ModelVersionStatus.TRAINING, ModelVersionStatus.EVALUATING]
@@ -46,6 +47,13 @@ def model_version_start(
         version: ModelVersion = ModelVersion.objects.create(
             bot=bot, number=number, base_model=settings.NEO_MODEL, config=asdict(config), created_by=by
         )
+        audit.record(
+            organization=bot.organization_id,
+            action="model.run_start",
+            target=version,
+            target_label=f"{bot.name} {version.label}",
+            after={"base_model": version.base_model, "config": version.config},
+        )
         if queue:
             enqueue("workers.tasks.train_model_version", version.pk)
     return version
@@ -54,8 +62,15 @@ def model_version_start(
 def model_version_cancel(*, version: ModelVersion) -> ModelVersion:
     if version.status not in RUNNING:
         raise TuningRefused(f"{version.label} is {version.get_status_display().lower()}; only a running one stops.")
-    ModelVersion.objects.filter(pk=version.pk).update(cancel_requested=True)
-    version.cancel_requested = True
+    with transaction.atomic():
+        ModelVersion.objects.filter(pk=version.pk).update(cancel_requested=True)
+        version.cancel_requested = True
+        audit.record(
+            organization=version.bot.organization_id,
+            action="model.run_cancel",
+            target=version,
+            target_label=f"{version.bot.name} {version.label}",
+        )
     return version
 
 
@@ -69,6 +84,15 @@ def bot_model_deploy(*, bot: Bot, version: ModelVersion | None) -> Bot:
             raise TuningRefused(
                 f"{version.label} is {version.get_status_display().lower()}; only a ready version can answer."
             )
-    Bot.objects.filter(pk=bot.pk).update(model_version=version)
-    bot.model_version = version
+    before = {"model_version": bot.model_version_id}
+    with transaction.atomic():
+        Bot.objects.filter(pk=bot.pk).update(model_version=version)
+        bot.model_version = version
+        audit.record(
+            organization=bot.organization_id,
+            action="model.deploy" if version is not None else "model.rollback",
+            target=bot,
+            before=before,
+            after={"model_version": bot.model_version_id},
+        )
     return bot

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from bots.models import Bot, ModelVersion
 from bots.selectors import bot_get
 from bots.tuning.services import RUNNING, TuningRefused, bot_model_deploy, model_version_cancel, model_version_start
+from neo_support import audit
 from neo_support.access import dashboard_area
 from neo_support.models import Membership
 from neo_support.permissions import Area, role_may
@@ -122,6 +123,12 @@ def model_dataset(request: HttpRequest, bot_id: int, version_id: int) -> FileRes
     path = Path(settings.MEDIA_ROOT) / version.adapter_dir / "dataset.jsonl"
     if not path.exists():
         raise Http404("This run has no dataset yet.")
+    audit.record(
+        organization=bot.organization_id,
+        action="export.training_dataset",
+        target=version,
+        target_label=f"{bot.name} {version.label}",
+    )
     return FileResponse(
         path.open("rb"),
         as_attachment=True,

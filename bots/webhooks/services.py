@@ -37,6 +37,7 @@ from bots.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from neo_support import audit
 from neo_support.models import Organization
 from neo_support.tasking import dispatch_now, enqueue, registered_task
 from retrieval.loaders.safe_http import is_public_address
@@ -199,24 +200,44 @@ def webhook_endpoint_create(
         raise WebhookRejected(str(error)) from None
     except OSError:
         pass
-    return cast(
-        WebhookEndpoint,
-        WebhookEndpoint.objects.create(
+    with transaction.atomic():
+        endpoint: WebhookEndpoint = WebhookEndpoint.objects.create(
             organization=organization, url=url, events=list(dict.fromkeys(events)), active=active
-        ),
-    )
+        )
+        audit.record(
+            organization=organization,
+            action="webhook.create",
+            target=endpoint,
+            target_label=url,
+            after={"url": url, "events": endpoint.events, "active": active},
+        )
+    return endpoint
 
 
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     """Delete the endpoint and its deliveries; tasks still queued for them find nothing."""
-    endpoint.delete()
+    with transaction.atomic():
+        audit.record(
+            organization=endpoint.organization_id, action="webhook.delete", target=endpoint, target_label=endpoint.url
+        )
+        endpoint.delete()
 
 
 def webhook_endpoint_set_active(*, endpoint: WebhookEndpoint, active: bool) -> WebhookEndpoint:
     """Pause or resume an endpoint; a paused one is sent nothing."""
-    if endpoint.active != active:
-        endpoint.active = active
-        endpoint.save(update_fields=["active"])
+    before = {"active": endpoint.active}
+    with transaction.atomic():
+        if endpoint.active != active:
+            endpoint.active = active
+            endpoint.save(update_fields=["active"])
+        audit.record(
+            organization=endpoint.organization_id,
+            action="webhook.active_change",
+            target=endpoint,
+            target_label=endpoint.url,
+            before=before,
+            after={"active": active},
+        )
     return endpoint
 
 

@@ -18,6 +18,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from neo_support import audit
 from neo_support.tasking import enqueue
 from retrieval.loaders import SUPPORTED_EXTENSIONS
 from retrieval.loaders.base import LoaderError
@@ -115,6 +116,7 @@ def document_create_from_file(
         )
         document.file.save(safe_name, ContentFile(data), save=False)
         document.save()
+        _record_upload(document)
         if queue:
             queue_ingest(document)
     return document
@@ -153,6 +155,7 @@ def document_create_from_text(*, knowledge_base: KnowledgeBase, title: str, text
             size_bytes=len(data),
             checksum=checksum,
         )
+        _record_upload(document)
         if queue:
             queue_ingest(document)
     return document
@@ -178,6 +181,7 @@ def document_create_from_url(*, knowledge_base: KnowledgeBase, url: str) -> Docu
         document: Document = Document.objects.create(
             knowledge_base=knowledge_base, source_type=SourceType.URL, source_url=url, title=url[:500]
         )
+        _record_upload(document)
         queue_ingest(document)
     return document
 
@@ -200,6 +204,7 @@ def document_replace(*, document: Document, filename: str, data: bytes) -> Docum
         document.save()
         if old_file and old_file != document.file.name:
             transaction.on_commit(lambda: Document.file.field.storage.delete(old_file))
+        _record_upload(document)
         queue_ingest(document)
     return document
 
@@ -209,6 +214,12 @@ def document_delete(*, document: Document) -> None:
     knowledge_base = document.knowledge_base
     file_name, document_id = document.file.name, document.pk
     with transaction.atomic():
+        audit.record(
+            organization=knowledge_base.organization_id,
+            action="document.delete",
+            target=document,
+            target_label=f"{document.title} in {knowledge_base.name}",
+        )
         document.delete()
         queue_sync(knowledge_base)
         if file_name:
@@ -239,9 +250,33 @@ def document_retry(*, document: Document, queue: bool = True) -> Document:
             status=DocumentStatus.PENDING, error="", progress=0, embedded_at=None, updated_at=timezone.now()
         )
         document.refresh_from_db()
+        audit.record(
+            organization=document.knowledge_base.organization_id,
+            action="document.retry",
+            target=document,
+            target_label=f"{document.title} in {document.knowledge_base.name}",
+        )
         if queue:
             queue_ingest(document)
     return document
+
+
+def _record_upload(document: Document) -> None:
+    knowledge_base = document.knowledge_base
+    audit.record(
+        organization=knowledge_base.organization_id,
+        action="document.upload",
+        target=document,
+        target_label=f"{document.title} in {knowledge_base.name}",
+        after={
+            "knowledge_base": knowledge_base.pk,
+            "source": document.source_type,
+            "file": document.source_filename,
+            "url": document.source_url,
+            "size_bytes": document.size_bytes,
+            "checksum": document.checksum,
+        },
+    )
 
 
 def queue_ingest(document: Document) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from neo_support import audit
 from neo_support.models import Organization
 from retrieval import embeddings
 from retrieval.index import prune_versions
@@ -19,7 +20,14 @@ from retrieval.services.indexing import index_directory
 def knowledge_base_create(*, organization: Organization, name: str, **fields: Any) -> KnowledgeBase:
     knowledge_base = KnowledgeBase(organization=organization, name=name.strip(), **fields)
     knowledge_base.full_clean()
-    knowledge_base.save()
+    with transaction.atomic():
+        knowledge_base.save()
+        audit.record(
+            organization=organization,
+            action="knowledge_base.create",
+            target=knowledge_base,
+            after=audit.snapshot(knowledge_base, ["name", *fields]),
+        )
     return knowledge_base
 
 
@@ -60,7 +68,16 @@ def knowledge_base_update(
         for field, value in previous.items():
             setattr(knowledge_base, field, value)
         raise
-    knowledge_base.save(update_fields=[*changes, "updated_at"])
+    with transaction.atomic():
+        knowledge_base.save(update_fields=[*changes, "updated_at"])
+        was, now = audit.changes(previous, changes)
+        audit.record(
+            organization=knowledge_base.organization_id,
+            action="knowledge_base.update",
+            target=knowledge_base,
+            before=was,
+            after=now,
+        )
     return knowledge_base
 
 
@@ -69,7 +86,14 @@ def knowledge_base_delete(*, knowledge_base: KnowledgeBase) -> None:
     Bots that used it keep answering from their other knowledge bases (or without any)."""
     directory = index_directory(knowledge_base)
     files = [document.file.name for document in knowledge_base.documents.exclude(file="")]
-    knowledge_base.delete()
+    with transaction.atomic():
+        audit.record(
+            organization=knowledge_base.organization_id,
+            action="knowledge_base.delete",
+            target=knowledge_base,
+            before={"documents": len(files)},
+        )
+        knowledge_base.delete()
 
     def remove_files() -> None:
         prune_versions(directory, keep=set())

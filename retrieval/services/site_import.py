@@ -7,6 +7,7 @@ import logging
 
 from django.conf import settings
 
+from neo_support import audit
 from neo_support.tasking import enqueue
 from retrieval.loaders import crawl_site
 from retrieval.loaders.base import LoaderError
@@ -20,7 +21,12 @@ logger = logging.getLogger(__name__)
 
 def knowledge_base_import_site(*, knowledge_base: KnowledgeBase, url: str, max_pages: int) -> None:
     check_address(url)
-
+    audit.record(
+        organization=knowledge_base.organization_id,
+        action="knowledge_base.site_import",
+        target=knowledge_base,
+        after={"url": url, "max_pages": max_pages},
+    )
     enqueue("retrieval.tasks.import_site", knowledge_base.pk, url, max_pages)
 
 

@@ -75,6 +75,8 @@ DASHBOARD = [
     ("dashboard/webhooks/<int:endpoint_id>/delete", "post", Area.WEBHOOKS, True),
     ("dashboard/settings/", "get", Area.SETTINGS, False),
     ("dashboard/settings/", "post", Area.SETTINGS, True),
+    ("dashboard/audit/", "get", Area.AUDIT, False),
+    ("dashboard/audit/export.csv", "get", Area.AUDIT, False),
     ("dashboard/analytics/", "get", Area.ANALYTICS, False),
     ("dashboard/analytics/export.csv", "get", Area.ANALYTICS, False),
     ("dashboard/conversations/", "get", Area.CONVERSATIONS, False),
@@ -139,6 +141,7 @@ API = [
     ("api/webhooks/<int:endpoint_id>/", "delete", Area.WEBHOOKS, True),
     ("api/webhooks/<int:endpoint_id>/deliveries/", "get", Area.WEBHOOKS, False),
     ("api/analytics/", "get", Area.ANALYTICS, False),
+    ("api/audit/", "get", Area.AUDIT, False),
 ]
 
 # Public on purpose: the schema and its docs; an invitation link (the token is the

@@ -37,6 +37,7 @@ FACTORIES = {
     "WebhookEndpoint": factories.WebhookEndpointFactory,
     "WebhookDelivery": factories.WebhookDeliveryFactory,
     "ModelVersion": factories.ModelVersionFactory,
+    "AuditEntry": factories.AuditEntryFactory,
 }
 
 
@@ -116,8 +117,16 @@ PAGES = [
     "/dashboard/api-keys/",
     "/dashboard/webhooks/",
     "/dashboard/settings/",
+    "/dashboard/audit/",
 ]
-ENDPOINTS = ["/api/bots/", "/api/knowledge-bases/", "/api/conversations/", "/api/tickets/", "/api/webhooks/"]
+ENDPOINTS = [
+    "/api/bots/",
+    "/api/knowledge-bases/",
+    "/api/conversations/",
+    "/api/tickets/",
+    "/api/webhooks/",
+    "/api/audit/",
+]
 
 
 @pytest.fixture
