@@ -22,10 +22,20 @@ class Area(StrEnum):
     TEAM = "team"
     API_KEYS = "api_keys"
     SETTINGS = "settings"
+    # A person's data (find, export, erase) and retention: owners only.
+    PRIVACY = "privacy"
 
 
 # Areas an API key can be scoped to; the rest are managed in the dashboard only.
-KEY_AREAS = (Area.BOTS, Area.KNOWLEDGE, Area.CONVERSATIONS, Area.TICKETS, Area.ANALYTICS, Area.WEBHOOKS)
+KEY_AREAS = (
+    Area.BOTS,
+    Area.KNOWLEDGE,
+    Area.CONVERSATIONS,
+    Area.TICKETS,
+    Area.ANALYTICS,
+    Area.WEBHOOKS,
+    Area.PRIVACY,
+)
 # Analytics are read-only; everything else an API key reaches can also be written.
 API_SCOPES = tuple(
     f"{area}:{access}" for area in KEY_AREAS for access in ("read", "write") if (area, access) != ("analytics", "write")
@@ -36,6 +46,8 @@ _AGENT_AREAS = {Area.CONVERSATIONS, Area.TICKETS}
 
 def role_may(role: str, area: str, *, write: bool) -> bool:
     """Whether a member with `role` may read (or, with `write`, change) `area`."""
+    if area == Area.PRIVACY:
+        return role == "owner"
     if role in ("owner", "admin"):
         return True
     if role == "agent":
@@ -46,9 +58,10 @@ def role_may(role: str, area: str, *, write: bool) -> bool:
 
 
 def scopes_allow(scopes: list[str], area: str, *, write: bool) -> bool:
-    """Whether an API key with `scopes` may read (or change) `area`; write implies read."""
+    """Whether an API key with `scopes` may read (or change) `area`; write implies read.
+    A person's data needs its own scope: a key with none (full access) does not reach it."""
     if not scopes:
-        return True
+        return area != Area.PRIVACY
     if f"{area}:write" in scopes:
         return True
     return not write and f"{area}:read" in scopes

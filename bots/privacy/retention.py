@@ -1,0 +1,215 @@
+"""Retention: how long each kind of record is kept, per organization, and the beat task's
+pass that deletes what has expired, in batches, with a count per kind recorded
+(RetentionRun). Analytics keeps per-day counts of deleted conversations; their event
+logs, attachment files and examples in stored training datasets go with them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from bots.chat import event_log
+from bots.models import (
+    MAX_RETENTION_DAYS,
+    Attachment,
+    Conversation,
+    Message,
+    ModelVersion,
+    RetentionPolicy,
+    RetentionRun,
+)
+from bots.privacy import deletion
+from bots.privacy.deletion import dataset_scrub, expired_counts_add, files_delete
+from neo_support.models import Organization
+
+logger = logging.getLogger(__name__)
+
+# Kind -> the policy's field. "audit_log" is purged by whatever PURGES holds for it.
+KINDS = {
+    "conversations": "conversations_days",
+    "tickets": "tickets_days",
+    "attachments": "attachments_days",
+    "moderation": "moderation_days",
+    "audit_log": "audit_log_days",
+}
+LABELS = {
+    "conversations": "Conversations (chats without a ticket), after their last activity",
+    "tickets": "Tickets with their conversations, after their last update",
+    "attachments": "Attachments (the files), after they were received",
+    "moderation": "Moderation records (the verdicts' details on messages)",
+    "audit_log": "Event log (audit log of staff actions)",
+}
+
+
+class RetentionRefused(ValueError):
+    """A retention setting that cannot be saved; the message says why."""
+
+
+def retention_days_check(kind: str, days: Any) -> int | None:
+    """`days` as the policy stores it (None: forever); raises RetentionRefused."""
+    if kind not in KINDS:
+        raise RetentionRefused(f"Unknown kind {kind!r}; expected one of {', '.join(KINDS)}.")
+    if days is None or days == "" or days == "forever":
+        return None
+    if isinstance(days, bool) or not isinstance(days, int | str):
+        raise RetentionRefused(f"{kind}: days must be a whole number or \"forever\".")
+    try:
+        value = int(days)
+    except ValueError:
+        raise RetentionRefused(f"{kind}: days must be a whole number or \"forever\".") from None
+    if value <= 0:
+        raise RetentionRefused(
+            f"{kind}: {value} days would delete everything at once; keep at least 1 day, or \"forever\"."
+        )
+    if value > MAX_RETENTION_DAYS:
+        raise RetentionRefused(f"{kind}: at most {MAX_RETENTION_DAYS} days; for longer choose \"forever\".")
+    return value
+
+
+def retention_policy_update(*, organization: Organization, days: dict[str, Any]) -> RetentionPolicy:
+    """Set the days of the kinds named in `days` (the rest unchanged). Every value is
+    checked before anything is saved."""
+    checked = {KINDS[kind]: retention_days_check(kind, value) for kind, value in days.items()}
+    with transaction.atomic():
+        policy, _ = RetentionPolicy.objects.select_for_update().get_or_create(organization=organization)
+        for name, value in checked.items():
+            setattr(policy, name, value)
+        policy.save()
+    return policy
+
+
+def retention_days(policy: RetentionPolicy) -> dict[str, int | None]:
+    return {kind: getattr(policy, name) for kind, name in KINDS.items()}
+
+
+# Purges: (organization, run, cut-off) -> rows deleted. The audit log's is registered by its module.
+Purge = Callable[[Organization, RetentionRun, datetime], int]
+PURGES: dict[str, Purge] = {}
+
+
+def _conversations_delete(organization: Organization, run: RetentionRun, conversations: Any) -> int:
+    """Delete these conversations (tickets, messages, feedback, attachments with them),
+    batch by batch, keeping their analytics counts; their files, event logs and dataset
+    examples follow."""
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(conversations.order_by("pk").values_list("pk", flat=True)[: deletion.BATCH])
+            if not ids:
+                break
+            files = [
+                name for name in Attachment.objects.filter(message__conversation_id__in=ids).values_list("file", flat=True)
+            ]
+            expired_counts_add(organization=organization, conversation_ids=ids)
+            Conversation.objects.filter(pk__in=ids).delete()
+            RetentionRun.objects.filter(pk=run.pk).update(pending_files=[*run.pending_files, *files])
+            run.pending_files = [*run.pending_files, *files]
+        _pending_files_delete(run)
+        event_log.forget(ids)
+        run.deleted_conversation_ids.extend(ids)  # type: ignore[attr-defined]
+        total += len(ids)
+    return total
+
+
+def _pending_files_delete(run: RetentionRun) -> None:
+    files_delete(run.pending_files)
+    RetentionRun.objects.filter(pk=run.pk).update(pending_files=[])
+    run.pending_files = []
+
+
+def _purge_conversations(organization: Organization, run: RetentionRun, before: datetime) -> int:
+    expired = Conversation.objects.for_organization(organization).filter(
+        ticket__isnull=True, last_activity_at__lt=before
+    )
+    return _conversations_delete(organization, run, expired)
+
+
+def _purge_tickets(organization: Organization, run: RetentionRun, before: datetime) -> int:
+    expired = Conversation.objects.for_organization(organization).filter(ticket__updated_at__lt=before)
+    return _conversations_delete(organization, run, expired)
+
+
+def _purge_attachments(organization: Organization, run: RetentionRun, before: datetime) -> int:
+    expired = Attachment.objects.for_organization(organization).filter(created_at__lt=before)
+    total = 0
+    while True:
+        with transaction.atomic():
+            rows = list(expired.order_by("pk").values_list("pk", "file")[: deletion.BATCH])
+            if not rows:
+                return total
+            Attachment.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+            files = [name for _, name in rows]
+            RetentionRun.objects.filter(pk=run.pk).update(pending_files=[*run.pending_files, *files])
+            run.pending_files = [*run.pending_files, *files]
+        _pending_files_delete(run)
+        total += len(rows)
+
+
+def _purge_moderation(organization: Organization, run: RetentionRun, before: datetime) -> int:
+    """Clear the verdicts' details (what was found, where, the review); the one-word
+    action stays, so the moderation counts of analytics stay."""
+    expired = Message.objects.for_organization(organization).filter(created_at__lt=before)
+    expired = expired.filter(~Q(moderation=[]) | ~Q(moderation_review={}))
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(expired.order_by("pk").values_list("pk", flat=True)[: deletion.BATCH])
+            if not ids:
+                return total
+            Message.objects.filter(pk__in=ids).update(moderation=[], moderation_review={})
+        total += len(ids)
+
+
+PURGES.update(
+    {
+        "conversations": _purge_conversations,
+        "tickets": _purge_tickets,
+        "attachments": _purge_attachments,
+        "moderation": _purge_moderation,
+    }
+)
+
+
+def retention_apply(*, organization: Organization, now: datetime | None = None) -> RetentionRun:
+    """Delete what the organization's policy says has expired; records a RetentionRun
+    with the count per kind. Files left by a killed earlier run are deleted first."""
+    now = now or timezone.now()
+    for unfinished in RetentionRun.objects.for_organization(organization).exclude(pending_files=[]):
+        _pending_files_delete(unfinished)
+    policy = RetentionPolicy.objects.filter(organization=organization).first()
+    run = RetentionRun.objects.create(organization=organization)
+    run.deleted_conversation_ids = []  # type: ignore[attr-defined]
+    deleted: dict[str, int] = {}
+    if policy is not None:
+        for kind, days in retention_days(policy).items():
+            purge = PURGES.get(kind)
+            if days is None or purge is None:
+                continue
+            deleted[kind] = purge(organization, run, now - timedelta(days=days))
+            RetentionRun.objects.filter(pk=run.pk).update(deleted=deleted)
+    gone = run.deleted_conversation_ids  # type: ignore[attr-defined]
+    if gone:
+        versions = ModelVersion.objects.for_organization(organization).order_by("pk")
+        deleted["training_examples"] = sum(dataset_scrub(version, gone) for version in versions)
+    RetentionRun.objects.filter(pk=run.pk).update(deleted=deleted, finished_at=timezone.now())
+    run.deleted, run.finished_at = deleted, timezone.now()
+    if any(deleted.values()):
+        logger.info("retention for organization %s: %s", organization.pk, deleted)
+    return run
+
+
+def retention_apply_all(*, now: datetime | None = None) -> dict[int, dict[str, int]]:
+    """Every organization with a policy that keeps something for a limited time."""
+    limited = Q()
+    for name in KINDS.values():
+        limited |= Q(**{f"{name}__isnull": False})
+    results = {}
+    for policy in RetentionPolicy.objects.filter(limited).select_related("organization").order_by("pk"):
+        results[policy.organization_id] = retention_apply(organization=policy.organization, now=now).deleted
+    return results
