@@ -196,7 +196,8 @@ def retention_apply(*, organization: Organization, now: datetime | None = None) 
     gone = run.deleted_conversation_ids  # type: ignore[attr-defined]
     if gone:
         versions = ModelVersion.objects.for_organization(organization).order_by("pk")
-        deleted["training_examples"] = sum(dataset_scrub(version, gone) for version in versions)
+        if scrubbed := sum(dataset_scrub(version, gone) for version in versions):
+            deleted["training_examples"] = scrubbed
     RetentionRun.objects.filter(pk=run.pk).update(deleted=deleted, finished_at=timezone.now())
     run.deleted, run.finished_at = deleted, timezone.now()
     if any(deleted.values()):

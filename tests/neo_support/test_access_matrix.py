@@ -97,6 +97,12 @@ DASHBOARD = [
         True,
     ),
     ("dashboard/knowledge-bases/<int:knowledge_base_id>/playground/", "get", Area.KNOWLEDGE, False),
+    ("dashboard/privacy/", "get", Area.PRIVACY, False),
+    ("dashboard/privacy/export.zip", "get", Area.PRIVACY, False),
+    ("dashboard/privacy/erase", "post", Area.PRIVACY, True),
+    ("dashboard/privacy/erasures.json", "get", Area.PRIVACY, False),
+    ("dashboard/privacy/retention/", "get", Area.PRIVACY, False),
+    ("dashboard/privacy/retention/", "post", Area.PRIVACY, True),
     ("dashboard/organizations/", "get", None, False),
     ("dashboard/organizations/new", "get", OWNER_ANYWHERE, True),  # a form to create, nothing to read
     ("dashboard/organizations/new", "post", OWNER_ANYWHERE, True),
