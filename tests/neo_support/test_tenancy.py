@@ -37,6 +37,10 @@ FACTORIES = {
     "WebhookEndpoint": factories.WebhookEndpointFactory,
     "WebhookDelivery": factories.WebhookDeliveryFactory,
     "ModelVersion": factories.ModelVersionFactory,
+    "RetentionPolicy": factories.RetentionPolicyFactory,
+    "RetentionRun": factories.RetentionRunFactory,
+    "ExpiredDailyCount": factories.ExpiredDailyCountFactory,
+    "PersonErasure": factories.PersonErasureFactory,
 }
 
 
