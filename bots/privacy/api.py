@@ -98,7 +98,9 @@ class RetentionApi(APIView):
             policy = retention_policy_update(organization=acting_organization(request), days=incoming.validated_data)
         except RetentionRefused as problem:
             kind = next((k for k in KINDS if str(problem).startswith(f"{k}:")), "days")
-            return api_error("invalid", "The request is invalid.", status.HTTP_400_BAD_REQUEST, fields={kind: [str(problem)]})
+            return api_error(
+                "invalid", "The request is invalid.", status.HTTP_400_BAD_REQUEST, fields={kind: [str(problem)]}
+            )
         return Response(retention_days(policy))
 
 

@@ -117,5 +117,3 @@ def counter_add(model: type, pk: int, field: str, key: str, value: int) -> None:
     counts = dict(getattr(row, field))
     counts[key] = int(counts.get(key, 0)) + value
     model.objects.filter(pk=pk).update(**{field: counts})  # type: ignore[attr-defined]
-
-

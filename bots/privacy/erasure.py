@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -194,7 +195,7 @@ def _count(erasure: PersonErasure, step: str) -> Callable[[int], None]:
         counter_add(PersonErasure, erasure.pk, "counts", step, rows)
         erasure.counts[step] = int(erasure.counts.get(step, 0)) + rows
         for hook in BATCH_HOOKS:
-            transaction.on_commit(lambda hook=hook: hook(erasure, step, erasure.counts[step]))  # type: ignore[misc]
+            transaction.on_commit(partial(hook, erasure, step, erasure.counts[step]))
 
     return record
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 from django.db.models import Q
@@ -47,7 +48,7 @@ LABELS = {
 }
 
 
-class RetentionRefused(ValueError):
+class RetentionRefused(ValueError):  # noqa: N818 - shown to the person, not a crash
     """A retention setting that cannot be saved; the message says why."""
 
 
@@ -58,17 +59,17 @@ def retention_days_check(kind: str, days: Any) -> int | None:
     if days is None or days == "" or days == "forever":
         return None
     if isinstance(days, bool) or not isinstance(days, int | str):
-        raise RetentionRefused(f"{kind}: days must be a whole number or \"forever\".")
+        raise RetentionRefused(f'{kind}: days must be a whole number or "forever".')
     try:
         value = int(days)
     except ValueError:
-        raise RetentionRefused(f"{kind}: days must be a whole number or \"forever\".") from None
+        raise RetentionRefused(f'{kind}: days must be a whole number or "forever".') from None
     if value <= 0:
         raise RetentionRefused(
-            f"{kind}: {value} days would delete everything at once; keep at least 1 day, or \"forever\"."
+            f'{kind}: {value} days would delete everything at once; keep at least 1 day, or "forever".'
         )
     if value > MAX_RETENTION_DAYS:
-        raise RetentionRefused(f"{kind}: at most {MAX_RETENTION_DAYS} days; for longer choose \"forever\".")
+        raise RetentionRefused(f'{kind}: at most {MAX_RETENTION_DAYS} days; for longer choose "forever".')
     return value
 
 
@@ -81,22 +82,32 @@ def retention_policy_update(*, organization: Organization, days: dict[str, Any])
         for name, value in checked.items():
             setattr(policy, name, value)
         policy.save()
-    return policy
+    return cast(RetentionPolicy, policy)
 
 
 def retention_days(policy: RetentionPolicy) -> dict[str, int | None]:
     return {kind: getattr(policy, name) for kind, name in KINDS.items()}
 
 
-# Purges: (organization, run, cut-off) -> rows deleted. The audit log's is registered by its module.
-Purge = Callable[[Organization, RetentionRun, datetime], int]
-PURGES: dict[str, Purge] = {}
+@dataclass
+class _Pass:
+    """One retention pass over an organization: its recorded run, and the conversations
+    it deleted (their examples leave the stored training datasets at the end)."""
+
+    run: RetentionRun
+    conversation_ids: list[int] = field(default_factory=list)
 
 
-def _conversations_delete(organization: Organization, run: RetentionRun, conversations: Any) -> int:
+# Purges of kinds other modules own: (organization, cut-off) -> rows deleted. The audit
+# log registers its own: PURGES["audit_log"] = audit.delete_expired.
+PURGES: dict[str, Callable[[Organization, datetime], int]] = {}
+
+
+def _conversations_delete(organization: Organization, current: _Pass, conversations: Any) -> int:
     """Delete these conversations (tickets, messages, feedback, attachments with them),
     batch by batch, keeping their analytics counts; their files, event logs and dataset
     examples follow."""
+    run = current.run
     total = 0
     while True:
         with transaction.atomic():
@@ -104,7 +115,8 @@ def _conversations_delete(organization: Organization, run: RetentionRun, convers
             if not ids:
                 break
             files = [
-                name for name in Attachment.objects.filter(message__conversation_id__in=ids).values_list("file", flat=True)
+                name
+                for name in Attachment.objects.filter(message__conversation_id__in=ids).values_list("file", flat=True)
             ]
             expired_counts_add(organization=organization, conversation_ids=ids)
             Conversation.objects.filter(pk__in=ids).delete()
@@ -112,7 +124,7 @@ def _conversations_delete(organization: Organization, run: RetentionRun, convers
             run.pending_files = [*run.pending_files, *files]
         _pending_files_delete(run)
         event_log.forget(ids)
-        run.deleted_conversation_ids.extend(ids)  # type: ignore[attr-defined]
+        current.conversation_ids.extend(ids)
         total += len(ids)
     return total
 
@@ -123,19 +135,20 @@ def _pending_files_delete(run: RetentionRun) -> None:
     run.pending_files = []
 
 
-def _purge_conversations(organization: Organization, run: RetentionRun, before: datetime) -> int:
+def _purge_conversations(organization: Organization, current: _Pass, before: datetime) -> int:
     expired = Conversation.objects.for_organization(organization).filter(
         ticket__isnull=True, last_activity_at__lt=before
     )
-    return _conversations_delete(organization, run, expired)
+    return _conversations_delete(organization, current, expired)
 
 
-def _purge_tickets(organization: Organization, run: RetentionRun, before: datetime) -> int:
+def _purge_tickets(organization: Organization, current: _Pass, before: datetime) -> int:
     expired = Conversation.objects.for_organization(organization).filter(ticket__updated_at__lt=before)
-    return _conversations_delete(organization, run, expired)
+    return _conversations_delete(organization, current, expired)
 
 
-def _purge_attachments(organization: Organization, run: RetentionRun, before: datetime) -> int:
+def _purge_attachments(organization: Organization, current: _Pass, before: datetime) -> int:
+    run = current.run
     expired = Attachment.objects.for_organization(organization).filter(created_at__lt=before)
     total = 0
     while True:
@@ -151,7 +164,7 @@ def _purge_attachments(organization: Organization, run: RetentionRun, before: da
         total += len(rows)
 
 
-def _purge_moderation(organization: Organization, run: RetentionRun, before: datetime) -> int:
+def _purge_moderation(organization: Organization, current: _Pass, before: datetime) -> int:
     """Clear the verdicts' details (what was found, where, the review); the one-word
     action stays, so the moderation counts of analytics stay."""
     expired = Message.objects.for_organization(organization).filter(created_at__lt=before)
@@ -166,14 +179,12 @@ def _purge_moderation(organization: Organization, run: RetentionRun, before: dat
         total += len(ids)
 
 
-PURGES.update(
-    {
-        "conversations": _purge_conversations,
-        "tickets": _purge_tickets,
-        "attachments": _purge_attachments,
-        "moderation": _purge_moderation,
-    }
-)
+_OWN_PURGES: dict[str, Callable[[Organization, _Pass, datetime], int]] = {
+    "conversations": _purge_conversations,
+    "tickets": _purge_tickets,
+    "attachments": _purge_attachments,
+    "moderation": _purge_moderation,
+}
 
 
 def retention_apply(*, organization: Organization, now: datetime | None = None) -> RetentionRun:
@@ -183,17 +194,22 @@ def retention_apply(*, organization: Organization, now: datetime | None = None) 
     for unfinished in RetentionRun.objects.for_organization(organization).exclude(pending_files=[]):
         _pending_files_delete(unfinished)
     policy = RetentionPolicy.objects.filter(organization=organization).first()
-    run = RetentionRun.objects.create(organization=organization)
-    run.deleted_conversation_ids = []  # type: ignore[attr-defined]
+    run: RetentionRun = RetentionRun.objects.create(organization=organization)
+    current = _Pass(run)
     deleted: dict[str, int] = {}
     if policy is not None:
         for kind, days in retention_days(policy).items():
-            purge = PURGES.get(kind)
-            if days is None or purge is None:
+            if days is None:
                 continue
-            deleted[kind] = purge(organization, run, now - timedelta(days=days))
+            before = now - timedelta(days=days)
+            if kind in _OWN_PURGES:
+                deleted[kind] = _OWN_PURGES[kind](organization, current, before)
+            elif kind in PURGES:
+                deleted[kind] = PURGES[kind](organization, before)
+            else:
+                continue
             RetentionRun.objects.filter(pk=run.pk).update(deleted=deleted)
-    gone = run.deleted_conversation_ids  # type: ignore[attr-defined]
+    gone = current.conversation_ids
     if gone:
         versions = ModelVersion.objects.for_organization(organization).order_by("pk")
         if scrubbed := sum(dataset_scrub(version, gone) for version in versions):

@@ -36,7 +36,7 @@ KEY_KINDS: tuple[KeyKind, ...] = ("email", "visitor_id", "ticket")
 FOLLOW_ROUNDS = 4
 
 
-class PersonKeyInvalid(ValueError):
+class PersonKeyInvalid(ValueError):  # noqa: N818 - shown to the person, not a crash
     """What was typed cannot identify anybody; the message says why."""
 
 
@@ -51,7 +51,7 @@ class PersonKey:
     @classmethod
     def parse(cls, kind: str, value: str) -> PersonKey:
         value = value.strip()
-        if kind not in KEY_KINDS:
+        if kind not in KEY_KINDS:  # narrows `kind` to KeyKind for the type checker too
             raise PersonKeyInvalid(f"Search by one of: {', '.join(KEY_KINDS)}.")
         if not value:
             raise PersonKeyInvalid("Type what identifies the person.")
@@ -63,7 +63,7 @@ class PersonKey:
             except ValidationError:
                 raise PersonKeyInvalid("That is not an email address.") from None
             value = value.lower()
-        return cls(kind, value)  # type: ignore[arg-type]
+        return cls(kind, value)
 
     def hashed(self, organization: Organization) -> str:
         """What an erasure keeps of the person: a SHA-256 salted with the organization."""
@@ -151,9 +151,9 @@ def person_find(*, organization: Organization, key: PersonKey) -> Person:
             person.conversation_ids.add(pk)
             person.visitor_ids.add(visitor_id)
             info = info if isinstance(info, dict) else {}
-            for email in (info.get("email"), requester_email):
-                if isinstance(email, str) and email:
-                    person.emails.add(email.lower())
+            for address in (info.get("email"), requester_email):
+                if isinstance(address, str) and address:
+                    person.emails.add(address.lower())
             for name in (info.get("name"), requester_name):
                 if isinstance(name, str) and name.strip():
                     person.names.add(name.strip())

@@ -16,8 +16,6 @@ from django.db import connection
 from bots.models import Conversation, ErasureStatus, Message, PersonErasure
 from bots.privacy.erasure import person_erasure_run, person_erasure_start
 from bots.privacy.selectors import PersonKey, PersonKeyInvalid, person_find
-from tests.conftest import ROOT, clean_env
-from tests.factories import BotFactory, MembershipFactory
 from tests.bots.privacy.person_data import (
     ATTACHMENT_BYTES,
     BOT_TEXT,
@@ -31,6 +29,8 @@ from tests.bots.privacy.person_data import (
     all_traces,
     seed_person,
 )
+from tests.conftest import ROOT, clean_env
+from tests.factories import BotFactory, MembershipFactory
 
 
 @pytest.fixture
@@ -47,9 +47,7 @@ def test_a_person_is_found_by_email_visitor_id_or_ticket(media, kind, value) -> 
     if kind == "ticket":
         value = Conversation.objects.get(channel="email").ticket.token
     person = person_find(organization=organization, key=PersonKey.parse(kind, value))
-    assert person.conversation_ids == set(
-        Conversation.objects.exclude(pk=seeded.other.pk).values_list("pk", flat=True)
-    )
+    assert person.conversation_ids == set(Conversation.objects.exclude(pk=seeded.other.pk).values_list("pk", flat=True))
     assert EMAIL in person.emails and NAME in person.names
 
 

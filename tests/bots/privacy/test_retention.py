@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from bots.analytics.selectors import AnalyticsFilter, analytics_daily
 from bots.models import Attachment, Conversation, Message, RetentionRun
-from bots.privacy.retention import RetentionRefused, retention_apply, retention_policy_update
+from bots.privacy.retention import PURGES, RetentionRefused, retention_apply, retention_policy_update
 from bots.privacy.tasks import apply_retention
 from tests.factories import AttachmentFactory, BotFactory, MembershipFactory, MessageFactory, TicketFactory
 
@@ -77,9 +77,7 @@ def test_tickets_attachments_and_moderation_records_expire_on_their_own_clocks()
     ticket = TicketFactory(conversation=Conversation.objects.create(bot=bot, channel="email", visitor_id="e"))
     type(ticket).objects.filter(pk=ticket.pk).update(updated_at=timezone.now() - timedelta(days=100))
     kept, kept_file = chat_with_file(bot, days=20)
-    flagged = MessageFactory(
-        conversation=kept, moderation=[{"findings": ["card number"]}], moderation_action="redact"
-    )
+    flagged = MessageFactory(conversation=kept, moderation=[{"findings": ["card number"]}], moderation_action="redact")
     Message.objects.filter(pk=flagged.pk).update(created_at=timezone.now() - timedelta(days=20))
     retention_policy_update(
         organization=bot.organization, days={"tickets": 90, "attachments": 10, "moderation": 10, "conversations": 365}
@@ -118,3 +116,25 @@ def test_the_owner_sets_retention_on_the_page_and_zero_is_refused_with_a_message
     assert response.status_code == 302
     policy = bot.organization.retention_policy
     assert (policy.conversations_days, policy.tickets_days) == (90, None)
+
+
+def test_the_audit_logs_purge_runs_once_registered_for_its_kind(monkeypatch) -> None:
+    bot = BotFactory()
+    cut_offs = []
+    monkeypatch.setitem(PURGES, "audit_log", lambda organization, before: cut_offs.append(before) or 3)
+    retention_apply(organization=bot.organization)
+    assert cut_offs == []  # forever by default
+    retention_policy_update(organization=bot.organization, days={"audit_log": 7})
+    assert retention_apply(organization=bot.organization).deleted == {"audit_log": 3}
+    assert abs(cut_offs[0] - (timezone.now() - timedelta(days=7))) < timedelta(minutes=1)
+
+
+def test_files_a_killed_pass_left_behind_are_deleted_by_the_next() -> None:
+    bot = BotFactory()
+    conversation, path = chat_with_file(bot, days=1)
+    name = Attachment.objects.get(message__conversation=conversation).file.name
+    Conversation.objects.filter(pk=conversation.pk).delete()  # the rows went, then the worker died
+    RetentionRun.objects.create(organization=bot.organization, pending_files=[name])
+    assert path.is_file()
+    retention_apply(organization=bot.organization)
+    assert not path.exists() and not RetentionRun.objects.exclude(pending_files=[]).exists()
