@@ -96,7 +96,17 @@ def person_erasure_start(*, organization: Organization, key: PersonKey, by: Any 
     active = PersonErasure.objects.for_organization(organization).filter(
         subject_hash=subject_hash, status__in=[ErasureStatus.QUEUED, ErasureStatus.RUNNING]
     )
-    if (existing := active.first()) is not None:
+    unfinished = PersonErasure.objects.for_organization(organization).filter(subject_hash=subject_hash)
+    unfinished = unfinished.exclude(status=ErasureStatus.DONE).order_by("-created_at", "-id")
+    if (existing := unfinished.first()) is not None:
+        # Queued again: a worker that died with no redelivery (the embedded default) or a
+        # failed step resumes here; one still running answers "busy" and nothing doubles.
+        with transaction.atomic():
+            PersonErasure.objects.filter(pk=existing.pk, status=ErasureStatus.FAILED).update(
+                status=ErasureStatus.QUEUED
+            )
+            enqueue("bots.privacy.tasks.erase_person", existing.pk)
+        existing.refresh_from_db()
         return ErasureStart(existing, created=False)
     if not person.found:
         return ErasureStart(None, created=False)

@@ -213,3 +213,15 @@ def test_a_worker_killed_mid_erasure_is_finished_cleanly_by_the_rerun(media, red
     assert erasure.status == ErasureStatus.DONE and erasure.counts["files"] == 1
     assert all_traces(seeded, ids) == []
     assert list(erasure.model_versions.all()) == [seeded.version]
+
+
+@pytest.mark.django_db
+def test_asking_again_resumes_a_failed_erasure_instead_of_starting_another(media) -> None:
+    seeded = seed_person(BotFactory())
+    organization = seeded.bot.organization
+    first = person_erasure_start(organization=organization, key=PersonKey.parse("email", EMAIL)).erasure
+    PersonErasure.objects.filter(pk=first.pk).update(status=ErasureStatus.FAILED, error="messages: disk gone")
+    again = person_erasure_start(organization=organization, key=PersonKey.parse("email", EMAIL))
+    assert again.erasure == first and not again.created and again.erasure.status == ErasureStatus.QUEUED
+    assert person_erasure_run(erasure=again.erasure) == ErasureStatus.DONE
+    assert PersonErasure.objects.count() == 1
