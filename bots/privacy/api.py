@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -17,9 +15,16 @@ from rest_framework.views import APIView
 
 from bots.models import MAX_RETENTION_DAYS, PersonErasure
 from bots.privacy.erasure import audit, erasure_progress, person_erasure_start
-from bots.privacy.export import person_archive
+from bots.privacy.export import archive_response
 from bots.privacy.retention import KINDS, RetentionRefused, retention_days, retention_policy_update
-from bots.privacy.selectors import KEY_KINDS, PersonKey, PersonKeyInvalid, person_find, retention_policy_of
+from bots.privacy.selectors import (
+    KEY_KINDS,
+    PersonKey,
+    PersonKeyInvalid,
+    person_counts,
+    person_find,
+    retention_policy_of,
+)
 from neo_support.api import ApiPages, api_error
 from neo_support.api_auth import acting_organization
 from neo_support.api_schema import paginated
@@ -112,22 +117,13 @@ class PersonApi(APIView):
     @extend_schema(operation_id="privacy_person_retrieve", parameters=[PersonQueryIn], responses=PersonOut)
     def get(self, request: Request) -> Response:
         person = person_find(organization=acting_organization(request), key=_query(request))
-        counts = {
-            "conversations": len(person.conversation_ids),
-            "messages": person.messages().count(),
-            "tickets": person.tickets().count(),
-            "attachments": person.attachments().count(),
-            "feedback": person.feedback().count(),
-            "moderation_records": person.moderated_messages().count(),
-            "webhook_deliveries": person.webhook_deliveries().count(),
-        }
         body = {
             "found": person.found,
             "emails": sorted(person.emails) if person.found else [],
             "visitor_ids": sorted(person.visitor_ids) if person.found else [],
             "names": sorted(person.names),
             "conversations": sorted(person.conversation_ids),
-            "counts": counts,
+            "counts": person_counts(person),
         }
         return Response(body)
 
@@ -149,11 +145,7 @@ class PersonExportApi(APIView):
         if not person.found:
             return api_error("nothing_found", "Nothing is held about that person.", status.HTTP_404_NOT_FOUND)
         audit("person.export", organization=organization, by=request.user, details={"kind": key.kind})
-        response = StreamingHttpResponse(person_archive(person), content_type="application/zip")
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        response["Content-Disposition"] = f'attachment; filename="person-data-{stamp}.zip"'
-        response["Cache-Control"] = "no-store"
-        return response
+        return archive_response(person)
 
 
 class ErasureListApi(APIView):

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from bots.models import Attachment, Conversation, Feedback, Message, Ticket
@@ -176,3 +177,12 @@ def person_archive(person: Person) -> Iterator[bytes]:
                     target.write(chunk)
                     yield sink.take()
     yield sink.take()
+
+
+def archive_response(person: Person) -> StreamingHttpResponse:
+    """The archive as a download, streamed, never cached."""
+    response = StreamingHttpResponse(person_archive(person), content_type="application/zip")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="person-data-{stamp}.zip"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -197,6 +197,23 @@ def training_examples_of(person: Person) -> Iterator[tuple[ModelVersion, dict[st
                     yield version, example
 
 
+def person_counts(person: Person, *, examples: int | None = None) -> dict[str, int]:
+    """Rows held about the person, by kind; training examples are counted by reading the
+    datasets unless the caller already has the number."""
+    if examples is None:
+        examples = sum(1 for _ in training_examples_of(person))
+    return {
+        "conversations": len(person.conversation_ids),
+        "messages": person.messages().count(),
+        "tickets": person.tickets().count(),
+        "attachments": person.attachments().count(),
+        "feedback": person.feedback().count(),
+        "moderation_records": person.moderated_messages().count(),
+        "webhook_deliveries": person.webhook_deliveries().count(),
+        "training_examples": examples,
+    }
+
+
 def person_overview(person: Person) -> dict[str, Any]:
     """What the privacy page shows of the person: identifiers, counts, and the
     conversations with their tickets."""
@@ -210,21 +227,13 @@ def person_overview(person: Person) -> dict[str, Any]:
     for version, _example in training_examples_of(person):
         label = f"{version.bot.name} {version.label}"
         examples[label] = examples.get(label, 0) + 1
+    counts = person_counts(person, examples=sum(examples.values()))
     return {
         "emails": sorted(person.emails),
         "visitor_ids": sorted(person.visitor_ids),
         "names": sorted(person.names),
         "conversations": list(conversations),
-        "counts": {
-            "conversations": len(person.conversation_ids),
-            "messages": person.messages().count(),
-            "tickets": person.tickets().count(),
-            "attachments": person.attachments().count(),
-            "feedback": person.feedback().count(),
-            "moderation records": person.moderated_messages().count(),
-            "webhook deliveries": person.webhook_deliveries().count(),
-            "training examples": sum(examples.values()),
-        },
+        "counts": {name.replace("_", " "): count for name, count in counts.items()},
         "training_examples": examples,
         "identify_data": [c.visitor_info for c in conversations if c.visitor_info],
     }

@@ -4,13 +4,12 @@ download it, erase it and watch the erasure; the retention settings."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from bots.privacy.erasure import audit, erasure_progress, person_erasure_start
-from bots.privacy.export import person_archive
+from bots.privacy.export import archive_response
 from bots.privacy.retention import KINDS, LABELS, RetentionRefused, retention_days, retention_policy_update
 from bots.privacy.selectors import (
     KEY_KINDS,
@@ -72,11 +71,7 @@ def privacy_export(request: HttpRequest, membership: Membership) -> HttpResponse
     if not person.found:
         return HttpResponse("Nothing is held about that person.", status=404, content_type="text/plain; charset=utf-8")
     audit("person.export", organization=membership.organization, by=request.user, details={"kind": key.kind})
-    response = StreamingHttpResponse(person_archive(person), content_type="application/zip")
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="person-data-{stamp}.zip"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return archive_response(person)
 
 
 @dashboard_area(Area.PRIVACY)

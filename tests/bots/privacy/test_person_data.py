@@ -11,7 +11,6 @@ import sys
 import zipfile
 
 import pytest
-from django.db import connection
 
 from bots.models import Conversation, ErasureStatus, Message, PersonErasure
 from bots.privacy.erasure import person_erasure_run, person_erasure_start
@@ -29,7 +28,7 @@ from tests.bots.privacy.person_data import (
     all_traces,
     seed_person,
 )
-from tests.conftest import ROOT, clean_env
+from tests.conftest import ROOT, clean_env, database_url
 from tests.factories import BotFactory, MembershipFactory
 
 
@@ -158,14 +157,6 @@ def test_an_erasure_leaves_no_trace_and_marks_the_tuned_version(media) -> None:
     assert Message.objects.filter(text=OTHER_TEXT).exists()  # someone else's data stays
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("a worker process cannot share the in-memory SQLite test database")
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 WORKER = """
 import os, signal, sys
 import django
@@ -225,3 +216,14 @@ def test_asking_again_resumes_a_failed_erasure_instead_of_starting_another(media
     assert again.erasure == first and not again.created and again.erasure.status == ErasureStatus.QUEUED
     assert person_erasure_run(erasure=again.erasure) == ErasureStatus.DONE
     assert PersonErasure.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_model_page_flags_a_version_trained_on_an_erased_person(client, media) -> None:
+    seeded = seed_person(BotFactory())
+    organization = seeded.bot.organization
+    started = person_erasure_start(organization=organization, key=PersonKey.parse("email", EMAIL))
+    person_erasure_run(erasure=started.erasure)
+    client.force_login(MembershipFactory(organization=organization, role="admin").user)
+    page = client.get(f"/dashboard/bots/{seeded.bot.pk}/model/").content.decode()
+    assert "Trained on data of 1 erased" in page and "Tune a new version" in page
