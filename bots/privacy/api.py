@@ -14,7 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bots.models import MAX_RETENTION_DAYS, PersonErasure
-from bots.privacy.erasure import audit, erasure_progress, person_erasure_start
+from bots.privacy.audit_hooks import audit
+from bots.privacy.erasure import erasure_progress, person_erasure_start
 from bots.privacy.export import archive_response
 from bots.privacy.retention import KINDS, RetentionRefused, retention_days, retention_policy_update
 from bots.privacy.selectors import (
@@ -100,7 +101,9 @@ class RetentionApi(APIView):
         incoming = RetentionSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
-            policy = retention_policy_update(organization=acting_organization(request), days=incoming.validated_data)
+            policy = retention_policy_update(
+                organization=acting_organization(request), days=incoming.validated_data, by=request.user
+            )
         except RetentionRefused as problem:
             kind = next((k for k in KINDS if str(problem).startswith(f"{k}:")), "days")
             return api_error(

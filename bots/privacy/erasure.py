@@ -36,6 +36,7 @@ from bots.models import (
     Ticket,
     WebhookDelivery,
 )
+from bots.privacy.audit_hooks import audit
 from bots.privacy.deletion import (
     counter_add,
     dataset_contains,
@@ -66,14 +67,6 @@ STEPS = (
 # Called with (erasure, step, rows so far) after each committed batch: where the pages'
 # progress comes from, and where a test stops a worker at a chosen point.
 BATCH_HOOKS: list[Callable[[PersonErasure, str, int], None]] = []
-# Called with (action, organization, user, details) when an erasure is requested or an
-# export made: where the audit log (issue 20, part 3) records them.
-AUDIT_HOOKS: list[Callable[[str, Organization, Any, dict[str, Any]], None]] = []
-
-
-def audit(action: str, *, organization: Organization, by: Any, details: dict[str, Any]) -> None:
-    for hook in AUDIT_HOOKS:
-        hook(action, organization, by, details)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from bots.models import (
     RetentionRun,
 )
 from bots.privacy import deletion
+from bots.privacy.audit_hooks import audit
 from bots.privacy.deletion import dataset_scrub, expired_counts_add, files_delete
 from neo_support.models import Organization
 
@@ -73,15 +74,19 @@ def retention_days_check(kind: str, days: Any) -> int | None:
     return value
 
 
-def retention_policy_update(*, organization: Organization, days: dict[str, Any]) -> RetentionPolicy:
+def retention_policy_update(*, organization: Organization, days: dict[str, Any], by: Any = None) -> RetentionPolicy:
     """Set the days of the kinds named in `days` (the rest unchanged). Every value is
     checked before anything is saved."""
     checked = {KINDS[kind]: retention_days_check(kind, value) for kind, value in days.items()}
     with transaction.atomic():
         policy, _ = RetentionPolicy.objects.select_for_update().get_or_create(organization=organization)
+        before = retention_days(policy)
         for name, value in checked.items():
             setattr(policy, name, value)
         policy.save()
+    after = retention_days(policy)
+    if after != before:
+        audit("retention.update", organization=organization, by=by, details={"before": before, "after": after})
     return cast(RetentionPolicy, policy)
 
 

@@ -8,7 +8,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from bots.privacy.erasure import audit, erasure_progress, person_erasure_start
+from bots.privacy.audit_hooks import audit
+from bots.privacy.erasure import erasure_progress, person_erasure_start
 from bots.privacy.export import archive_response
 from bots.privacy.retention import KINDS, LABELS, RetentionRefused, retention_days, retention_policy_update
 from bots.privacy.selectors import (
@@ -114,7 +115,7 @@ def retention_page(request: HttpRequest, membership: Membership) -> HttpResponse
     if request.method == "POST":
         values = {kind: request.POST.get(kind, "").strip() for kind in KINDS}
         try:
-            retention_policy_update(organization=organization, days=values)
+            retention_policy_update(organization=organization, days=values, by=request.user)
         except RetentionRefused as problem:
             error = str(problem)
             status = 400

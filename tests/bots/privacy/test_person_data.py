@@ -227,3 +227,30 @@ def test_the_model_page_flags_a_version_trained_on_an_erased_person(client, medi
     client.force_login(MembershipFactory(organization=organization, role="admin").user)
     page = client.get(f"/dashboard/bots/{seeded.bot.pk}/model/").content.decode()
     assert "Trained on data of 1 erased" in page and "Tune a new version" in page
+
+
+@pytest.mark.django_db
+def test_exports_erasures_and_retention_changes_reach_the_audit_hooks(client, media, monkeypatch) -> None:
+    from bots.privacy import audit_hooks
+    from bots.privacy.retention import retention_policy_update
+
+    heard: list[tuple[str, object, dict]] = []
+    monkeypatch.setattr(
+        audit_hooks, "AUDIT_HOOKS", [lambda action, org, user, details: heard.append((action, user, details))]
+    )
+    seeded = seed_person(BotFactory())
+    organization = seeded.bot.organization
+    owner = MembershipFactory(organization=organization, role="owner").user
+    client.force_login(owner)
+    b"".join(client.get("/dashboard/privacy/export.zip", {"kind": "email", "q": EMAIL}).streaming_content)
+    client.post("/dashboard/privacy/erase", {"kind": "email", "q": "nobody@example.com"})
+    client.post("/dashboard/privacy/erase", {"kind": "email", "q": EMAIL})
+    retention_policy_update(organization=organization, days={"tickets": 400}, by=owner)
+    retention_policy_update(organization=organization, days={"tickets": 400}, by=owner)  # no change: not heard
+    assert [(action, user) for action, user, _ in heard] == [
+        ("person.export", owner),
+        ("person.erase", owner),
+        ("retention.update", owner),
+    ]
+    assert heard[2][2]["before"]["tickets"] is None and heard[2][2]["after"]["tickets"] == 400
+    assert EMAIL not in repr(heard)

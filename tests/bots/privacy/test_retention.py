@@ -138,3 +138,33 @@ def test_files_a_killed_pass_left_behind_are_deleted_by_the_next() -> None:
     assert path.is_file()
     retention_apply(organization=bot.organization)
     assert not path.exists() and not RetentionRun.objects.exclude(pending_files=[]).exists()
+
+
+def test_the_command_runs_the_pass_where_no_beat_runs() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    bot = BotFactory()
+    old, old_file = chat_with_file(bot, days=10)
+    out = StringIO()
+    call_command("apply_retention", stdout=out)
+    assert "No organization limits" in out.getvalue() and old_file.is_file()
+    retention_policy_update(organization=bot.organization, days={"conversations": 7})
+    out = StringIO()
+    call_command("apply_retention", stdout=out)
+    assert f"organization {bot.organization.pk}: conversations 1" in out.getvalue()
+    assert not Conversation.objects.filter(pk=old.pk).exists() and not old_file.exists()
+
+
+def test_expired_conversations_leave_the_stored_training_datasets() -> None:
+    from bots.privacy.selectors import dataset_path
+    from tests.bots.privacy.person_data import BOT_TEXT, seed_person
+
+    seeded = seed_person(BotFactory())
+    aged(seeded.chat, 10)
+    retention_policy_update(organization=seeded.bot.organization, days={"conversations": 7})
+    run = retention_apply(organization=seeded.bot.organization)
+    assert run.deleted["conversations"] == 1 and run.deleted["training_examples"] >= 1
+    dataset = dataset_path(seeded.version).read_text()
+    assert BOT_TEXT not in dataset and "Gift cards never expire" in dataset
