@@ -45,7 +45,7 @@ from bots.privacy.deletion import (
     files_delete,
     rows_delete_in_batches,
 )
-from bots.privacy.selectors import PersonKey, person_find, training_versions
+from bots.privacy.selectors import PersonKey, person_find
 from neo_support.models import Organization
 from neo_support.tasking import enqueue
 
@@ -108,7 +108,7 @@ def person_erasure_start(*, organization: Organization, key: PersonKey, by: Any 
         "conversation_ids": ids,
         "files": sorted(name for name in person.attachments().values_list("file", flat=True) if name),
         "webhook_delivery_ids": sorted(person.webhook_deliveries().values_list("pk", flat=True)),
-        "model_version_ids": sorted(training_versions(person).values_list("pk", flat=True)),
+        "bot_ids": sorted(set(person.conversations().values_list("bot_id", flat=True))),
     }
     try:
         with transaction.atomic():
@@ -209,8 +209,10 @@ def _ids(erasure: PersonErasure) -> list[int]:
 
 def _training(erasure: PersonErasure) -> None:
     ids = _ids(erasure)
+    # The bots' versions as they are now, not when the erasure was asked for: a run that
+    # started in between wrote its dataset from rows that were still there.
     versions = ModelVersion.objects.for_organization(erasure.organization).filter(
-        pk__in=erasure.plan.get("model_version_ids", [])
+        bot_id__in=erasure.plan.get("bot_ids", [])
     )
     for version in versions.order_by("pk"):
         # Marked before the file changes: a worker killed between the two marks it again

@@ -254,3 +254,14 @@ def test_exports_erasures_and_retention_changes_reach_the_audit_hooks(client, me
     ]
     assert heard[2][2]["before"]["tickets"] is None and heard[2][2]["after"]["tickets"] == 400
     assert EMAIL not in repr(heard)
+
+
+@pytest.mark.django_db
+def test_the_page_refuses_what_identifies_nobody_and_says_when_nothing_is_held(client, media) -> None:
+    client.force_login(MembershipFactory(role="owner").user)
+    refused = client.get("/dashboard/privacy/", {"kind": "email", "q": "not-an-address"})
+    assert refused.status_code == 400 and b"not an email address" in refused.content
+    nothing = client.get("/dashboard/privacy/", {"kind": "visitor_id", "q": "visitor-nobody"})
+    assert nothing.status_code == 200 and b"Nothing is held about that person." in nothing.content
+    assert client.get("/dashboard/privacy/export.zip", {"kind": "email", "q": "nobody@example.com"}).status_code == 404
+    assert client.get("/dashboard/privacy/erasures.json").json() == {"erasures": []}
