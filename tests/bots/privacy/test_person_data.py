@@ -165,10 +165,15 @@ django.setup()
 from bots.privacy import deletion, erasure
 from bots.privacy.tasks import erase_person
 deletion.BATCH = 1  # a batch per row, so the kill lands between committed batches
-stop_at = sys.argv[2]
+stop_at, action = sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "kill"
 def stop(erasure_row, step, rows):
-    if step == stop_at:
+    if step != stop_at:
+        return
+    if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if rows == 1:  # "pause": say where it is, then hold the erasure a while
+        print("paused", flush=True)
+        import time; time.sleep(6)
 erasure.BATCH_HOOKS.append(stop)
 print(erase_person(int(sys.argv[1])))
 """
@@ -265,3 +270,26 @@ def test_the_page_refuses_what_identifies_nobody_and_says_when_nothing_is_held(c
     assert nothing.status_code == 200 and b"Nothing is held about that person." in nothing.content
     assert client.get("/dashboard/privacy/export.zip", {"kind": "email", "q": "nobody@example.com"}).status_code == 404
     assert client.get("/dashboard/privacy/erasures.json").json() == {"erasures": []}
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_second_worker_on_a_running_erasure_does_nothing(media, redis_url) -> None:
+    env = clean_env(DATABASE_URL=database_url(), REDIS_URL=redis_url, MEDIA_ROOT=str(media))
+    seeded = seed_person(BotFactory())
+    erasure = person_erasure_start(organization=seeded.bot.organization, key=PersonKey.parse("email", EMAIL)).erasure
+    first = subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(erasure.pk), "messages", "pause"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert first.stdout is not None and first.stdout.readline().strip() == "paused"
+        assert person_erasure_run(erasure=erasure) == "busy"  # the lock is held: no work twice
+        assert first.wait(timeout=120) == 0 and first.stdout.read().strip() == "done"
+    finally:
+        if first.poll() is None:
+            first.kill()
+    erasure.refresh_from_db()
+    messages = Message.objects.filter(conversation__bot=seeded.bot).count()
+    assert erasure.status == ErasureStatus.DONE and messages == 2  # the other visitor's two
+    assert erasure.counts["messages"] == 3 and erasure.counts["conversations"] == 2
