@@ -407,3 +407,129 @@ class ModelVersion(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.bot} {self.label}"
+
+
+# Privacy (bots/privacy): retention per organization, and erasures of a person's data.
+
+# The longest a retention setting may be: a typo of a few extra digits is refused.
+MAX_RETENTION_DAYS = 36500
+
+
+class RetentionPolicy(TenantModel):
+    """How many days each kind of record is kept; null: forever (the default)."""
+
+    organization_path = "organization"
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="retention_policy")
+    conversations_days = models.PositiveIntegerField(null=True, blank=True)
+    tickets_days = models.PositiveIntegerField(null=True, blank=True)
+    attachments_days = models.PositiveIntegerField(null=True, blank=True)
+    moderation_days = models.PositiveIntegerField(null=True, blank=True)
+    audit_log_days = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    (models.Q(conversations_days__isnull=True) | models.Q(conversations_days__gte=1))
+                    & (models.Q(tickets_days__isnull=True) | models.Q(tickets_days__gte=1))
+                    & (models.Q(attachments_days__isnull=True) | models.Q(attachments_days__gte=1))
+                    & (models.Q(moderation_days__isnull=True) | models.Q(moderation_days__gte=1))
+                    & (models.Q(audit_log_days__isnull=True) | models.Q(audit_log_days__gte=1))
+                ),
+                name="retention_days_at_least_one",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Retention of {self.organization}"
+
+
+class RetentionRun(TenantModel):
+    """One pass of the retention task over an organization: what it deleted, per kind."""
+
+    organization_path = "organization"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="retention_runs")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deleted = models.JSONField(default=dict, blank=True)  # kind -> rows deleted (or cleared)
+    # Files whose rows are deleted, saved in the same transaction: deleted next, and by the
+    # next run if this one's worker was killed first.
+    pending_files = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Retention run {self.pk} of {self.organization}"
+
+
+class ExpiredDailyCount(TenantModel):
+    """Analytics' per-day counts (bots.analytics.selectors.DAILY_FIELDS) of conversations,
+    messages and feedback that retention or an erasure deleted: numbers only, no text, so
+    the charts of past days do not change when the rows go."""
+
+    organization_path = "organization"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    bot = models.ForeignKey(Bot, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    is_test = models.BooleanField(default=False)
+    counts = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["day", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "bot", "day", "is_test"], name="expired_daily_count_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Counts of {self.day} (bot {self.bot_id})"
+
+
+class ErasureStatus(TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class PersonErasure(TenantModel):
+    """Erasing everything about one person (bots.privacy.erasure). The person is kept only
+    as a salted SHA-256 of what identified them and a masked hint, never in clear; `plan`
+    (ids and file paths, durable across a killed worker) is emptied when it is done."""
+
+    organization_path = "organization"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="erasures")
+    subject_hash = models.CharField(max_length=64)
+    subject_hint = models.CharField(max_length=200)
+    status = models.CharField(max_length=8, choices=ErasureStatus.choices, default=ErasureStatus.QUEUED)
+    # The steps done, in order (bots.privacy.erasure.STEPS), and where the current one is.
+    steps_done = models.JSONField(default=list, blank=True)
+    plan = models.JSONField(default=dict, blank=True)
+    counts = models.JSONField(default=dict, blank=True)  # table or kind -> rows (or files) erased
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Tuned versions whose training data held this person's messages: flagged on the model page.
+    model_versions = models.ManyToManyField(ModelVersion, blank=True, related_name="erasures")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Two erasures of the same person at once are one: the second finds the first.
+            models.UniqueConstraint(
+                fields=["organization", "subject_hash"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="person_erasure_one_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Erasure {self.pk} ({self.subject_hint}, {self.status})"

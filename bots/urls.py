@@ -7,6 +7,7 @@ from django.urls import path
 
 from bots import views
 from bots.moderation_log import urls as moderation_log_urls
+from bots.privacy import urls as privacy_urls
 from bots.tickets import urls as ticket_urls
 from bots.tuning import urls as tuning_urls
 
@@ -20,4 +21,5 @@ urlpatterns = [
     *tuning_urls.urlpatterns,
     *ticket_urls.urlpatterns,
     *moderation_log_urls.urlpatterns,
+    *privacy_urls.urlpatterns,
 ]

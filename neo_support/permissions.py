@@ -23,6 +23,8 @@ class Area(StrEnum):
     API_KEYS = "api_keys"
     SETTINGS = "settings"
     AUDIT = "audit"
+    # A person's data (find, export, erase) and retention: owners only.
+    PRIVACY = "privacy"
 
 
 # Areas an API key can be scoped to; the rest are managed in the dashboard only.
@@ -34,6 +36,7 @@ KEY_AREAS = (
     Area.ANALYTICS,
     Area.WEBHOOKS,
     Area.AUDIT,
+    Area.PRIVACY,
 )
 # Analytics and the audit log are read-only; everything else an API key reaches can also be written.
 READ_ONLY_AREAS = (Area.ANALYTICS, Area.AUDIT)
@@ -49,6 +52,8 @@ _AGENT_AREAS = {Area.CONVERSATIONS, Area.TICKETS}
 
 def role_may(role: str, area: str, *, write: bool) -> bool:
     """Whether a member with `role` may read (or, with `write`, change) `area`."""
+    if area == Area.PRIVACY:
+        return role == "owner"
     if role in ("owner", "admin"):
         return True
     if role == "agent":

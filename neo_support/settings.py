@@ -204,6 +204,7 @@ CELERY_IMPORTS = (
     "bots.tickets.tasks",
     "bots.webhooks.tasks",
     "bots.tuning.tasks",
+    "bots.privacy.tasks",
     "retrieval.tasks",
 )
 CELERY_TASK_CREATE_MISSING_QUEUES = False
@@ -229,6 +230,11 @@ CELERY_BEAT_SCHEDULE = {
     "retry-due-webhooks": {
         "task": "workers.tasks.retry_due_webhooks",
         "schedule": 5 * 60,
+    },
+    "apply-retention": {
+        "task": "bots.privacy.tasks.apply_retention",
+        "schedule": 60 * 60,
+        "options": {"expires": 60 * 60},
     },
     "recover-stalled-replies": {
         "task": "workers.tasks.recover_stalled_replies",

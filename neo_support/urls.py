@@ -11,6 +11,7 @@ from bots import views as bot_views
 from bots.analytics import api as analytics_api
 from bots.chat import api as conversation_api
 from bots.chat import http_fallback
+from bots.privacy import api as privacy_api
 from bots.tickets import api as ticket_api
 from bots.tickets import contact
 from bots.webhooks import api as webhook_api
@@ -53,6 +54,11 @@ urlpatterns = [
         webhook_api.WebhookDeliveryListApi.as_view(),
         name="api-webhook-deliveries",
     ),
+    path("api/privacy/retention/", privacy_api.RetentionApi.as_view(), name="api-privacy-retention"),
+    path("api/privacy/person/", privacy_api.PersonApi.as_view(), name="api-privacy-person"),
+    path("api/privacy/person/export/", privacy_api.PersonExportApi.as_view(), name="api-privacy-export"),
+    path("api/privacy/erasures/", privacy_api.ErasureListApi.as_view(), name="api-privacy-erasures"),
+    path("api/privacy/erasures/<int:erasure_id>/", privacy_api.ErasureDetailApi.as_view(), name="api-privacy-erasure"),
     path("api/", include("retrieval.urls")),
     path("api/", include(router.urls)),
     path("dashboard/", include("bots.urls")),

@@ -57,6 +57,17 @@ def run_manage(*arguments: str, env: dict[str, str], timeout: float = 120) -> su
     )
 
 
+def database_url() -> str:
+    """A URL for the database this test runs on, so a process it starts shares it."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("a worker process cannot share the in-memory SQLite test database")
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

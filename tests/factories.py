@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -9,9 +11,13 @@ from bots.models import (
     Attachment,
     Bot,
     Conversation,
+    ExpiredDailyCount,
     Feedback,
     Message,
     ModelVersion,
+    PersonErasure,
+    RetentionPolicy,
+    RetentionRun,
     Ticket,
     WebhookDelivery,
     WebhookEndpoint,
@@ -185,3 +191,36 @@ class AuditEntryFactory(factory.django.DjangoModelFactory):
     target_kind = "bot"
     target_id = "1"
     target_label = "Support bot"
+
+
+class RetentionPolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RetentionPolicy
+
+    organization = factory.SubFactory(OrganizationFactory)
+    conversations_days = 365
+
+
+class RetentionRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RetentionRun
+
+    organization = factory.SubFactory(OrganizationFactory)
+
+
+class ExpiredDailyCountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ExpiredDailyCount
+
+    organization = factory.SubFactory(OrganizationFactory)
+    day = factory.Sequence(lambda n: datetime.date(2026, 1, 1) + datetime.timedelta(days=n))
+    counts = factory.LazyFunction(lambda: {"conversations": 1})
+
+
+class PersonErasureFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PersonErasure
+
+    organization = factory.SubFactory(OrganizationFactory)
+    subject_hash = factory.Sequence(lambda n: f"{n:064x}")
+    subject_hint = "j***@e***.com"

@@ -38,6 +38,7 @@ from bots.models import (
     Conversation,
     ConversationStatus,
     Delivery,
+    ExpiredDailyCount,
     Feedback,
     Message,
     MessageStatus,
@@ -163,6 +164,68 @@ def _per_day(queryset: QuerySet[Any], **counts: Count) -> dict[date, dict[str, i
     return {row.pop("day"): row for row in rows}
 
 
+def _expired_per_day(chosen: AnalyticsFilter) -> dict[date, dict[str, int]]:
+    """The per-day counts kept of rows that retention or an erasure deleted."""
+    rows = ExpiredDailyCount.objects.for_organization(chosen.organization).filter(
+        day__gte=chosen.since, day__lte=chosen.until
+    )
+    if not chosen.include_test:
+        rows = rows.filter(is_test=False)
+    if chosen.bot is not None:
+        rows = rows.filter(bot=chosen.bot)
+    found: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for day, counts in rows.values_list("day", "counts"):
+        for name, value in counts.items():
+            found[day][name] += int(value)
+    return found
+
+
+CountKey = tuple[int, bool, date]  # bot id, test chat, day
+
+
+def daily_counts_of(conversation_ids: list[int]) -> dict[CountKey, dict[str, int]]:
+    """The DAILY_FIELDS these conversations (with their messages and feedback) add to the
+    figures, by bot, test flag and day: what is kept when they are deleted."""
+    found: dict[CountKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    def add(queryset: QuerySet[Any], prefix: str, **counts: Count) -> None:
+        rows = (
+            queryset.annotate(day=TruncDate("created_at"))
+            .values("day", f"{prefix}bot_id", f"{prefix}is_test")
+            .annotate(**counts)
+            .order_by()
+        )
+        for row in rows:
+            key = (row.pop(f"{prefix}bot_id"), row.pop(f"{prefix}is_test"), row.pop("day"))
+            for name, value in row.items():
+                if value:
+                    found[key][name] += int(value)
+
+    add(
+        _with_flags(Conversation.objects.filter(pk__in=conversation_ids)),
+        "",
+        conversations=Count("pk"),
+        engaged_conversations=Count("pk", filter=ENGAGED),
+        deflected=Count("pk", filter=DEFLECTED),
+        handed_off=Count("pk", filter=HANDED_OFF),
+    )
+    add(
+        Message.objects.filter(conversation_id__in=conversation_ids),
+        "conversation__",
+        visitor_messages=Count("pk", filter=Q(role=Role.VISITOR)),
+        bot_answers=Count("pk", filter=BOT_ANSWER),
+        low_confidence_answers=Count("pk", filter=LOW_CONFIDENCE),
+        moderated_messages=Count("pk", filter=Q(moderation_action__in=TAKEN_ACTIONS)),
+    )
+    add(
+        Feedback.objects.filter(message__conversation_id__in=conversation_ids),
+        "message__conversation__",
+        thumbs_up=Count("pk", filter=Q(rating=Rating.UP)),
+        thumbs_down=Count("pk", filter=Q(rating=Rating.DOWN)),
+    )
+    return {key: dict(counts) for key, counts in found.items() if counts}
+
+
 def analytics_daily(chosen: AnalyticsFilter) -> list[dict[str, Any]]:
     """One row per day of the range, every day present: the counts of DAILY_FIELDS and
     that day's latency percentiles."""
@@ -205,11 +268,13 @@ def _daily_rows(chosen: AnalyticsFilter, latencies: Latencies) -> list[dict[str,
         thumbs_up=Count("pk", filter=Q(rating=Rating.UP)),
         thumbs_down=Count("pk", filter=Q(rating=Rating.DOWN)),
     )
+    expired = _expired_per_day(chosen)
     rows: list[dict[str, Any]] = []
     for day in chosen.days():
         counted = {**conversations.get(day, {}), **messages.get(day, {}), **feedback.get(day, {})}
+        kept = expired.get(day, {})
         row: dict[str, Any] = {"date": day.isoformat()}
-        row.update({name: int(counted.get(name, 0)) for name in DAILY_FIELDS})
+        row.update({name: int(counted.get(name, 0)) + int(kept.get(name, 0)) for name in DAILY_FIELDS})
         first = latency_figures(latencies["first_token_ms"].get(day, []))
         whole = latency_figures(latencies["total_ms"].get(day, []))
         row.update(

@@ -64,6 +64,10 @@ class _MemoryLog:
             return None  # the log no longer reaches back to `after`
         return [event for ident, _, event in events if ident > after]
 
+    def forget(self, conversation_ids: list[int]) -> int:
+        with self._lock:
+            return sum(self._events.pop(pk, None) is not None for pk in conversation_ids)
+
 
 _memory = _MemoryLog()
 _clients: WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = WeakKeyDictionary()
@@ -118,6 +122,18 @@ async def read_after(conversation_id: int, after_id: str) -> list[Event] | None:
         event["id"] = ident
         events.append(event)
     return events
+
+
+def forget(conversation_ids: list[int]) -> int:
+    """Drop the logs of these conversations now, rather than when they expire (an erasure,
+    retention); returns how many logs there were. Synchronous: called from tasks."""
+    if not conversation_ids:
+        return 0
+    if not settings.REDIS_URL:
+        return _memory.forget(conversation_ids)
+    from neo_support.redis_client import get_redis
+
+    return int(get_redis().delete(*(_key(pk) for pk in conversation_ids)))
 
 
 def memory_reset() -> None:

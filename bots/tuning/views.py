@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
@@ -51,10 +52,10 @@ def _rows(version: ModelVersion) -> list[dict[str, Any]]:
 @dashboard_area(Area.BOTS)
 def model_page(request: HttpRequest, bot_id: int) -> HttpResponse:
     membership, bot = _bot(request, bot_id)
-    versions = list(bot.model_versions.all())
+    versions = list(bot.model_versions.annotate(erasure_count=Count("erasures")))
     context = {
         "bot": bot,
-        "versions": [{"version": v, "rows": _rows(v)} for v in versions],
+        "versions": [{"version": v, "rows": _rows(v), "erasures": v.erasure_count} for v in versions],
         "running": any(v.status in RUNNING for v in versions),
         "can_edit": _can_edit(membership),
         "typed": request.POST if request.method == "POST" else {},

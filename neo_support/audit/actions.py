@@ -46,9 +46,9 @@ ACTIONS: dict[str, str] = {
     "export.training_dataset": "Training dataset downloaded",
     "export.audit_csv": "Audit log exported",
     # For the privacy work of issue 20 (retention, a person's data), recorded by its services.
-    "retention.settings_change": "Retention settings changed",
+    "retention.update": "Retention settings changed",
     "person.export": "Person's data exported",
-    "person.erasure": "Person's data erased",
+    "person.erase": "Person's data erasure requested",
 }
 
 # What an entry can be about: the target's model name (AuditEntry.target_kind), in words.

@@ -13,26 +13,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from bots.chat.tasks import close_idle_conversations
 from bots.models import Conversation
 from neo_support import tasking
 from neo_support.redis_client import get_redis
-from tests.conftest import ROOT, clean_env
+from tests.conftest import ROOT, clean_env, database_url
 from tests.factories import ConversationFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def database_url() -> str:
-    """A URL for the database this test runs on, so the worker shares it."""
-    db = connection.settings_dict
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("a worker process cannot share the in-memory SQLite test database")
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:

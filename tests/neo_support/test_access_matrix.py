@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from bots.models import ModelVersion
+from bots.models import ModelVersion, PersonErasure
 from neo_support import rate_limits
 from neo_support.models import Membership, Organization, Role
 from neo_support.permissions import Area, role_may
@@ -99,6 +99,12 @@ DASHBOARD = [
         True,
     ),
     ("dashboard/knowledge-bases/<int:knowledge_base_id>/playground/", "get", Area.KNOWLEDGE, False),
+    ("dashboard/privacy/", "get", Area.PRIVACY, False),
+    ("dashboard/privacy/export.zip", "get", Area.PRIVACY, False),
+    ("dashboard/privacy/erase", "post", Area.PRIVACY, True),
+    ("dashboard/privacy/erasures.json", "get", Area.PRIVACY, False),
+    ("dashboard/privacy/retention/", "get", Area.PRIVACY, False),
+    ("dashboard/privacy/retention/", "post", Area.PRIVACY, True),
     ("dashboard/organizations/", "get", None, False),
     ("dashboard/organizations/new", "get", OWNER_ANYWHERE, True),  # a form to create, nothing to read
     ("dashboard/organizations/new", "post", OWNER_ANYWHERE, True),
@@ -142,6 +148,13 @@ API = [
     ("api/webhooks/<int:endpoint_id>/deliveries/", "get", Area.WEBHOOKS, False),
     ("api/analytics/", "get", Area.ANALYTICS, False),
     ("api/audit/", "get", Area.AUDIT, False),
+    ("api/privacy/retention/", "get", Area.PRIVACY, False),
+    ("api/privacy/retention/", "patch", Area.PRIVACY, True),
+    ("api/privacy/person/", "get", Area.PRIVACY, False),
+    ("api/privacy/person/export/", "get", Area.PRIVACY, False),
+    ("api/privacy/erasures/", "get", Area.PRIVACY, False),
+    ("api/privacy/erasures/", "post", Area.PRIVACY, True),
+    ("api/privacy/erasures/<int:erasure_id>/", "get", Area.PRIVACY, False),
 ]
 
 # Public on purpose: the schema and its docs; an invitation link (the token is the
@@ -205,6 +218,9 @@ def tenant(organization=None) -> dict[str, int]:
         "invitation_id": InvitationFactory(organization=organization).pk,
         "key_id": api_key.pk,
         "version_id": version.pk,
+        "erasure_id": PersonErasure.objects.create(
+            organization=organization, subject_hash=f"{organization.pk:064d}", subject_hint="a***@e***.com"
+        ).pk,
     }
 
 

@@ -38,6 +38,10 @@ FACTORIES = {
     "WebhookDelivery": factories.WebhookDeliveryFactory,
     "ModelVersion": factories.ModelVersionFactory,
     "AuditEntry": factories.AuditEntryFactory,
+    "RetentionPolicy": factories.RetentionPolicyFactory,
+    "RetentionRun": factories.RetentionRunFactory,
+    "ExpiredDailyCount": factories.ExpiredDailyCountFactory,
+    "PersonErasure": factories.PersonErasureFactory,
 }
 
 
