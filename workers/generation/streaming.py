@@ -53,7 +53,7 @@ def _decode_alone(
             if cancelled():
                 return
             token = next_token(output.logits[0, -1], generated, params, generator)
-            if token == loaded.eos_token_id:
+            if token in loaded.end_token_ids:
                 return
             generated.append(token)
             yield token

@@ -1,7 +1,8 @@
 """LoRA fine-tuning of a bot's GPT-Neo on its training examples, and the perplexity
 that decides whether the result may be deployed.
 
-Parameter-efficient (peft's LoRA on the attention and MLP projections): the base
+Parameter-efficient (peft's LoRA on the attention and MLP projections, found in the
+model whatever its family: `workers.generation.adapters.lora_target_modules`): the base
 weights stay frozen and shared, an adapter is a few megabytes. The loss counts only the
 answer's tokens; the prompt is the run-time prompt, cut from the left when too long.
 Training writes a checkpoint (adapter, optimizer and schedule, step, random state) every
@@ -25,8 +26,6 @@ from workers.training.dataset import Example
 
 logger = logging.getLogger(__name__)
 
-# GPT-Neo's projections: attention, then the MLP.
-TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"]
 IGNORE = -100
 
 
@@ -161,16 +160,20 @@ def train_adapter(
     import torch
     from peft import LoraConfig, get_peft_model
 
+    from workers.generation.adapters import has_transposed_linears, lora_target_modules
+
     training = [example for example in examples if example.split == "train"]
     if not training:
         raise ValueError("No training examples.")
     torch.manual_seed(config.seed)
     tokenizer, model = load_base(base, device)
+    targets = lora_target_modules(model)
     lora = LoraConfig(
         r=config.rank,
         lora_alpha=config.alpha,
         lora_dropout=config.dropout,
-        target_modules=TARGET_MODULES,
+        target_modules=targets,
+        fan_in_fan_out=has_transposed_linears(model, targets),
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)
