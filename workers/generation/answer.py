@@ -291,6 +291,7 @@ def _generate(
             count_tokens=loaded.count_tokens,
             context_window=loaded.context_window,
             answer_budget=params.max_new_tokens,
+            chat=loaded.render_chat if loaded.has_chat_template else None,
         )
     except PromptTooLong:
         return False
@@ -306,6 +307,7 @@ def _generate(
         stats=stats,
         scheduler=loaded.scheduler,
         adapter=adapter,
+        add_special_tokens=not prompt.chat,
     ):
         if not produced and not piece.strip():
             continue  # leading whitespace after "Assistant:"

@@ -54,23 +54,27 @@ class LoadedModel:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
-        """The conversation in the model's own chat format, ending where the assistant's
-        answer starts. Templates that refuse a system turn (Gemma's, older Mistral's)
-        get its text at the head of the first user turn instead."""
-        from jinja2 import TemplateError
+        return render_chat(self.tokenizer, messages)
 
-        try:
-            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-        except TemplateError:
-            if not messages or messages[0]["role"] != "system":
-                raise
-        system, rest = messages[0]["content"], [dict(message) for message in messages[1:]]
-        first_user = next((message for message in rest if message["role"] == "user"), None)
-        if first_user is None:
-            rest.insert(0, {"role": "user", "content": system})
-        else:
-            first_user["content"] = f"{system}\n\n{first_user['content']}"
-        return str(self.tokenizer.apply_chat_template(rest, tokenize=False, add_generation_prompt=True))
+
+def render_chat(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
+    """The conversation in the tokenizer's chat format, ending where the assistant's
+    answer starts. Templates that refuse a system turn (Gemma's, older Mistral's) get
+    its text at the head of the first user turn instead."""
+    from jinja2 import TemplateError
+
+    try:
+        return str(tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True))
+    except TemplateError:
+        if not messages or messages[0]["role"] != "system":
+            raise
+    system, rest = messages[0]["content"], [dict(message) for message in messages[1:]]
+    first_user = next((message for message in rest if message["role"] == "user"), None)
+    if first_user is None:
+        rest.insert(0, {"role": "user", "content": system})
+    else:
+        first_user["content"] = f"{system}\n\n{first_user['content']}"
+    return str(tokenizer.apply_chat_template(rest, tokenize=False, add_generation_prompt=True))
 
 
 def end_token_ids(model: Any, tokenizer: Any) -> frozenset[int]:
