@@ -81,9 +81,20 @@ class TrainingCancelled(Exception):  # noqa: N818 - a person's decision, not a f
     """Stopped on request; the checkpoint holds the progress."""
 
 
+def prompt_text(tokenizer: Any, example: Example) -> str:
+    """The example's prompt as the model is prompted at run time: rendered with the
+    tokenizer's chat template when it has one (and the example has chat messages), else
+    the completion text."""
+    from workers.generation.model import render_chat
+
+    if example.messages and getattr(tokenizer, "chat_template", None):
+        return render_chat(tokenizer, example.messages)
+    return example.prompt
+
+
 def encode(tokenizer: Any, example: Example, max_tokens: int) -> tuple[list[int], list[int]]:
     """Token ids of prompt + answer + end, and labels that count only the answer."""
-    prompt = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
+    prompt = tokenizer(prompt_text(tokenizer, example), add_special_tokens=False)["input_ids"]
     answer = tokenizer(example.answer, add_special_tokens=False)["input_ids"]
     if tokenizer.eos_token_id is not None:
         answer = [*answer, tokenizer.eos_token_id]
