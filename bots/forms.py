@@ -43,12 +43,12 @@ def org_knowledge_bases(organization: Organization) -> forms.ModelMultipleChoice
 
 ANSWER_MODE_HELP = "Generative writes each answer from the passages found; extractive quotes the best of them."
 NO_MODEL_HELP = (
-    "Extractive for now: the GPT-Neo model is not on this server yet, so bots quote their documents even when set "
+    "Extractive for now: the generation model is not on this server yet, so bots quote their documents even when set "
     "to generative. Run `python manage.py download_model` on the server (it needs internet access); the model is "
     "picked up within a few minutes, without a restart, and generative answers then work."
 )
 NO_MODEL_HELP_SAVED = (
-    "The GPT-Neo model is not on this server yet, so answers are quoted from the documents even in generative "
+    "The generation model is not on this server yet, so answers are quoted from the documents even in generative "
     "mode. Run `python manage.py download_model` on the server (it needs internet access); the model is picked up "
     "within a few minutes, without a restart."
 )

@@ -44,7 +44,7 @@ class TicketMode(TextChoices):
 
 
 class AnswerMode(TextChoices):
-    GENERATIVE = "generative", "Generative (GPT-Neo)"
+    GENERATIVE = "generative", "Generative (written by the language model)"
     EXTRACTIVE = "extractive", "Extractive (quote the best passages)"
 
 

@@ -254,9 +254,10 @@ def reply_answer(request: ReplyRequest, tools: ReplyTools) -> ReplyOutcome:
         "total_ms": round((time.perf_counter() - stream.started) * 1000, 1),
         "mode": mode,
     }
-    if mode == "generative":  # compute accounting: the model's own time, and where it ran
+    if mode == "generative":  # compute accounting: the model's own time, where it ran, which model
         timings["generation_ms"] = round(stats.seconds * 1000, 1)
         timings["device"] = stats.device
+        timings["model"] = stats.model
     return ReplyOutcome(
         text=answer,
         blocked=gate.blocked,
@@ -296,6 +297,7 @@ def _generate(
     except PromptTooLong:
         return False
     passages[:] = list(prompt.passages)  # citations refer to the passages the model saw
+    stats.model = loaded.name
     adapter, stats.model_version = adapter_choose(bot.adapter, base_model=loaded.name, adapters=loaded.adapters)
     produced = False
     for piece in stream_text(

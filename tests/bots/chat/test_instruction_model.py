@@ -62,7 +62,7 @@ def bot(db):  # type: ignore[no-untyped-def]
     return bot
 
 
-async def test_an_instruction_model_answers_a_whole_reply_over_the_socket(bot, prompts: list[str]) -> None:  # type: ignore[no-untyped-def]
+async def test_an_instruction_model_answers_a_whole_reply_over_the_socket(bot, prompts: list[str], settings) -> None:  # type: ignore[no-untyped-def]
     async with Client(bot.public_key) as client:
         await client.hello()
         events = await ask(client)
@@ -73,6 +73,7 @@ async def test_an_instruction_model_answers_a_whole_reply_over_the_socket(bot, p
     assert deltas and "".join(d["text"] for d in deltas) == done["text"]
     reply = await database_sync_to_async(Message.objects.get)(pk=done["message_id"])
     assert reply.timings["mode"] == "generative" and reply.model_version == "base"
+    assert reply.timings["model"] == settings.NEO_MODEL  # the bot page's cost per answer names it
     assert reply.text == done["text"] and 0 < reply.completion_tokens <= 12
     # The reply's prompt was the model's chat format: the bot's instructions and the
     # passage in the system turn, the question as the user's, the assistant's header last.
