@@ -15,6 +15,7 @@ import torch
 from transformers import DynamicCache
 
 from tests.tiny_models import FAMILIES
+from tests.workers.generation.test_kv_cache import decode_greedy
 from workers.generation.adapters import AdapterSet, lora_target_modules
 from workers.generation.batching import BatchScheduler
 from workers.generation.kv_cache import GROWTH, GrowingCache
@@ -35,17 +36,6 @@ LENGTHS = [5, 17, 9, 30]  # sequences leave the batch at different steps
 @pytest.fixture(scope="module", params=FAMILIES)
 def loaded(request: pytest.FixtureRequest, tiny_model_dir: Callable[[str], Path]) -> LoadedModel:
     return load_model(str(tiny_model_dir(request.param)), device="cpu", dtype="float32")
-
-
-def decode_greedy(model, cache, prompt: torch.Tensor, steps: int) -> tuple[list[int], torch.Tensor]:  # type: ignore[no-untyped-def]
-    tokens: list[int] = []
-    with torch.inference_mode():
-        output = model(input_ids=prompt, cache=cache, use_cache=True)
-        for _ in range(steps):
-            token = int(output.logits[0, -1].argmax())
-            tokens.append(token)
-            output = model(input_ids=torch.tensor([[token]]), cache=output.cache, use_cache=True)
-    return tokens, output.logits[0, -1]
 
 
 def test_the_in_place_cache_decodes_what_dynamic_cache_does(loaded: LoadedModel) -> None:
