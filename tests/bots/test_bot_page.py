@@ -500,6 +500,7 @@ def answer(bot: Bot, *, model: str, version: str, total_ms: float, generation_ms
     )
 
 
+@pytest.mark.usefixtures("in_process_tasks")  # the model's state is this process's, not a worker's
 def test_the_page_shows_which_model_answers_and_its_cost_per_answer(client, bot, tiny_neo) -> None:
     from datetime import timedelta
 
@@ -527,6 +528,14 @@ def test_the_page_shows_which_model_answers_and_its_cost_per_answer(client, bot,
         ("none (quoted)", "quoted", "1", "0.04", "0.0", "10"),
     ]
     assert "org/old-model" not in page and "org/other" not in page
+
+
+def test_with_workers_apart_the_page_says_when_no_generation_worker_reported(client, bot, settings) -> None:
+    settings.NEO_TASKS_IN_PROCESS = False  # workers apart, and none has written a heartbeat
+    settings.REDIS_URL = settings.REDIS_URL or "redis://127.0.0.1:6379/8"
+    page = client.get(url(bot)).content.decode()
+    said = re.search(r'<p id="answering-model">(.*?)</p>', page, re.S)
+    assert said is not None and "no generation worker reported" in said.group(1)
 
 
 def test_an_extractive_bot_says_no_model_writes_its_answers(client, bot) -> None:
