@@ -1,5 +1,6 @@
 """End to end: a visitor message in, a real Celery generation worker on Redis, deltas on
-the Redis channel layer, the reply saved. Tiny GPT-Neo, real embedding model and index."""
+the Redis channel layer, the reply saved. Tiny GPT-Neo, and a tiny Llama-family
+instruction model with a chat template; real embedding model and index."""
 
 from __future__ import annotations
 
@@ -28,9 +29,11 @@ def _model_state(client) -> dict | None:
     return model if model.get("state") == "loaded" else None
 
 
+@pytest.mark.parametrize("family", ["gpt_neo", "llama"])
 def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
-    client, settings, redis_url, tiny_neo_dir, tmp_path
+    client, settings, redis_url, tiny_model_dir, tmp_path, family
 ) -> None:
+    model_dir = tiny_model_dir(family)
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.NEO_TASKS_IN_PROCESS = False
     get_redis.cache_clear()
@@ -49,7 +52,7 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
         DATABASE_URL=database_url(),
         REDIS_URL=redis_url,
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        NEO_MODEL=str(tiny_neo_dir),
+        NEO_MODEL=str(model_dir),
         NEO_DEVICE="cpu",
         NEO_DTYPE="float32",
         HF_HUB_OFFLINE="1",
@@ -79,4 +82,5 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
     reply.refresh_from_db()
     assert reply.status == "done" and reply.text == events[-1]["text"]
     assert reply.timings["mode"] == "generative" and reply.completion_tokens > 0
-    assert model["name"] == str(tiny_neo_dir) and model["device"] == "cpu"
+    assert reply.timings["model"] == str(model_dir)
+    assert model["name"] == str(model_dir) and model["device"] == "cpu"
