@@ -435,7 +435,7 @@ def bot_answer_costs(*, bot: Bot, days: int = DEFAULT_DAYS) -> list[dict[str, An
         timings = timings if isinstance(timings, dict) else {}
         generated = timings.get("mode") == "generative"
         # Answers from before the model was recorded name only their version.
-        key = (str(timings.get("model") or "") if generated else "", version or "base" if generated else "quoted")
+        key = (str(timings.get("model") or "") if generated else "", (version or "base") if generated else "quoted")
         row = rows.setdefault(
             key,
             {"model": key[0], "model_version": key[1], "answers": 0, "seconds": 0.0, "generation_seconds": 0.0,
