@@ -211,7 +211,7 @@ def _bot_page_response(
         "delete_form": delete_form,
         "snippet": widget_snippet(request, bot),
         "widget_base": widget_base(request),
-        "model": check_model(),
+        "model": check_model(bot.answering_model),
         "answer_costs": bot_answer_costs(bot=bot),
         "cost_days": DEFAULT_DAYS,
     }
