@@ -158,3 +158,17 @@ def test_health_reports_each_served_model_from_its_own_workers(settings, redis_u
         assert check_model()["state"] == "unknown"
     finally:
         heartbeat_clear(get_redis(), beat=beat)
+
+
+def test_the_command_lists_each_models_queue_for_the_operator(settings, two_models) -> None:  # type: ignore[no-untyped-def]
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    neo, llama = two_models
+    out = StringIO()
+    call_command("generation_queues", stdout=out)
+    assert out.getvalue().splitlines() == [
+        f"generation\t{neo}",
+        f"{generation_queue(llama, default_model=neo)}\t{llama}",
+    ]
