@@ -132,13 +132,14 @@ def random_adapters(model_dir: Path, out: Path, count: int, rank: int) -> list[P
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from workers.training.finetune import TARGET_MODULES
+    from workers.generation.adapters import lora_target_modules
 
     folders = []
     for n in range(count):
         torch.manual_seed(n)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-        config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=TARGET_MODULES, init_lora_weights=False)
+        targets = lora_target_modules(model)
+        config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets, init_lora_weights=False)
         folder = out / f"adapter-{n}"
         get_peft_model(model, config).save_pretrained(folder)
         folders.append(folder)

@@ -6,9 +6,11 @@ import re
 from typing import Any, ClassVar
 
 from django import forms
+from django.conf import settings
 
 from bots.chat.origins import normalise_origin
 from bots.models import AnswerMode, Bot, TicketMode
+from neo_support.model_queues import served_models
 from neo_support.models import Organization
 from retrieval.models import KnowledgeBase
 
@@ -43,12 +45,12 @@ def org_knowledge_bases(organization: Organization) -> forms.ModelMultipleChoice
 
 ANSWER_MODE_HELP = "Generative writes each answer from the passages found; extractive quotes the best of them."
 NO_MODEL_HELP = (
-    "Extractive for now: the GPT-Neo model is not on this server yet, so bots quote their documents even when set "
+    "Extractive for now: the generation model is not on this server yet, so bots quote their documents even when set "
     "to generative. Run `python manage.py download_model` on the server (it needs internet access); the model is "
     "picked up within a few minutes, without a restart, and generative answers then work."
 )
 NO_MODEL_HELP_SAVED = (
-    "The GPT-Neo model is not on this server yet, so answers are quoted from the documents even in generative "
+    "The generation model is not on this server yet, so answers are quoted from the documents even in generative "
     "mode. Run `python manage.py download_model` on the server (it needs internet access); the model is picked up "
     "within a few minutes, without a restart."
 )
@@ -148,6 +150,16 @@ class BotPersonaForm(BotSettingsForm):
         field.disabled = read_only
         self.fields["knowledge_bases"] = field
         self.fields["answer_mode"].help_text = NO_MODEL_HELP_SAVED if model_missing() else ANSWER_MODE_HELP
+        served = served_models(settings.NEO_MODEL, settings.NEO_MODELS)
+        if len(served) > 1:  # the deployment serves several base models: the bot picks one
+            self.fields["base_model"] = forms.ChoiceField(
+                label="Model",
+                choices=[("", f"{served[0]} (the default)"), *((model, model) for model in served[1:])],
+                required=False,
+                disabled=read_only,
+                help_text="The language model that writes this bot's answers. A tuned version answers only on "
+                "the model it was tuned on.",
+            )
 
     def initial_from(self, bot: Bot) -> dict[str, Any]:
         generation = bot.generation if isinstance(bot.generation, dict) else {}
@@ -156,6 +168,7 @@ class BotPersonaForm(BotSettingsForm):
             "name": bot.name,
             "instructions": bot.instructions,
             "answer_mode": bot.answer_mode,
+            "base_model": bot.base_model if bot.base_model in settings.NEO_MODELS else "",
             "knowledge_bases": list(bot.knowledge_bases.all()) if bot.pk else [],
             "welcome_message": bot.welcome_message,
             "starter_questions": "\n".join(str(q) for q in bot.starter_questions or []),
@@ -171,7 +184,9 @@ class BotPersonaForm(BotSettingsForm):
         data = self.cleaned_data
         generation = dict(self.bot.generation) if isinstance(self.bot.generation, dict) else {}
         generation.update({key: data[key] for key in GENERATION_FIELDS})
+        chosen = {"base_model": data["base_model"]} if "base_model" in self.fields else {}
         return {
+            **chosen,
             "name": data["name"],
             "instructions": data["instructions"],
             "answer_mode": data["answer_mode"],

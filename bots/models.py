@@ -6,10 +6,12 @@ import secrets
 from typing import cast
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from neo_support.choices import IntegerChoices, TextChoices
+from neo_support.model_queues import served_models
 from neo_support.models import Organization
 from neo_support.tenancy import TenantModel
 from retrieval.models import KnowledgeBase
@@ -44,7 +46,7 @@ class TicketMode(TextChoices):
 
 
 class AnswerMode(TextChoices):
-    GENERATIVE = "generative", "Generative (GPT-Neo)"
+    GENERATIVE = "generative", "Generative (written by the language model)"
     EXTRACTIVE = "extractive", "Extractive (quote the best passages)"
 
 
@@ -73,6 +75,9 @@ class Bot(TenantModel):
     support_email = models.EmailField(blank=True)
     # Signs inbound-email webhook calls (HMAC-SHA256 of the raw message).
     inbound_secret = models.CharField(max_length=64, default=new_secret, editable=False)
+    # The base model writing this bot's answers, one of NEO_MODELS; blank: NEO_MODEL. Its
+    # replies go to that model's generation queue (neo_support.model_queues).
+    base_model = models.CharField(max_length=200, blank=True, default="")
     # The tuned adapter answering for this bot; null: the base model (workers/training).
     model_version = models.ForeignKey(
         "ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -91,6 +96,18 @@ class Bot(TenantModel):
 
     def __str__(self) -> str:
         return cast(str, self.name)
+
+    def clean(self) -> None:
+        if self.base_model and self.base_model not in served_models(settings.NEO_MODEL, settings.NEO_MODELS):
+            served = ", ".join(served_models(settings.NEO_MODEL, settings.NEO_MODELS))
+            raise ValidationError({"base_model": f"{self.base_model} is not served here; one of: {served}."})
+
+    @property
+    def answering_model(self) -> str:
+        """The base model that answers: its choice while it is still served, else NEO_MODEL."""
+        if self.base_model in settings.NEO_MODELS:
+            return str(self.base_model)
+        return str(settings.NEO_MODEL)
 
 
 class Channel(TextChoices):

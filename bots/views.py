@@ -22,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from bots.analytics.selectors import DEFAULT_DAYS, bot_answer_costs
 from bots.chat.selectors import conversation_list
 from bots.forms import SETTINGS_FORMS, BotCreateForm, BotDeleteForm
 from bots.models import Bot
@@ -210,5 +211,8 @@ def _bot_page_response(
         "delete_form": delete_form,
         "snippet": widget_snippet(request, bot),
         "widget_base": widget_base(request),
+        "model": check_model(bot.answering_model),
+        "answer_costs": bot_answer_costs(bot=bot),
+        "cost_days": DEFAULT_DAYS,
     }
     return render(request, "dashboard/bot.html", context)

@@ -14,6 +14,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
+from neo_support.model_queues import queue_models
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "neo_support.settings")
 
 app = Celery("neo_support")
@@ -37,14 +39,21 @@ def _start_heartbeat(sender: Any, **_: Any) -> None:
         process_priority_lower()  # ingest and tuning take only what replies and searches leave
     beat = WorkerBeat(hostname=sender.hostname, pid=os.getpid(), queues=queues)
     describe = None
-    if "generation" in queues:
-        from workers.generation.loading import holder
+    served = queue_models(settings.NEO_MODEL, settings.NEO_MODELS)
+    models = [served[queue] for queue in queues if queue in served]
+    if models:
+        from workers.generation.loading import holder_for
 
-        # Load and warm the model now rather than on the first visitor's question.
-        threading.Thread(target=_load_model_quietly, name="neo-model-load", daemon=True).start()
+        # Load and warm the models now rather than on the first visitor's question.
+        threading.Thread(target=_load_models_quietly, args=(models,), name="neo-model-load", daemon=True).start()
 
         def describe() -> dict[str, object]:
-            return {"model": holder.status()}
+            # "model": NEO_MODEL's state, as /healthz reads it; "models": every model served here.
+            statuses = {model: holder_for(model).status() for model in models}
+            details: dict[str, object] = {"models": list(statuses.values())}
+            if settings.NEO_MODEL in statuses:
+                details["model"] = statuses[settings.NEO_MODEL]
+            return details
 
     thread = threading.Thread(
         target=heartbeat_loop,
@@ -62,13 +71,14 @@ def _start_heartbeat(sender: Any, **_: Any) -> None:
     _heartbeat_threads.append(thread)
 
 
-def _load_model_quietly() -> None:
-    from workers.generation.loading import holder
+def _load_models_quietly(models: list[str]) -> None:
+    from workers.generation.loading import holder_for
     from workers.generation.model import ModelUnavailable
 
     # A failure is logged once by the holder; replies then fall back to extractive answers.
-    with contextlib.suppress(ModelUnavailable):
-        holder.get()
+    for model in models:
+        with contextlib.suppress(ModelUnavailable):
+            holder_for(model).get()
     from workers.moderation.pii import warm_up
 
     warm_up()  # the answers' personal-data screen, a few seconds to build

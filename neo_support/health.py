@@ -57,20 +57,25 @@ def check_workers() -> Check:
     return check
 
 
-def check_model() -> Check:
-    """The generation model's state on the generation workers (or in this process when
-    tasks run here). Never unhealthy by itself: without a model bots answer extractively."""
+def check_model(model: str = "") -> Check:
+    """The state of generation model `model` (NEO_MODEL when blank) on the generation
+    workers (or in this process when tasks run here). Never unhealthy by itself: without
+    a model bots answer extractively."""
+    name = model or settings.NEO_MODEL
     if settings.NEO_TASKS_IN_PROCESS:
-        from workers.generation.loading import holder
+        from workers.generation.loading import holder_for
 
-        return {"ok": True, **holder.status()}
+        return {"ok": True, **holder_for(name).status()}
     try:
         beats = heartbeat_read(get_redis())
     except Exception as error:  # noqa: BLE001
         return {"ok": True, "state": "unknown", "message": f"{type(error).__name__}: {error}"}
-    states = [beat.details["model"] for beat in beats if "model" in beat.details]
+    if name == settings.NEO_MODEL:  # the default model: each generation worker's first
+        states = [beat.details["model"] for beat in beats if "model" in beat.details]
+    else:  # another served model: the workers of its queue report it by name
+        states = [state for beat in beats for state in beat.details.get("models", []) if state.get("name") == name]
     if not states:
-        return {"ok": True, "state": "unknown", "name": settings.NEO_MODEL, "message": "no generation worker reported"}
+        return {"ok": True, "state": "unknown", "name": name, "message": "no generation worker reported"}
     for wanted in ("loaded", "unavailable", "not_loaded"):
         for state in states:
             if state.get("state") == wanted:

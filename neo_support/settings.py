@@ -32,6 +32,7 @@ from neo_support.env import (
     env_str,
     env_url,
 )
+from neo_support.model_queues import queue_models
 from neo_support.redis_client import reconnecting
 from neo_support.sso_config import sign_in_origins, socialaccount_providers, sso_config_from_env
 
@@ -191,7 +192,12 @@ else:
 NEO_TASKS_IN_PROCESS = REDIS_URL is None
 NEO_IN_PROCESS_THREADS = env_int("NEO_IN_PROCESS_THREADS", 2, minimum=1, maximum=64)
 
-CELERY_QUEUES = ("generation", "indexing", "default", "training")
+# One generation queue per served base model (neo_support.model_queues): `generation`
+# for NEO_MODEL, one more for each model in NEO_MODELS.
+NEO_MODEL = env_str("NEO_MODEL", "EleutherAI/gpt-neo-125M")  # the default base model
+NEO_MODELS = env_list("NEO_MODELS")  # more base models bots may choose
+GENERATION_QUEUES = tuple(queue_models(NEO_MODEL, NEO_MODELS))
+CELERY_QUEUES = (*GENERATION_QUEUES, "indexing", "default", "training")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL
 # kombu ships type information but leaves Queue.__init__ unannotated.
@@ -275,7 +281,7 @@ NEO_API_REPLY_WAIT_SECONDS = env_int("NEO_API_REPLY_WAIT_SECONDS", 60, minimum=0
 
 # Models ------------------------------------------------------------------
 
-NEO_MODEL = env_str("NEO_MODEL", "EleutherAI/gpt-neo-125M")
+# NEO_MODEL and NEO_MODELS: with the Celery queues, one per served model.
 NEO_DEVICE = env_matching("NEO_DEVICE", "auto", r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N")
 NEO_DTYPE = env_choice("NEO_DTYPE", "auto", ("auto", "float32", "bfloat16", "float16"))
 # How often a process whose model could not be loaded looks for it again, in the

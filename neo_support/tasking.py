@@ -31,6 +31,7 @@ from django.db import close_old_connections, connections, transaction
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
+from neo_support.model_queues import DEFAULT_QUEUE, generation_queue
 from neo_support.priority import BULK_QUEUES, thread_priority_set
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,18 @@ def enqueue(name: str, *args: Any, **kwargs: Any) -> None:
     transaction.on_commit(partial(dispatch_now, name, *args, **kwargs))
 
 
+def enqueue_for_model(name: str, *args: Any, model: str) -> None:
+    """`enqueue` a generation task on the queue of base model `model` (the bot's
+    `answering_model`): `generation` for NEO_MODEL, its own queue for one of NEO_MODELS
+    (neo_support.model_queues), whose workers load that model."""
+    queue = generation_queue(model, default_model=settings.NEO_MODEL)
+    if queue == DEFAULT_QUEUE:
+        enqueue(name, *args)
+        return
+    registered_task(name)
+    transaction.on_commit(partial(_dispatch, name, args, {}, queue))
+
+
 class UnknownTaskError(LookupError):
     """No task is registered under this name."""
 
@@ -93,14 +106,18 @@ class QueueUnavailable(Exception):  # noqa: N818 - a service outage, reported to
 
 def dispatch_now(name: str, *args: Any, **kwargs: Any) -> None:
     """Send the task registered as `name` now (or run it on this process's pool)."""
+    _dispatch(name, args, kwargs, None)
+
+
+def _dispatch(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], queue: str | None) -> None:
     task = registered_task(name)
     if not settings.NEO_TASKS_IN_PROCESS:
         try:
-            task.apply_async(args=args, kwargs=kwargs)
+            task.apply_async(args=args, kwargs=kwargs, **({"queue": queue} if queue else {}))
         except (KombuOperationalError, RedisError, OSError) as error:
             raise QueueUnavailable(f"could not queue {task.name}: {error}") from error
         return
-    queue = TASK_QUEUES.get(task.name, settings.CELERY_TASK_DEFAULT_QUEUE)
+    queue = queue or TASK_QUEUES.get(task.name, settings.CELERY_TASK_DEFAULT_QUEUE)
     future = _pool_for(queue).submit(_run_in_process, task, args, kwargs)
     with _lock:
         _pending.add(future)

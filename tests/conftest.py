@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -187,48 +187,32 @@ def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
             browser.close()
 
 
-# A tiny GPT-Neo: built from a config, with a byte-level BPE tokenizer trained on the
-# fly, saved to a folder and loaded through the production loader. Nothing downloads.
-
-TINY_CORPUS = [
-    "Customer: How do I reset my password?\nAssistant: Use the reset link on the sign-in page [1].",
-    "Customer: How long do refunds take?\nAssistant: Refunds reach your card within five working days [1].",
-    "Passages:\n[1] Billing > Refunds\nRefunds are paid back to the card you used.",
-    "Answer the customer's question using only the numbered passages below. Cite the passages you use like [1].",
-]
+# Tiny models (GPT-Neo, and the other families): built from a config, with a byte-level
+# BPE tokenizer trained on the fly, saved to a folder and loaded through the production
+# loader. Nothing downloads.
 
 
 @pytest.fixture(scope="session")
 def tiny_neo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPTNeoConfig, GPTNeoForCausalLM, PreTrainedTokenizerFast
+    from tests.tiny_models import build_tiny_model
 
-    directory = tmp_path_factory.mktemp("tiny-gpt-neo")
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    bpe.train_from_iterator(TINY_CORPUS * 20, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
-    tokenizer.save_pretrained(directory)
-    config = GPTNeoConfig(
-        vocab_size=len(tokenizer),
-        max_position_embeddings=1024,
-        hidden_size=32,
-        num_layers=2,
-        num_heads=2,
-        attention_types=[[["global", "local"], 1]],
-        window_size=64,
-        intermediate_size=64,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    GPTNeoForCausalLM(config).save_pretrained(directory)
-    return directory
+    return build_tiny_model("gpt_neo", tmp_path_factory.mktemp("tiny-gpt-neo"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_neo_dir: Path) -> Callable[[str], Path]:
+    """A tiny model of a family ("gpt_neo", "gpt2", "llama", "qwen2"; tests.tiny_models),
+    built once per session: `tiny_model_dir("llama")`."""
+    from tests.tiny_models import build_tiny_model
+
+    built: dict[str, Path] = {"gpt_neo": tiny_neo_dir}
+
+    def folder(family: str) -> Path:
+        if family not in built:
+            built[family] = build_tiny_model(family, tmp_path_factory.mktemp(f"tiny-{family}"))
+        return built[family]
+
+    return folder
 
 
 @pytest.fixture

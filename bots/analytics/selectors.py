@@ -482,6 +482,50 @@ def analytics_compute(chosen: AnalyticsFilter) -> dict[str, Any]:
     return {"answers": result, "training": training}
 
 
+def bot_answer_costs(*, bot: Bot, days: int = DEFAULT_DAYS) -> list[dict[str, Any]]:
+    """What one of the bot's answers cost over the last `days` days, by the model that
+    wrote it (the base model's name and the version: `base`, `v3`) and for quoted answers:
+    answers, worker seconds per answer (`timings.total_ms`), of them the model's own
+    (`generation_ms`), tokens per answer and the devices. Test chats count: they cost the
+    same compute. The most used model first."""
+    today = timezone.localdate()
+    chosen = AnalyticsFilter(
+        organization=bot.organization, since=today - timedelta(days=days - 1), until=today, bot=bot, include_test=True
+    )
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    answers = _messages(chosen).filter(BOT_ANSWER)
+    for version, timings, prompt, completion in answers.values_list(
+        "model_version", "timings", "prompt_tokens", "completion_tokens"
+    ):
+        timings = timings if isinstance(timings, dict) else {}
+        generated = timings.get("mode") == "generative"
+        # Answers from before the model was recorded name only their version.
+        key = (str(timings.get("model") or "") if generated else "", (version or "base") if generated else "quoted")
+        row = rows.setdefault(
+            key,
+            {"model": key[0], "model_version": key[1], "answers": 0, "seconds": 0.0, "generation_seconds": 0.0,
+             "tokens": 0, "devices": set()},
+        )  # fmt: skip
+        row["answers"] += 1
+        row["seconds"] += float(timings.get("total_ms") or 0) / 1000
+        row["generation_seconds"] += float(timings.get("generation_ms") or 0) / 1000
+        row["tokens"] += prompt + completion
+        if timings.get("device"):
+            row["devices"].add(timings["device"])
+    return [
+        {
+            "model": row["model"],
+            "model_version": row["model_version"],
+            "answers": row["answers"],
+            "seconds_per_answer": round(row["seconds"] / row["answers"], 3),
+            "generation_seconds_per_answer": round(row["generation_seconds"] / row["answers"], 3),
+            "tokens_per_answer": round(row["tokens"] / row["answers"]),
+            "devices": sorted(row["devices"]),
+        }
+        for row in sorted(rows.values(), key=lambda row: (-row["answers"], row["model"], row["model_version"]))
+    ]
+
+
 def analytics_summary(chosen: AnalyticsFilter, *, with_clusters: bool = True) -> dict[str, Any]:
     """Every figure of the analytics page for `chosen`, as plain JSON types.
 

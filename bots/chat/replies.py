@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from retrieval.search import IndexUnavailable, search
 from workers.generation.adapters import AdapterRef
 from workers.generation.answer import RETRIEVAL_K, BotSettings, ReplyOutcome, ReplyRequest, ReplyTools, reply_answer
 from workers.generation.cancellation import reply_is_cancelled
-from workers.generation.loading import holder
+from workers.generation.loading import holder_for
 from workers.generation.model import LoadedModel, ModelUnavailable
 from workers.generation.prompt import Passage, Turn
 from workers.moderation.leakage import canary_for
@@ -109,10 +110,11 @@ def bot_settings(bot: Bot) -> BotSettings:
     )
 
 
-def loaded_model() -> LoadedModel | None:
-    """The process's model, or None when it cannot be loaded (replies are then quoted)."""
+def loaded_model(bot: Bot | None = None) -> LoadedModel | None:
+    """The bot's base model (NEO_MODEL without a bot) as this process holds it, or None
+    when it cannot be loaded (replies are then quoted)."""
     try:
-        return holder.get()
+        return holder_for(bot.answering_model if bot is not None else "").get()
     except ModelUnavailable:
         return None
 
@@ -131,7 +133,7 @@ def reply_to_question(*, bot: Bot, question: str) -> ReplyOutcome:
     )
 
     find = _bot_search(list(bot.knowledge_bases.all()), what=f"an evaluated question of bot {bot.pk}")
-    return reply_answer(request, ReplyTools(search=find, emit=lambda _: None, model=loaded_model))
+    return reply_answer(request, ReplyTools(search=find, emit=lambda _: None, model=partial(loaded_model, bot)))
 
 
 def _bot_search(
@@ -181,7 +183,9 @@ def reply_generate(*, message: Message) -> None:
             sent.append(piece)
             deltas.send(piece)
 
-        tools = ReplyTools(search=find, emit=emit, model=loaded_model, cancelled=lambda: reply_is_cancelled(message.pk))
+        tools = ReplyTools(
+            search=find, emit=emit, model=partial(loaded_model, bot), cancelled=lambda: reply_is_cancelled(message.pk)
+        )
         outcome = reply_answer(request, tools)
         if question is not None and outcome.question_verdict is not None:
             verdicts = [*question.moderation, outcome.question_verdict]

@@ -23,7 +23,7 @@ from bots.models import (
     Role,
     Ticket,
 )
-from neo_support.tasking import QueueUnavailable, enqueue
+from neo_support.tasking import QueueUnavailable, enqueue, enqueue_for_model
 from workers.moderation.verdicts import strongest_action
 
 IDENTITY_FIELDS = ("name", "email", "external_id")
@@ -100,7 +100,7 @@ def conversation_ask(
                 return question, None
             reply = Message.objects.create(conversation=conversation, role=Role.BOT, status=MessageStatus.PENDING)
             stored.append(reply.pk)
-            enqueue("workers.tasks.generate_reply", reply.pk)
+            enqueue_for_model("workers.tasks.generate_reply", reply.pk, model=conversation.bot.answering_model)
     except QueueUnavailable:
         # Redis is down: the reply was never queued. Take the pair back so the client's
         # retry (same client_id) asks afresh instead of finding a reply nobody will write.

@@ -38,7 +38,7 @@ from bots.models import (
 )
 from bots.tickets.email_parsing import EmailParseError, InboundEmail, parse_email
 from bots.webhooks.services import webhooks_emit_message, webhooks_emit_ticket
-from neo_support.tasking import enqueue
+from neo_support.tasking import enqueue, enqueue_for_model
 from retrieval.loaders.isolation import ChildError, run_isolated
 from retrieval.services.ingestion import parser_limits
 from workers.moderation.verdicts import strongest_action
@@ -288,10 +288,11 @@ def ticket_triage(*, ticket: Ticket) -> dict[str, Any]:
     Ticket.objects.filter(pk=ticket.pk).update(**changes, updated_at=timezone.now())
     webhooks_emit_ticket(ticket=ticket, event="ticket.updated")
 
-    enqueue("workers.tasks.summarize_ticket", ticket.pk)
+    model = ticket.conversation.bot.answering_model  # its worker holds the bot's model
+    enqueue_for_model("workers.tasks.summarize_ticket", ticket.pk, model=model)
     # A chat handed off to a person is not answered by the bot again.
     if ticket.conversation.bot.ticket_mode != TicketMode.OFF and ticket.conversation.channel != Channel.WIDGET:
-        enqueue("workers.tasks.answer_ticket_task", ticket.pk)
+        enqueue_for_model("workers.tasks.answer_ticket_task", ticket.pk, model=model)
     return changes
 
 

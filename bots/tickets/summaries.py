@@ -42,7 +42,7 @@ def ticket_summarize(*, ticket: Ticket) -> dict[str, Any]:
     bot = ticket.conversation.bot
     written = summarize(
         summary_turns(messages),
-        loaded=loaded_model() if messages else None,
+        loaded=loaded_model(bot) if messages else None,
         instructions=bot.instructions,
         moderation_policy=bot.moderation_policy if isinstance(bot.moderation_policy, dict) else {},
         adapter=adapter_ref(bot),

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
@@ -45,7 +44,7 @@ def model_version_start(
             raise TuningRefused("A model is already being tuned for this bot; wait for it or cancel it.")
         number = (ModelVersion.objects.filter(bot=bot).aggregate(top=Max("number"))["top"] or 0) + 1
         version: ModelVersion = ModelVersion.objects.create(
-            bot=bot, number=number, base_model=settings.NEO_MODEL, config=asdict(config), created_by=by
+            bot=bot, number=number, base_model=bot.answering_model, config=asdict(config), created_by=by
         )
         audit.record(
             organization=bot.organization_id,

@@ -476,3 +476,71 @@ def test_signed_out_visitors_are_sent_to_log_in(client) -> None:
     bot = BotFactory()
     assert client.get(url(bot))["Location"].startswith("/accounts/login/")
     assert client.get("/dashboard/bots/new")["Location"].startswith("/accounts/login/")
+
+
+# Which model answers, and what an answer costs
+
+
+def answer(bot: Bot, *, model: str, version: str, total_ms: float, generation_ms: float, tokens: int):  # type: ignore[no-untyped-def]
+    from tests.factories import MessageFactory
+
+    generated = bool(model)
+    timings = {"mode": "generative" if generated else "extractive", "total_ms": total_ms}
+    if generated:
+        timings.update(generation_ms=generation_ms, device="cpu", model=model)
+    return MessageFactory(
+        conversation=ConversationFactory(bot=bot),
+        role="bot",
+        status="done",
+        text="Refunds take five days.",
+        timings=timings,
+        model_version=version,
+        prompt_tokens=tokens - 10,
+        completion_tokens=10,
+    )
+
+
+@pytest.mark.usefixtures("in_process_tasks")  # the model's state is this process's, not a worker's
+def test_the_page_shows_which_model_answers_and_its_cost_per_answer(client, bot, tiny_neo) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bots.models import Message
+
+    answer(bot, model="org/llama-3b", version="base", total_ms=300, generation_ms=200, tokens=110)
+    answer(bot, model="org/llama-3b", version="base", total_ms=500, generation_ms=400, tokens=130)
+    answer(bot, model="", version="", total_ms=40, generation_ms=0, tokens=10)
+    old = answer(bot, model="org/old-model", version="base", total_ms=9000, generation_ms=9000, tokens=900)
+    Message.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    other = BotFactory(organization=bot.organization)
+    answer(other, model="org/other", version="base", total_ms=100, generation_ms=50, tokens=10)
+
+    page = client.get(url(bot)).content.decode()
+    said = re.search(r'<p id="answering-model">(.*?)</p>', page, re.S)
+    assert said is not None
+    assert f"<strong>{tiny_neo}</strong>" in said.group(1) and "loads with the first question" in said.group(1)
+    rows = re.findall(
+        r"<tr><td>(.*?)</td><td>(.*?)</td><td>(\d+)</td>\s*<td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>", page
+    )
+    assert rows == [
+        ("org/llama-3b", "base", "2", "0.4", "0.3", "120"),
+        ("none (quoted)", "quoted", "1", "0.04", "0.0", "10"),
+    ]
+    assert "org/old-model" not in page and "org/other" not in page
+
+
+def test_with_workers_apart_the_page_says_when_no_generation_worker_reported(client, bot, settings) -> None:
+    settings.NEO_TASKS_IN_PROCESS = False  # workers apart, and none has written a heartbeat
+    settings.REDIS_URL = settings.REDIS_URL or "redis://127.0.0.1:6379/8"
+    page = client.get(url(bot)).content.decode()
+    said = re.search(r'<p id="answering-model">(.*?)</p>', page, re.S)
+    assert said is not None and "no generation worker reported" in said.group(1)
+
+
+def test_an_extractive_bot_says_no_model_writes_its_answers(client, bot) -> None:
+    bot.answer_mode = "extractive"
+    bot.save()
+    page = client.get(url(bot)).content.decode()
+    assert "quotes its documents: no language model writes its answers" in page
+    assert "the cost per answer shows here once the bot has answered" in page

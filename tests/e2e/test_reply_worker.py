@@ -1,5 +1,6 @@
 """End to end: a visitor message in, a real Celery generation worker on Redis, deltas on
-the Redis channel layer, the reply saved. Tiny GPT-Neo, real embedding model and index."""
+the Redis channel layer, the reply saved. Tiny GPT-Neo, and a tiny Llama-family
+instruction model with a chat template; real embedding model and index."""
 
 from __future__ import annotations
 
@@ -28,18 +29,41 @@ def _model_state(client) -> dict | None:
     return model if model.get("state") == "loaded" else None
 
 
+@pytest.mark.parametrize(
+    ("family", "own_queue"),
+    [("gpt_neo", False), ("llama", False), ("llama", True)],
+    ids=["gpt-neo", "llama", "llama-chosen-by-the-bot-on-its-own-queue"],
+)
 def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
-    client, settings, redis_url, tiny_neo_dir, tmp_path
+    client, settings, redis_url, tiny_model_dir, tmp_path, family, own_queue
 ) -> None:
+    """own_queue: NEO_MODEL is GPT-Neo, the bot chose the Llama of NEO_MODELS, and the
+    only worker consumes that model's queue (neo_support.model_queues)."""
+    from kombu import Queue
+
+    from neo_support.celery import app
+    from neo_support.model_queues import generation_queue
+
+    model_dir = tiny_model_dir(family)
+    default_model = str(tiny_model_dir("gpt_neo") if own_queue else model_dir)
+    extra_models = str(model_dir) if own_queue else ""
+    queue = generation_queue(str(model_dir), default_model=default_model)
+    settings.NEO_MODEL, settings.NEO_MODELS = default_model, [extra_models] if own_queue else []
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.NEO_TASKS_IN_PROCESS = False
+    if own_queue:  # declared as settings declare it when NEO_MODELS names the model at start-up
+        app.amqp.queues.add(Queue(queue, routing_key=queue))
     get_redis.cache_clear()
     knowledge_base = KnowledgeBaseFactory()
     document = document_create_from_text(
         knowledge_base=knowledge_base, title="Billing", text="# Refunds\n\nRefunds take five days.", queue=False
     )
     documents_ingest_all(documents=[document])
-    bot = BotFactory(organization=knowledge_base.organization, generation={"temperature": 0, "max_new_tokens": 8})
+    bot = BotFactory(
+        organization=knowledge_base.organization,
+        generation={"temperature": 0, "max_new_tokens": 8},
+        base_model=extra_models,
+    )
     bot.knowledge_bases.add(knowledge_base)
     conversation = conversation_start(bot=bot, visitor_id="visitor")
 
@@ -49,7 +73,8 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
         DATABASE_URL=database_url(),
         REDIS_URL=redis_url,
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        NEO_MODEL=str(tiny_neo_dir),
+        NEO_MODEL=default_model,
+        NEO_MODELS=extra_models,
         NEO_DEVICE="cpu",
         NEO_DTYPE="float32",
         HF_HUB_OFFLINE="1",
@@ -57,7 +82,7 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
     )
     worker = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "neo_support", "worker", "-Q", "generation",
+            sys.executable, "-m", "celery", "-A", "neo_support", "worker", "-Q", queue,
             "-n", f"gen-{uuid.uuid4().hex[:8]}@%h", "--pool", "threads", "--concurrency", "2",
             "--without-gossip", "--without-mingle", "--loglevel", "INFO",
         ],
@@ -66,8 +91,10 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
     try:
         _, reply = conversation_ask(conversation=conversation, text="How long do refunds take?")
         events = listener.events_until_done()
-        model = wait_for(lambda: _model_state(client), 15, "the worker to report its model")
+        model = None if own_queue else wait_for(lambda: _model_state(client), 15, "the worker to report its model")
     finally:
+        if own_queue:
+            del app.amqp.queues[queue]
         worker.send_signal(signal.SIGTERM)
         try:
             worker.wait(timeout=30)
@@ -79,4 +106,6 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
     reply.refresh_from_db()
     assert reply.status == "done" and reply.text == events[-1]["text"]
     assert reply.timings["mode"] == "generative" and reply.completion_tokens > 0
-    assert model["name"] == str(tiny_neo_dir) and model["device"] == "cpu"
+    assert reply.timings["model"] == str(model_dir)
+    if model is not None:
+        assert model["name"] == str(model_dir) and model["device"] == "cpu"

@@ -14,7 +14,7 @@ from neo_support.celery import app
 from neo_support.tasking import TASK_QUEUES, UnknownTaskError, enqueue, task
 
 ROOT = Path(__file__).resolve().parents[2]
-DISPATCHERS = {"enqueue", "dispatch_now", "registered_task"}
+DISPATCHERS = {"enqueue", "enqueue_for_model", "dispatch_now", "registered_task"}
 
 PROJECT_PREFIXES = ("neo_support.", "bots.", "retrieval.", "workers.")
 

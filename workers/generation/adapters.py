@@ -4,7 +4,8 @@ adapter (or none).
 
 peft applies the active adapter to every row of a forward pass; our batching scheduler
 mixes replies of many bots in one pass, so the LoRA layers here pick per row. On the
-first adapter, each target `nn.Linear` of the base model is wrapped in `MultiLoraLinear`
+first adapter, each target linear layer of the base model (`nn.Linear`, or GPT-2's
+`Conv1D`, which stores its weight transposed) is wrapped in `MultiLoraLinear`
 (the base layer untouched inside it); an adapter is read from the files peft saves
 (`adapter_config.json`, `adapter_model.safetensors`). Before every forward pass the
 caller names each row's adapter with `AdapterSet.rows(...)`; only one thread runs
@@ -39,12 +40,50 @@ class _Lora:
     scale: float
 
 
+def linear_shape(module: Any) -> tuple[int, int] | None:
+    """(in features, out features) of a linear layer a LoRA adapter can target: an
+    `nn.Linear`, or the `Conv1D` of GPT-2 and its kin (weight stored as [in, out]);
+    None for anything else."""
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    if isinstance(module, torch.nn.Linear):
+        return module.in_features, module.out_features
+    if isinstance(module, Conv1D):
+        return int(module.weight.shape[0]), int(module.weight.shape[1])
+    return None
+
+
+def lora_target_modules(model: Any) -> list[str]:
+    """The names (last part) of the model's linear layers inside its transformer blocks,
+    for peft's `target_modules`: the attention and MLP projections of whatever family it
+    is (GPT-Neo's q_proj/out_proj/c_fc/c_proj, GPT-2's c_attn/c_proj/c_fc, Llama's and
+    Qwen2's q/k/v/o_proj and gate/up/down_proj). The output head is left alone."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    names = {
+        name.rpartition(".")[2]
+        for name, module in model.named_modules()
+        if module is not head and "." in name and linear_shape(module) is not None
+    }
+    if not names:
+        raise ValueError(f"{type(model).__name__} has no linear layers a LoRA adapter could target")
+    return sorted(names)
+
+
+def has_transposed_linears(model: Any, targets: Sequence[str]) -> bool:
+    """Whether any target is a `Conv1D` (peft's `fan_in_fan_out`)."""
+    from transformers.pytorch_utils import Conv1D
+
+    wanted = set(targets)
+    return any(isinstance(m, Conv1D) and n.rpartition(".")[2] in wanted for n, m in model.named_modules())
+
+
 @cache
 def _multi_lora_class() -> type:
     import torch
 
     class MultiLoraLinear(torch.nn.Module):
-        def __init__(self, base: torch.nn.Linear) -> None:
+        def __init__(self, base: torch.nn.Module) -> None:
             super().__init__()
             self.base = base
             self.adapters: dict[str, _Lora] = {}
@@ -95,6 +134,8 @@ class AdapterSet:
             config = json.loads((folder / "adapter_config.json").read_text())
             weights = load_file(folder / "adapter_model.safetensors")
             rank, alpha = int(config["r"]), float(config["lora_alpha"])
+            # peft's scaling: alpha / rank, or alpha / sqrt(rank) with rank-stabilised LoRA.
+            scale = alpha / (rank**0.5 if config.get("use_rslora") else rank)
         except Exception as error:  # noqa: BLE001 - missing, truncated, not safetensors: all unreadable
             raise AdapterUnavailable(f"adapter {key} in {folder} cannot be read: {error}") from None
         pairs: dict[str, dict[str, Any]] = {}
@@ -110,13 +151,13 @@ class AdapterSet:
         staged: list[tuple[str, _Lora]] = []
         for module_name, tensors in pairs.items():
             target = self.layers.get(module_name) or modules.get(module_name)
-            base = getattr(target, "base", target)
-            if not isinstance(base, torch.nn.Linear) or set(tensors) != {"A", "B"}:
+            shape = linear_shape(getattr(target, "base", target))
+            if shape is None or set(tensors) != {"A", "B"}:
                 raise AdapterUnavailable(f"adapter {key} does not fit the base model at {module_name}")
             down, up = tensors["A"], tensors["B"]
-            if down.shape != (rank, base.in_features) or up.shape != (base.out_features, rank):
+            if down.shape != (rank, shape[0]) or up.shape != (shape[1], rank):
                 raise AdapterUnavailable(f"adapter {key} does not fit the base model at {module_name}")
-            lora = _Lora(down.to(parameter.device, torch.float32), up.to(parameter.device, torch.float32), alpha / rank)
+            lora = _Lora(down.to(parameter.device, torch.float32), up.to(parameter.device, torch.float32), scale)
             staged.append((module_name, lora))
         for module_name, lora in staged:  # all checked: now change the model
             self._wrapped(module_name).adapters[key] = lora

@@ -254,9 +254,10 @@ def reply_answer(request: ReplyRequest, tools: ReplyTools) -> ReplyOutcome:
         "total_ms": round((time.perf_counter() - stream.started) * 1000, 1),
         "mode": mode,
     }
-    if mode == "generative":  # compute accounting: the model's own time, and where it ran
+    if mode == "generative":  # compute accounting: the model's own time, where it ran, which model
         timings["generation_ms"] = round(stats.seconds * 1000, 1)
         timings["device"] = stats.device
+        timings["model"] = stats.model
     return ReplyOutcome(
         text=answer,
         blocked=gate.blocked,
@@ -291,10 +292,12 @@ def _generate(
             count_tokens=loaded.count_tokens,
             context_window=loaded.context_window,
             answer_budget=params.max_new_tokens,
+            chat=loaded.render_chat if loaded.has_chat_template else None,
         )
     except PromptTooLong:
         return False
     passages[:] = list(prompt.passages)  # citations refer to the passages the model saw
+    stats.model = loaded.name
     adapter, stats.model_version = adapter_choose(bot.adapter, base_model=loaded.name, adapters=loaded.adapters)
     produced = False
     for piece in stream_text(
@@ -306,6 +309,7 @@ def _generate(
         stats=stats,
         scheduler=loaded.scheduler,
         adapter=adapter,
+        add_special_tokens=not prompt.chat,
     ):
         if not produced and not piece.strip():
             continue  # leading whitespace after "Assistant:"

@@ -134,7 +134,7 @@ class BatchScheduler:
 
     def _emit(self, sequence: _Sequence, token: int) -> bool:
         """Hand `token` to the request; True when the sequence is finished."""
-        if token == self.loaded.eos_token_id or sequence.cancelled():
+        if token in self.loaded.end_token_ids or sequence.cancelled():
             sequence.out.put(_DONE)
             return True
         sequence.generated.append(token)

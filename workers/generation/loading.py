@@ -64,7 +64,8 @@ class ModelHolder:
     look at the local cache, and a load once the weights are there), so a model
     downloaded later is picked up without a restart."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str | None = None) -> None:
+        self._name = name  # None: NEO_MODEL, read when loading (tests change it)
         self._lock = threading.Lock()
         self._loaded: LoadedModel | None = None
         self._error: str | None = None
@@ -80,7 +81,7 @@ class ModelHolder:
             return loaded
         with self._lock:
             if self._loaded is None and self._error is None:
-                name, device, dtype = settings.NEO_MODEL, settings.NEO_DEVICE, settings.NEO_DTYPE
+                name, device, dtype = self._name or settings.NEO_MODEL, settings.NEO_DEVICE, settings.NEO_DTYPE
                 try:
                     self._loaded = load_model(name, device=device, dtype=dtype)
                 except ModelUnavailable as error:
@@ -128,15 +129,15 @@ class ModelHolder:
         if self._loaded is not None:
             loaded = self._loaded
             return {"state": "loaded", "name": loaded.name, "device": loaded.device, "dtype": loaded.dtype}
+        name = self._name or settings.NEO_MODEL
         if self._error is not None:
-            status: dict[str, Any] = {"state": "unavailable", "name": settings.NEO_MODEL, "message": self._error}
+            status: dict[str, Any] = {"state": "unavailable", "name": name, "message": self._error}
             if self._retry_seconds is not None:
                 status["retry_seconds"] = self._retry_seconds
             return status
-        if local_weights(settings.NEO_MODEL) is None:
-            message = missing_weights_message(settings.NEO_MODEL)
-            return {"state": "unavailable", "name": settings.NEO_MODEL, "message": message}
-        return {"state": "not_loaded", "name": settings.NEO_MODEL}
+        if local_weights(name) is None:
+            return {"state": "unavailable", "name": name, "message": missing_weights_message(name)}
+        return {"state": "not_loaded", "name": name}
 
     def reset(self) -> None:
         """Forget the model and stop looking for it (tests, or after NEO_MODEL changed)."""
@@ -149,3 +150,25 @@ class ModelHolder:
 
 
 holder = ModelHolder()
+_holders: dict[str, ModelHolder] = {}
+_holders_lock = threading.Lock()
+
+
+def holder_for(name: str) -> ModelHolder:
+    """The process's holder of base model `name`: `holder` for NEO_MODEL (or ""), one more
+    per other model a bot chose (NEO_MODELS), each loaded on first use."""
+    from django.conf import settings
+
+    if not name or name == settings.NEO_MODEL:
+        return holder
+    with _holders_lock:
+        return _holders.setdefault(name, ModelHolder(name))
+
+
+def holders_reset() -> None:
+    """Forget every model this process holds (tests, or after the settings changed)."""
+    holder.reset()
+    with _holders_lock:
+        for other in _holders.values():
+            other.reset()
+        _holders.clear()

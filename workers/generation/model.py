@@ -13,7 +13,8 @@ serve (warm-up, adapters, batch scheduler) and holding it per process is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,64 @@ class LoadedModel:
     scheduler: Any = None
     # Tuned LoRA adapters served on this base model (workers.generation.adapters).
     adapters: Any = None
+    # Every token that ends a reply (`end_token_ids`); eos_token_id alone when left empty.
+    end_token_ids: frozenset[int] = field(default_factory=frozenset)
+    family: str = ""  # the config's model_type: "gpt_neo", "llama", "qwen2", ...
+
+    def __post_init__(self) -> None:
+        if not self.end_token_ids and self.eos_token_id is not None:
+            self.end_token_ids = frozenset({self.eos_token_id})
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        return render_chat(self.tokenizer, messages)
+
+
+def render_chat(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
+    """The conversation in the tokenizer's chat format, ending where the assistant's
+    answer starts. Templates that refuse a system turn (Gemma's, older Mistral's) get
+    its text at the head of the first user turn instead."""
+    from jinja2 import TemplateError
+
+    try:
+        return str(tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True))
+    except TemplateError:
+        if not messages or messages[0]["role"] != "system":
+            raise
+    system, rest = messages[0]["content"], [dict(message) for message in messages[1:]]
+    first_user = next((message for message in rest if message["role"] == "user"), None)
+    if first_user is None:
+        rest.insert(0, {"role": "user", "content": system})
+    else:
+        first_user["content"] = f"{system}\n\n{first_user['content']}"
+    return str(tokenizer.apply_chat_template(rest, tokenize=False, add_generation_prompt=True))
+
+
+def end_token_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    """The tokens that end a reply, from the model's own files: its generation config's
+    `eos_token_id` (an int or, for instruction models, a list: Llama 3 ends a turn with
+    <|eot_id|> and a text with <|end_of_text|>), the model config's, and the tokenizer's."""
+    found: set[int] = set()
+    for source in (getattr(model, "generation_config", None), getattr(model, "config", None), tokenizer):
+        value = getattr(source, "eos_token_id", None)
+        if isinstance(value, int):
+            found.add(value)
+        elif isinstance(value, (list, tuple)):
+            found.update(int(token) for token in value)
+    return frozenset(found)
+
+
+def context_window_of(config: Any) -> int:
+    """The longest sequence the model takes: `max_position_embeddings` (GPT-2 maps its
+    `n_positions` onto it), 2048 when the config says nothing."""
+    value = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    return int(value or 2048)
 
 
 @cache
@@ -170,7 +226,9 @@ def load_weights(name: str, *, device: str = "auto", dtype: str = "auto") -> Loa
         tokenizer=tokenizer,
         device=device,
         dtype=dtype,
-        context_window=int(getattr(model.config, "max_position_embeddings", 2048)),
+        context_window=context_window_of(model.config),
         eos_token_id=tokenizer.eos_token_id,
         load_seconds=0.0,
+        end_token_ids=end_token_ids(model, tokenizer),
+        family=str(getattr(model.config, "model_type", "")),
     )

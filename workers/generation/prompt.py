@@ -4,6 +4,13 @@ The prompt holds the bot's instructions, the numbered passages, the recent turns
 and the question, fitted to the model's context window with the model's own
 token counter and a reserved answer budget: the oldest turns go first, then the
 lowest-ranked passages; a passage is never cut.
+
+Two formats: a model whose tokenizer has a chat template (instruction models: Llama,
+Qwen, Mistral, ...) gets chat messages (a system message with the instructions and the
+passages, then the turns as user and assistant messages, the question last), rendered
+by the caller's `ChatRenderer` with that template, and ends at the model's own end
+tokens; a base model (GPT-Neo) gets the plain completion prompt below, and the stop
+sequences end its turn.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 TokenCounter = Callable[[str], int]
+# Chat messages ({"role": ..., "content": ...}) to the prompt text in a model's chat format.
+ChatRenderer = Callable[[Sequence[dict[str, str]]], str]
 
 STOP_SEQUENCES = ("\nCustomer:", "\nAssistant:", "\nPassages:", "\n\n\n")
 GUIDANCE = (
@@ -51,6 +60,8 @@ class Prompt:
     turns: tuple[Turn, ...]
     token_count: int
     stop_sequences: tuple[str, ...] = STOP_SEQUENCES
+    # Rendered with a chat template, which writes the model's special tokens (BOS) itself.
+    chat: bool = False
 
 
 def _passage_block(number: int, passage: Passage) -> str:
@@ -58,10 +69,43 @@ def _passage_block(number: int, passage: Passage) -> str:
     return f"[{number}] {where}\n{passage.text.strip()}"
 
 
-def render(instructions: str, passages: Sequence[Passage], turns: Sequence[Turn], question: str) -> str:
+def _system_text(instructions: str, passages: Sequence[Passage]) -> list[str]:
     parts = [instructions.strip(), GUIDANCE] if instructions.strip() else [GUIDANCE]
     if passages:
         parts.append("Passages:\n" + "\n\n".join(_passage_block(n, p) for n, p in enumerate(passages, start=1)))
+    return parts
+
+
+def chat_messages(
+    instructions: str, passages: Sequence[Passage], turns: Sequence[Turn], question: str
+) -> list[dict[str, str]]:
+    """The system message (instructions, guidance, passages), the turns and the question
+    as chat messages. Roles alternate user/assistant after the system message, as the
+    strictest templates (Mistral's) require: consecutive turns of one side are joined,
+    and assistant turns before the first customer turn (a greeting) are left out."""
+    messages = [{"role": "system", "content": "\n\n".join(_system_text(instructions, passages))}]
+    for role, text in [*(("user" if t.role == "customer" else "assistant", t.text) for t in turns), ("user", question)]:
+        text = text.strip()
+        if (len(messages) == 1 and role == "assistant") or not text:
+            continue
+        if messages[-1]["role"] == role:
+            messages[-1]["content"] += "\n\n" + text
+        else:
+            messages.append({"role": role, "content": text})
+    return messages
+
+
+def render(
+    instructions: str,
+    passages: Sequence[Passage],
+    turns: Sequence[Turn],
+    question: str,
+    chat: ChatRenderer | None = None,
+) -> str:
+    """The prompt text: in the model's chat format when `chat` is given, else the completion prompt."""
+    if chat is not None:
+        return chat(chat_messages(instructions, passages, turns, question))
+    parts = _system_text(instructions, passages)
     lines = [f"{'Customer' if turn.role == 'customer' else 'Assistant'}: {turn.text.strip()}" for turn in turns]
     lines += [f"Customer: {question.strip()}", "Assistant:"]
     parts.append("Conversation:\n" + "\n".join(lines))
@@ -77,15 +121,25 @@ def build_prompt(
     count_tokens: TokenCounter,
     context_window: int,
     answer_budget: int,
+    chat: ChatRenderer | None = None,
 ) -> Prompt:
-    """The fullest prompt that leaves `answer_budget` tokens of `context_window` for the answer."""
+    """The fullest prompt that leaves `answer_budget` tokens of `context_window` for the
+    answer; in the model's chat format when `chat` renders one (no stop sequences then:
+    the model's end tokens end the answer)."""
     limit = context_window - answer_budget
     kept_passages, kept_turns = list(passages), list(turns)
     while True:
-        text = render(instructions, kept_passages, kept_turns, question)
+        text = render(instructions, kept_passages, kept_turns, question, chat)
         tokens = count_tokens(text)
         if tokens <= limit:
-            return Prompt(text=text, passages=tuple(kept_passages), turns=tuple(kept_turns), token_count=tokens)
+            return Prompt(
+                text=text,
+                passages=tuple(kept_passages),
+                turns=tuple(kept_turns),
+                token_count=tokens,
+                stop_sequences=() if chat is not None else STOP_SEQUENCES,
+                chat=chat is not None,
+            )
         if kept_turns:
             kept_turns.pop(0)
         elif kept_passages:

@@ -37,6 +37,7 @@ class GenerationStats:
     completion_tokens: int = 0
     stopped_by: str = ""  # "eos", "stop_sequence", "length", "cancelled"
     model_version: str = ""  # "base" or the tuned version's label that wrote it
+    model: str = ""  # the base model's name (NEO_MODEL) that wrote it
     device: str = ""
     seconds: float = 0.0  # decoding, from the prompt's tokens to the last token
 

@@ -53,7 +53,7 @@ def _decode_alone(
             if cancelled():
                 return
             token = next_token(output.logits[0, -1], generated, params, generator)
-            if token == loaded.eos_token_id:
+            if token in loaded.end_token_ids:
                 return
             generated.append(token)
             yield token
@@ -73,13 +73,15 @@ def stream_text(
     stats: GenerationStats | None = None,
     scheduler: BatchScheduler | None = None,
     adapter: str | None = None,
+    add_special_tokens: bool = True,
 ) -> Iterator[str]:
     """Yield pieces of the answer as they are decoded, alone or in `scheduler`'s batch.
     Text that might be the start of a stop sequence is held back until it is known not
-    to be one."""
+    to be one. A prompt rendered with a chat template holds its special tokens already:
+    pass `add_special_tokens=False`, or a Llama tokenizer adds a second BOS."""
     stats = stats if stats is not None else GenerationStats()
     tokenizer = loaded.tokenizer
-    prompt_ids = tokenizer(prompt)["input_ids"]
+    prompt_ids = tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
     stats.prompt_tokens = len(prompt_ids)
     stats.device = loaded.device
     decoding_since = time.perf_counter()

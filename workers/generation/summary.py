@@ -77,14 +77,14 @@ def generated_summary(
 ) -> tuple[str, str] | None:
     """(summary, model version label), or None when the model cannot give one that passes."""
     lines = [f"{'Customer' if t.role == 'customer' else 'Assistant'}: {' '.join(t.text.split())}" for t in turns]
-    prompt = f"{INSTRUCTION}\n\nConversation:\n" + "\n".join(lines[-MAX_TURNS:]) + "\n\nSummary:"
+    prompt = _summary_prompt(loaded, lines[-MAX_TURNS:])
     if loaded.count_tokens(prompt) > loaded.context_window - 80:
-        prompt = f"{INSTRUCTION}\n\nConversation:\n" + "\n".join(lines[-2:]) + "\n\nSummary:"
+        prompt = _summary_prompt(loaded, lines[-2:])
     key, label = adapter_choose(adapter, base_model=loaded.name, adapters=loaded.adapters)
     params = SamplingParameters(max_new_tokens=80)
     text = "".join(
         stream_text(loaded, prompt, params, stop_sequences=("\n\n", "\nCustomer:"), scheduler=loaded.scheduler,
-                    adapter=key)
+                    adapter=key, add_special_tokens=not loaded.has_chat_template)
     ).strip()  # fmt: skip
     if not text:
         return None
@@ -96,6 +96,16 @@ def generated_summary(
     if not sentences or any(v.action >= Action.REMOVE for v in verdicts):
         return None
     return " ".join(v.text for v in verdicts), label
+
+
+def _summary_prompt(loaded: LoadedModel, lines: Sequence[str]) -> str:
+    """The request in the model's chat format when it has one, else as a completion prompt."""
+    conversation = "Conversation:\n" + "\n".join(lines)
+    if loaded.has_chat_template:
+        return loaded.render_chat(
+            [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": conversation}]
+        )
+    return f"{INSTRUCTION}\n\n{conversation}\n\nSummary:"
 
 
 def summarize(

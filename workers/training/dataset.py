@@ -2,7 +2,8 @@
 
 An example is a prompt in exactly the format the bot uses at run time
 (`workers.generation.prompt.render`: instructions, numbered passages, the
-conversation so far) and the answer a person stood behind:
+conversation so far; kept as chat messages too, which a model with a chat template
+is tuned on, as it is prompted) and the answer a person stood behind:
 
 - an agent's reply in a conversation or ticket that ended resolved or solved;
 - a bot answer a visitor rated thumbs up;
@@ -23,10 +24,10 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from workers.generation.prompt import Passage, Turn, render
+from workers.generation.prompt import Passage, Turn, chat_messages, render
 
 MIN_ANSWERS = 50  # fewer, and a tuned model learns noise: the base model stays
 VALIDATION_SHARE = 10  # percent of conversations held back
@@ -44,6 +45,9 @@ class Example:
     answer: str
     source: str  # "agent", "rated", "knowledge"
     split: str = "train"
+    # The same prompt as chat messages (`workers.generation.prompt.chat_messages`), for a
+    # model with a chat template; empty for knowledge passages, plain text for any model.
+    messages: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -78,8 +82,11 @@ def _split_of(group: str) -> str:
     return "validation" if bucket < VALIDATION_SHARE else "train"
 
 
-def _prompt_for(instructions: str, answer: AnswerRow, redact: Callable[[str], str]) -> str | None:
-    """The prompt the bot would have seen before `answer`, or None when no question precedes it."""
+def _prompt_for(
+    instructions: str, answer: AnswerRow, redact: Callable[[str], str]
+) -> tuple[str, list[dict[str, str]]] | None:
+    """The prompt the bot would have seen before `answer`, as completion text and as chat
+    messages, or None when no question precedes it."""
     earlier = answer.earlier
     if not earlier or earlier[-1].role != "visitor" or earlier[-1].moderation_action == "block":
         return None
@@ -89,7 +96,9 @@ def _prompt_for(instructions: str, answer: AnswerRow, redact: Callable[[str], st
         for m in earlier[:-1][-MAX_TURNS:]
         if m.text.strip()
     ]
-    return render(instructions, answer.cited, turns, question)
+    return render(instructions, answer.cited, turns, question), chat_messages(
+        instructions, answer.cited, turns, question
+    )
 
 
 def _knowledge_examples(chunks: Iterable[ChunkRow], redact: Callable[[str], str]) -> Iterator[Example]:
@@ -135,24 +144,22 @@ def examples_from_history(
     for answer_row in answers:
         if on_answer is not None:
             on_answer()
-        prompt = _prompt_for(instructions, answer_row, redact)
-        if prompt is None:
+        prompted = _prompt_for(instructions, answer_row, redact)
+        if prompted is None:
             continue
+        prompt, messages = prompted
         answer = " " + redact(answer_row.text.strip())
         key = hashlib.sha256(f"{_normalised(prompt)}\0{_normalised(answer)}".encode()).hexdigest()
         if key in seen:
             continue
         seen.add(key)
         group = f"conversation-{answer_row.conversation_id}"
-        examples.append(Example(group, prompt, answer, answer_row.source, _split_of(group)))
+        examples.append(Example(group, prompt, answer, answer_row.source, _split_of(group), messages))
     require_history(name, len(examples), minimum)
-    examples.extend(
-        Example(e.group, e.prompt, e.answer, e.source, _split_of(e.group)) for e in _knowledge_examples(chunks, redact)
-    )
+    examples.extend(replace(e, split=_split_of(e.group)) for e in _knowledge_examples(chunks, redact))
     if not any(e.split == "validation" for e in examples):  # tiny histories: hold one conversation back
         first = examples[0].group
-        examples = [Example(e.group, e.prompt, e.answer, e.source, "validation" if e.group == first else e.split)
-                    for e in examples]  # fmt: skip
+        examples = [replace(e, split="validation") if e.group == first else e for e in examples]
     return examples
 
 

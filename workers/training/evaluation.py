@@ -27,7 +27,7 @@ from workers.moderation.grounding import GroundingCheck, content_words
 from workers.moderation.pipeline import OutputScreen, Policy
 from workers.moderation.verdicts import Action
 from workers.training.dataset import Example
-from workers.training.finetune import perplexity
+from workers.training.finetune import perplexity, prompt_text
 
 TOLERANCE = 0.02
 MAX_ANSWERS = 50
@@ -64,10 +64,12 @@ def overlap_f1(answer: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def generate(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: int, device: str, max_tokens: int) -> str:
-    """Greedy, cut at the run-time stop sequences."""
+def generate(model: Any, tokenizer: Any, example: Example, *, max_new_tokens: int, device: str, max_tokens: int) -> str:
+    """Greedy, in the run-time prompt format: ended by the model's end tokens, and cut at
+    the stop sequences for a completion prompt."""
     import torch
 
+    prompt = prompt_text(tokenizer, example)
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"][-(max_tokens - max_new_tokens) :]
     with torch.inference_mode():
         output = model.generate(
@@ -78,7 +80,7 @@ def generate(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: int, de
             pad_token_id=tokenizer.eos_token_id,
         )
     text = tokenizer.decode(output[0][len(ids) :], skip_special_tokens=True)
-    return cut_at_stop(text, STOP_SEQUENCES)[0].strip()
+    return text.strip() if prompt != example.prompt else cut_at_stop(text, STOP_SEQUENCES)[0].strip()
 
 
 def score(
@@ -98,7 +100,7 @@ def score(
     passed = overlaps = 0.0
     for example in held_back:
         answer = generate(
-            model, tokenizer, example.prompt, max_new_tokens=max_new_tokens, device=device, max_tokens=max_tokens
+            model, tokenizer, example, max_new_tokens=max_new_tokens, device=device, max_tokens=max_tokens
         )
         passages = passages_of(example.prompt)
         if passages:

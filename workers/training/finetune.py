@@ -1,7 +1,8 @@
 """LoRA fine-tuning of a bot's GPT-Neo on its training examples, and the perplexity
 that decides whether the result may be deployed.
 
-Parameter-efficient (peft's LoRA on the attention and MLP projections): the base
+Parameter-efficient (peft's LoRA on the attention and MLP projections, found in the
+model whatever its family: `workers.generation.adapters.lora_target_modules`): the base
 weights stay frozen and shared, an adapter is a few megabytes. The loss counts only the
 answer's tokens; the prompt is the run-time prompt, cut from the left when too long.
 Training writes a checkpoint (adapter, optimizer and schedule, step, random state) every
@@ -25,8 +26,6 @@ from workers.training.dataset import Example
 
 logger = logging.getLogger(__name__)
 
-# GPT-Neo's projections: attention, then the MLP.
-TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "out_proj", "c_fc", "c_proj"]
 IGNORE = -100
 
 
@@ -82,9 +81,20 @@ class TrainingCancelled(Exception):  # noqa: N818 - a person's decision, not a f
     """Stopped on request; the checkpoint holds the progress."""
 
 
+def prompt_text(tokenizer: Any, example: Example) -> str:
+    """The example's prompt as the model is prompted at run time: rendered with the
+    tokenizer's chat template when it has one (and the example has chat messages), else
+    the completion text."""
+    from workers.generation.model import render_chat
+
+    if example.messages and getattr(tokenizer, "chat_template", None):
+        return render_chat(tokenizer, example.messages)
+    return example.prompt
+
+
 def encode(tokenizer: Any, example: Example, max_tokens: int) -> tuple[list[int], list[int]]:
     """Token ids of prompt + answer + end, and labels that count only the answer."""
-    prompt = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
+    prompt = tokenizer(prompt_text(tokenizer, example), add_special_tokens=False)["input_ids"]
     answer = tokenizer(example.answer, add_special_tokens=False)["input_ids"]
     if tokenizer.eos_token_id is not None:
         answer = [*answer, tokenizer.eos_token_id]
@@ -161,16 +171,20 @@ def train_adapter(
     import torch
     from peft import LoraConfig, get_peft_model
 
+    from workers.generation.adapters import has_transposed_linears, lora_target_modules
+
     training = [example for example in examples if example.split == "train"]
     if not training:
         raise ValueError("No training examples.")
     torch.manual_seed(config.seed)
     tokenizer, model = load_base(base, device)
+    targets = lora_target_modules(model)
     lora = LoraConfig(
         r=config.rank,
         lora_alpha=config.alpha,
         lora_dropout=config.dropout,
-        target_modules=TARGET_MODULES,
+        target_modules=targets,
+        fan_in_fan_out=has_transposed_linears(model, targets),
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, lora)

@@ -78,6 +78,11 @@ def test_the_dataset_takes_what_people_stood_behind_in_the_run_time_prompt_forma
     assert answers[0].prompt.startswith("You are Tally, Tallyho's assistant.")
     assert answers[0].prompt.endswith(f"Conversation:\nCustomer: {QUESTIONS[0][0]}\nAssistant:")
     assert "Passages:\n[1] Billing > Refunds\nRefunds go back" in answers[1].prompt
+    # The same prompt as chat messages, for a model with a chat template.
+    assert [m["role"] for m in answers[0].messages] == ["system", "user"]
+    assert answers[0].messages[0]["content"].startswith("You are Tally, Tallyho's assistant.")
+    assert answers[0].messages[1]["content"] == QUESTIONS[0][0]
+    assert all(not e.messages for e in examples if e.source == "knowledge")
     assert not any("Other company" in e.prompt + e.answer for e in examples)
     assert not any(unrated.text in e.answer for e in examples)
     assert agent.conversation_id != rated.conversation_id
@@ -143,7 +148,7 @@ def test_personal_data_is_redacted_before_anything_is_written(tmp_path: Path) ->
         assert secret not in written
     assert "[email]" in written and "[card number]" in written and "[phone]" in written
     assert read_jsonl(path) == examples
-    assert set(json.loads(written.splitlines()[0])) == {"group", "prompt", "answer", "source", "split"}
+    assert set(json.loads(written.splitlines()[0])) == {"group", "prompt", "answer", "source", "split", "messages"}
 
 
 def support_examples(count: int = 60) -> list[Example]:
@@ -154,7 +159,12 @@ def support_examples(count: int = 60) -> list[Example]:
             "Passages:\n[1] Billing > Refunds\nRefunds are paid back.\n\n"
             f"Conversation:\nCustomer: {question}\nAssistant:"
         )
-        examples.append(Example(f"c{n}", prompt, " " + answer, "agent", "validation" if n % 10 == 0 else "train"))
+        messages = [
+            {"role": "system", "content": "Passages:\n[1] Billing > Refunds\nRefunds are paid back."},
+            {"role": "user", "content": question},
+        ]
+        split = "validation" if n % 10 == 0 else "train"
+        examples.append(Example(f"c{n}", prompt, " " + answer, "agent", split, messages))
     return examples
 
 
