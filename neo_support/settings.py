@@ -312,6 +312,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # Retrieval ----------------------------------------------------------------
 
+# Where this host keeps its copy of each knowledge base's index: a cache rebuilt from the
+# database when missing (docs/operations.md, "More than one host"). Unset: MEDIA_ROOT/indexes.
+NEO_INDEX_DIR: Path | None = env_path("NEO_INDEX_DIR", Path()) if os.environ.get("NEO_INDEX_DIR") else None
 # Knowledge bases with more chunks than this search an HNSW graph instead of exact search.
 NEO_HNSW_THRESHOLD = env_int("NEO_HNSW_THRESHOLD", 50_000, minimum=1)
 NEO_WEB_IMPORT_MAX_PAGES = env_int("NEO_WEB_IMPORT_MAX_PAGES", 50, minimum=1, maximum=10_000)
