@@ -34,6 +34,7 @@ from neo_support.env import (
 )
 from neo_support.redis_client import reconnecting
 from neo_support.sso_config import sign_in_origins, socialaccount_providers, sso_config_from_env
+from neo_support.storage_config import storage_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("NEO_VAR_DIR", BASE_DIR / "var")
@@ -284,8 +285,9 @@ STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static")
 STATIC_URL = "/static/"
 if DEBUG:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request until collectstatic ran
+# Uploads, attachments, tuned adapters: MEDIA_ROOT, or an S3-compatible store (NEO_STORAGE).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": storage_from_env(),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
