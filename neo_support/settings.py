@@ -317,6 +317,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Where this host keeps its copy of each knowledge base's index: a cache rebuilt from the
 # database when missing (docs/operations.md, "More than one host"). Unset: MEDIA_ROOT/indexes.
 NEO_INDEX_DIR: Path | None = env_path("NEO_INDEX_DIR", Path()) if os.environ.get("NEO_INDEX_DIR") else None
+# A host lacking a knowledge base's current index builds it before searching when it has at
+# most this many chunks (about a second per 10,000); a bigger one is built in the background
+# while the version the host holds answers.
+NEO_INDEX_INLINE_BUILD_CHUNKS = env_int("NEO_INDEX_INLINE_BUILD_CHUNKS", 10_000, minimum=0)
 # Knowledge bases with more chunks than this search an HNSW graph instead of exact search.
 NEO_HNSW_THRESHOLD = env_int("NEO_HNSW_THRESHOLD", 50_000, minimum=1)
 NEO_WEB_IMPORT_MAX_PAGES = env_int("NEO_WEB_IMPORT_MAX_PAGES", 50, minimum=1, maximum=10_000)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 from django.db import connection
 
 from retrieval import embeddings
@@ -24,7 +25,7 @@ from retrieval.fusion import adaptive_fusion, top
 from retrieval.hits import SearchHit
 from retrieval.index import IndexPair, load_pair, stored_versions
 from retrieval.models import Chunk, KnowledgeBase, SearchMode
-from retrieval.services.indexing import index_cache_fill, index_directory
+from retrieval.services.indexing import index_cache_fill, index_directory, indexed_chunk_count
 
 CANDIDATES = 50
 SNIPPET_CHARS = 240
@@ -107,10 +108,12 @@ def index_for(knowledge_base: KnowledgeBase) -> IndexPair | None:
     """The in-memory index of `knowledge_base` at its current version (None when it has none yet).
 
     This host's index files are a cache of the database: a version missing here is built
-    from the chunk rows. While it is, searches use the version this process already holds
-    (or the newest one on this host's disk) and the build runs in the background; with
-    nothing to serve meanwhile (a new host), the caller waits for a quick build: exact
-    search, which a background build then replaces with the HNSW graph if one is due.
+    from the chunk rows. A small knowledge base (`NEO_INDEX_INLINE_BUILD_CHUNKS`) is built
+    before the search, so a document made ready elsewhere is found at once. A bigger one
+    is built in the background while searches use the version this process already holds
+    (or the newest one on this host's disk); with nothing to serve meanwhile (a new host),
+    the caller waits for a quick build: exact search, which a background build then
+    replaces with the HNSW graph if one is due.
     """
     version = knowledge_base.index_version
     if version == 0:
@@ -119,6 +122,8 @@ def index_for(knowledge_base: KnowledgeBase) -> IndexPair | None:
     stamp = _stamp(directory, version)
     if stamp is not None:
         return _upgraded_later(knowledge_base, directory, _load(directory, version, stamp))
+    if indexed_chunk_count(knowledge_base) <= settings.NEO_INDEX_INLINE_BUILD_CHUNKS:
+        return _upgraded_later(knowledge_base, directory, _fill(knowledge_base, directory, version, quick=True))
     with _cache_lock:
         cached = _cache.get(directory)
     previous = cached[1] if cached is not None and cached[1].version < version else None

@@ -74,6 +74,11 @@ def _indexed_chunks(knowledge_base: KnowledgeBase) -> Any:
     return Chunk.objects.filter(document__knowledge_base=knowledge_base, document__embedded_at__isnull=False)
 
 
+def indexed_chunk_count(knowledge_base: KnowledgeBase) -> int:
+    """How many chunks a build of the knowledge base's index reads."""
+    return int(_indexed_chunks(knowledge_base).count())
+
+
 def _chunk_batches(knowledge_base: KnowledgeBase, dim: int, ids: list[int] | None) -> Iterator[tuple[Any, ...]]:
     """(chunk ids, vectors, indexed texts) of the embedded chunks, `_BATCH` at a time: those
     in `ids`, or all of them (walked by primary key, so no id list is held) when None."""

@@ -88,7 +88,8 @@ def test_a_knowledge_base_whose_documents_were_all_deleted_builds_an_empty_index
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_host_serves_its_previous_version_while_it_builds_the_new_one(settings, tmp_path: Path) -> None:
+def test_a_host_serves_its_previous_version_while_it_builds_a_big_new_one(settings, tmp_path: Path) -> None:
+    settings.NEO_INDEX_INLINE_BUILD_CHUNKS = 1  # "big": more chunks than this
     indexing_host, web_host = tmp_path / "indexing-host", tmp_path / "web-host"
     on_host(settings, indexing_host)
     knowledge_base = KnowledgeBaseFactory(organization=OrganizationFactory())
@@ -169,6 +170,20 @@ def test_two_processes_with_their_own_empty_index_folders_each_answer_from_the_d
     for folder, query, title in answers:
         found = host(folder, SEARCH_ON_A_HOST, str(knowledge_base.pk), query)
         assert found == {"title": title, "versions": [knowledge_base.index_version]}
+
+
+@pytest.mark.django_db
+def test_a_small_knowledge_base_is_brought_up_to_date_before_the_search(settings, tmp_path: Path) -> None:
+    indexing_host, web_host = tmp_path / "indexing-host", tmp_path / "web-host"
+    on_host(settings, indexing_host)
+    knowledge_base = KnowledgeBaseFactory(organization=OrganizationFactory())
+    ingest(knowledge_base, "Refunds", REFUNDS)
+    on_host(settings, web_host)
+    assert titles(knowledge_base, "refunds")[0] == "Refunds"
+    settings.NEO_INDEX_DIR = indexing_host
+    ingest(knowledge_base, "Shipping", SHIPPING)
+    settings.NEO_INDEX_DIR = web_host
+    assert titles(knowledge_base, "parcels to Norway")[0] == "Shipping", "found by the first search after"
 
 
 @pytest.mark.django_db(transaction=True)
