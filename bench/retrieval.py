@@ -14,6 +14,9 @@ calls on the same data, measured in the same run:
   embed, index, database rows) against raw `encode` of the same chunk texts;
 - load time of the 100k-chunk index, and the resident memory of a fresh search
   process (model and index loaded);
+- cold start (`coldstart`): the first search's index on a host with an empty index
+  folder, built from the 100k chunk rows (FAISS + BM25, float32 vectors), against loading
+  the same version from a ready local file;
 - interference (`--parts interference`): a visitor's searches (one every 0.25 s) against
   a knowledge base while a bulk ingest of generated pages runs into it, first on the
   embedded default's in-process indexing pool, then in a separate indexing process at
@@ -294,6 +297,67 @@ def bench_latency(knowledge_base_id: int) -> dict[str, float]:
     }
 
 
+def cpu_description() -> str:
+    """The instruction set faiss was built for and runs with, for the figures' context."""
+    import faiss
+
+    flags = set()
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    best = next((name for name in ("avx512f", "avx2", "sse4_2", "neon") if name in flags), "baseline")
+    build = faiss.get_compile_options().strip()
+    return f"CPU {best.upper()}, faiss {faiss.__version__} ({build}), {os.cpu_count()} cores"
+
+
+def bench_cold_start(knowledge_base_id: int, var_dir: Path) -> dict[str, float]:
+    """A new host's first search: its index folder is empty, so `index_for` builds the
+    current version from the chunk rows; the baseline loads that version's local files."""
+    from django.conf import settings
+
+    from retrieval.index import load_pair
+    from retrieval.models import KnowledgeBase
+    from retrieval.search import forget_cached_indexes, index_for
+    from retrieval.services.indexing import index_directory
+
+    knowledge_base = KnowledgeBase.objects.get(pk=knowledge_base_id)
+    forget_cached_indexes()
+    loads = []
+    for _ in range(3):
+        started = time.perf_counter()
+        load_pair(index_directory(knowledge_base), knowledge_base.index_version)
+        loads.append(time.perf_counter() - started)
+    load_seconds = min(loads)
+    previous = settings.NEO_INDEX_DIR
+    settings.NEO_INDEX_DIR = var_dir / "new-host-indexes"
+    try:
+        forget_cached_indexes()
+        started = time.perf_counter()
+        pair = index_for(knowledge_base)
+        cold_seconds = time.perf_counter() - started
+        assert pair is not None
+        provisional = pair.vectors.is_provisional
+        final = pair
+        while final is not None and final.vectors.is_provisional:  # the HNSW graph, built in the background
+            time.sleep(0.5)
+            final = index_for(knowledge_base)
+        graph_seconds = time.perf_counter() - started
+    finally:
+        settings.NEO_INDEX_DIR = previous
+        forget_cached_indexes()
+    assert pair.version == knowledge_base.index_version
+    print(f"cold     {cpu_description()}; float32 vectors, SQLite rows")
+    print(
+        f"cold     {len(pair.vectors)} chunks: first search's index "
+        f"({'provisional exact' if provisional else 'final'}) "
+        f"built from the database on an empty host in {cold_seconds:.2f} s; HNSW graph in place after "
+        f"{graph_seconds:.1f} s; the same version loaded from local files in {load_seconds:.2f} s"
+    )
+    return {"cold_s": cold_seconds, "ratio": cold_seconds / load_seconds, "graph_s": graph_seconds}
+
+
 def rss_probe(var_dir: str, knowledge_base_id: int) -> None:
     """Run in a fresh process: load the model and index, search, report resident memory."""
     import psutil
@@ -516,7 +580,9 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=SYNTHETIC_CHUNKS)
     parser.add_argument("--pages", type=int, default=INGEST_PAGES)
     parser.add_argument(
-        "--parts", default="quality,latency,ingest", help="Comma-separated parts to run (default: all)."
+        "--parts",
+        default="quality,latency,coldstart,ingest",
+        help="Comma-separated parts to run (default: all but interference).",
     )
     parser.add_argument("--interference-pages", type=int, default=INTERFERENCE_PAGES)
     parser.add_argument("--rss-probe", nargs=2, metavar=("VAR_DIR", "KB_ID"), help=argparse.SUPPRESS)
@@ -546,8 +612,10 @@ def main() -> None:
             figures["stackfaq_r1_ratio"] = (quality["default_r1"] / quality["baseline_r1"], "x")
         else:
             print(f"quality  skipped: {arguments.beir} not found (pass --beir DIR)")
-        if "latency" in parts:
+        knowledge_base_id = None
+        if "latency" in parts or "coldstart" in parts:
             knowledge_base_id = build_synthetic_knowledge_base(arguments.chunks)
+        if "latency" in parts and knowledge_base_id is not None:
             latency = bench_latency(knowledge_base_id)
             probe = subprocess.run(
                 [sys.executable, __file__, "--rss-probe", str(var_dir), str(knowledge_base_id)],
@@ -561,6 +629,11 @@ def main() -> None:
             figures["query_latency_with_rows_ratio"] = (latency["ratio_with_rows"], "x")
             figures["index_load_s"] = (latency["load_s"], "s")
             figures["search_rss_mb"] = (rss, "MB")
+        if "coldstart" in parts and knowledge_base_id is not None:
+            cold = bench_cold_start(knowledge_base_id, var_dir)
+            figures["index_cold_start_s"] = (cold["cold_s"], "s")
+            figures["index_cold_start_over_load_ratio"] = (cold["ratio"], "x")
+            figures["index_cold_start_hnsw_s"] = (cold["graph_s"], "s")
         if "ingest" in parts:
             figures["ingest_throughput_ratio"] = (bench_ingest(arguments.pages), "x")
         if "interference" in parts:

@@ -35,6 +35,7 @@ from neo_support.env import (
 from neo_support.model_queues import queue_models
 from neo_support.redis_client import reconnecting
 from neo_support.sso_config import sign_in_origins, socialaccount_providers, sso_config_from_env
+from neo_support.storage_config import storage_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("NEO_VAR_DIR", BASE_DIR / "var")
@@ -297,8 +298,9 @@ STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static")
 STATIC_URL = "/static/"
 if DEBUG:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request until collectstatic ran
+# Uploads, attachments, tuned adapters: MEDIA_ROOT, or an S3-compatible store (NEO_STORAGE).
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": storage_from_env(),
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -325,6 +327,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # Retrieval ----------------------------------------------------------------
 
+# Where this host keeps its copy of each knowledge base's index: a cache rebuilt from the
+# database when missing (docs/operations.md, "More than one host"). Unset: MEDIA_ROOT/indexes.
+NEO_INDEX_DIR: Path | None = env_path("NEO_INDEX_DIR", Path()) if os.environ.get("NEO_INDEX_DIR") else None
+# A host lacking a knowledge base's current index builds it before searching when it has at
+# most this many chunks (about a second per 10,000); a bigger one is built in the background
+# while the version the host holds answers.
+NEO_INDEX_INLINE_BUILD_CHUNKS = env_int("NEO_INDEX_INLINE_BUILD_CHUNKS", 10_000, minimum=0)
 # Knowledge bases with more chunks than this search an HNSW graph instead of exact search.
 NEO_HNSW_THRESHOLD = env_int("NEO_HNSW_THRESHOLD", 50_000, minimum=1)
 NEO_WEB_IMPORT_MAX_PAGES = env_int("NEO_WEB_IMPORT_MAX_PAGES", 50, minimum=1, maximum=10_000)

@@ -59,6 +59,12 @@ class VectorIndex:
     def __len__(self) -> int:
         return int(self.index.ntotal) - len(self.tombstones)
 
+    @property
+    def is_provisional(self) -> bool:
+        """Exact although past the HNSW threshold: what a host builds for its first search,
+        in seconds, while the graph is built in the background (retrieval/search.py)."""
+        return not self.is_hnsw and len(self) > self.hnsw_threshold
+
     def _new_index(self, *, hnsw: bool) -> Any:
         faiss = _faiss()
         if hnsw:
@@ -192,6 +198,7 @@ def save_pair(directory: Path, pair: IndexPair, version: int) -> None:
             "dim": pair.vectors.dim,
             "hnsw_threshold": pair.vectors.hnsw_threshold,
             "tombstones": sorted(pair.vectors.tombstones),
+            "provisional": pair.vectors.is_provisional,
         }
         _write(paths[2], lambda handle: handle.write(json.dumps(meta).encode()))
     except BaseException:
@@ -222,6 +229,15 @@ def stored_versions(directory: Path) -> list[int]:
         return []
     versions = {int(match.group(1)) for path in directory.iterdir() if (match := _VERSION_FILE.match(path.name))}
     return sorted(versions)
+
+
+def prune_versions_below(directory: Path, version: int) -> None:
+    """Delete the files of every version older than `version`; newer ones, which another
+    process on this host may have written meanwhile, stay."""
+    for path in directory.iterdir() if directory.is_dir() else []:
+        match = _VERSION_FILE.match(path.name)
+        if match and int(match.group(1)) < version:
+            path.unlink(missing_ok=True)
 
 
 def prune_versions(directory: Path, *, keep: set[int]) -> None:

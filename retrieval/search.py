@@ -2,38 +2,45 @@
 
 Readers keep each knowledge base's index in memory and reload it when the
 database says a newer version exists, so a search always sees the latest
-committed index without restarting the process.
+committed index without restarting the process. A version this host has no
+files for is built here from the database (`index_for`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+from django.conf import settings
+from django.db import connection
 
 from retrieval import embeddings
 from retrieval.fusion import adaptive_fusion, top
 from retrieval.hits import SearchHit
-from retrieval.index import IndexPair, load_pair
+from retrieval.index import IndexPair, load_pair, stored_versions
 from retrieval.models import Chunk, KnowledgeBase, SearchMode
-from retrieval.services.indexing import index_directory
+from retrieval.services.indexing import index_cache_fill, index_directory, indexed_chunk_count
 
 CANDIDATES = 50
 SNIPPET_CHARS = 240
 
-# knowledge base id -> (file stamp, index); the stamp (inode, mtime) of the version's
-# metadata file tells a reused id or a rewritten folder from the index in memory.
-_cache: dict[int, tuple[tuple[int, int], IndexPair]] = {}
+# index folder -> (file stamp, index); the stamp (inode, mtime) of the version's metadata
+# file tells a reused id or a rewritten folder from the index in memory.
+_cache: dict[Path, tuple[tuple[int, int], IndexPair]] = {}
 _cache_lock = threading.Lock()
+_building: set[Path] = set()  # folders a background thread is filling
 _keyword_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="neo-keyword")
+logger = logging.getLogger(__name__)
 
 
 class IndexUnavailable(Exception):  # noqa: N818 - reported to the user, not a crash
-    """The index files for the knowledge base's current version are missing."""
+    """The knowledge base's current index version could not be built on this host."""
 
 
 @dataclass
@@ -44,27 +51,97 @@ class SearchTimings:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+def _stamp(directory: Path, version: int) -> tuple[int, int] | None:
+    try:
+        info = (directory / f"v{version}.json").stat()
+    except FileNotFoundError:
+        return None
+    return (info.st_ino, info.st_mtime_ns)
+
+
+def _load(directory: Path, version: int, stamp: tuple[int, int]) -> IndexPair:
+    with _cache_lock:
+        cached = _cache.get(directory)
+        if cached is not None and cached[0] == stamp and cached[1].version == version:
+            return cached[1]
+    pair = load_pair(directory, version)
+    with _cache_lock:
+        _cache[directory] = (stamp, pair)
+    return pair
+
+
+def _fill(knowledge_base: KnowledgeBase, directory: Path, version: int, *, quick: bool) -> IndexPair:
+    try:
+        index_cache_fill(knowledge_base=knowledge_base, version=version, quick=quick)
+    except OSError as error:
+        raise IndexUnavailable(
+            f"The index of {knowledge_base.name!r} (version {version}) could not be built in {directory}: "
+            f"{error.strerror or error}."
+        ) from error
+    stamp = _stamp(directory, version)
+    if stamp is None:  # removed between the build and now (the knowledge base was deleted)
+        raise IndexUnavailable(f"The index of {knowledge_base.name!r} (version {version}) is gone from {directory}.")
+    return _load(directory, version, stamp)
+
+
+def _fill_in_background(knowledge_base: KnowledgeBase, directory: Path, version: int) -> None:
+    """Build `version` (the whole of it: an HNSW graph where one is due) in a thread."""
+    with _cache_lock:
+        if directory in _building:
+            return
+        _building.add(directory)
+
+    def build() -> None:
+        try:
+            _fill(knowledge_base, directory, version, quick=False)
+        except Exception:
+            logger.exception("building index version %s of knowledge base %s failed", version, knowledge_base.pk)
+        finally:
+            with _cache_lock:
+                _building.discard(directory)
+            connection.close()  # this thread's own database connection
+
+    threading.Thread(target=build, name=f"neo-index-{knowledge_base.pk}", daemon=True).start()
+
+
 def index_for(knowledge_base: KnowledgeBase) -> IndexPair | None:
-    """The in-memory index of `knowledge_base` at its current version (None when it has none yet)."""
+    """The in-memory index of `knowledge_base` at its current version (None when it has none yet).
+
+    This host's index files are a cache of the database: a version missing here is built
+    from the chunk rows. A small knowledge base (`NEO_INDEX_INLINE_BUILD_CHUNKS`) is built
+    before the search, so a document made ready elsewhere is found at once. A bigger one
+    is built in the background while searches use the version this process already holds
+    (or the newest one on this host's disk); with nothing to serve meanwhile (a new host),
+    the caller waits for a quick build: exact search, which a background build then
+    replaces with the HNSW graph if one is due.
+    """
     version = knowledge_base.index_version
     if version == 0:
         return None
     directory = index_directory(knowledge_base)
-    try:
-        info = (directory / f"v{version}.json").stat()
-    except FileNotFoundError:
-        raise IndexUnavailable(
-            f"The index of {knowledge_base.name!r} (version {version}) is missing from {directory}; "
-            f"run `python manage.py reindex --kb {knowledge_base.name!r}`."
-        ) from None
-    stamp = (info.st_ino, info.st_mtime_ns)
+    stamp = _stamp(directory, version)
+    if stamp is not None:
+        return _upgraded_later(knowledge_base, directory, _load(directory, version, stamp))
+    if indexed_chunk_count(knowledge_base) <= settings.NEO_INDEX_INLINE_BUILD_CHUNKS:
+        return _upgraded_later(knowledge_base, directory, _fill(knowledge_base, directory, version, quick=True))
     with _cache_lock:
-        cached = _cache.get(knowledge_base.pk)
-        if cached is not None and cached[0] == stamp and cached[1].version == version:
-            return cached[1]
-        pair = load_pair(directory, version)
-        _cache[knowledge_base.pk] = (stamp, pair)
-        return pair
+        cached = _cache.get(directory)
+    previous = cached[1] if cached is not None and cached[1].version < version else None
+    if previous is None:
+        older = [v for v in stored_versions(directory) if v < version]
+        older_stamp = _stamp(directory, older[-1]) if older else None
+        if older_stamp is not None:
+            previous = _load(directory, older[-1], older_stamp)
+    if previous is None:
+        return _upgraded_later(knowledge_base, directory, _fill(knowledge_base, directory, version, quick=True))
+    _fill_in_background(knowledge_base, directory, version)
+    return previous
+
+
+def _upgraded_later(knowledge_base: KnowledgeBase, directory: Path, pair: IndexPair) -> IndexPair:
+    if pair.vectors.is_provisional:
+        _fill_in_background(knowledge_base, directory, pair.version)
+    return pair
 
 
 def forget_cached_indexes() -> None:

@@ -123,6 +123,61 @@ class OwnPostgres:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
+class OwnS3:
+    """An S3-compatible server (moto in server mode) on a free loopback port, with one
+    bucket; `environ()` is what a process sets to keep its files there."""
+
+    def __init__(self, bucket: str = "neo-test") -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.bucket = bucket
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        server = Path(sys.executable).with_name("moto_server")
+        self.process = subprocess.Popen(
+            [str(server), "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_until(self.answers, 30, "the S3 server to answer")
+        self.client().create_bucket(Bucket=self.bucket)
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/", timeout=2):
+                return True
+        except (urllib.error.URLError, ConnectionError):
+            return False
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+
+    def keys(self, prefix: str = "") -> list[str]:
+        listed = self.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return sorted(item["Key"] for item in listed.get("Contents", []))
+
+    def environ(self, prefix: str = "media") -> dict[str, str]:
+        return {
+            "NEO_STORAGE": f"s3://{self.bucket}/{prefix}",
+            "NEO_S3_ENDPOINT_URL": self.endpoint,
+            "NEO_S3_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
 class Processes:
     """The web server and workers, started with one environment and all killed at the end."""
 

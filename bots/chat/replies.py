@@ -25,6 +25,7 @@ from bots.chat.publishing import publish
 from bots.chat.rendering import citation_link
 from bots.chat.services import question_screened
 from bots.models import AnswerMode, Bot, Message, MessageStatus, ModelVersionStatus, Role
+from bots.tuning.adapter_files import adapter_folder
 from retrieval.embeddings import model_is_packaged
 from retrieval.hits import SearchHit
 from retrieval.models import Document, KnowledgeBase
@@ -86,12 +87,16 @@ def adapter_ref(bot: Bot) -> AdapterRef | None:
     version = bot.model_version
     if version is None:
         return None
+    ready = version.status == ModelVersionStatus.READY
     return AdapterRef(
         key=f"version-{version.pk}",
-        folder=Path(settings.MEDIA_ROOT) / version.adapter_dir / "adapter",
+        # A ready adapter is fetched from object storage if this host lacks it.
+        folder=adapter_folder(version=version)
+        if ready
+        else Path(settings.MEDIA_ROOT) / version.adapter_dir / "adapter",
         label=version.label,
         base_model=version.base_model,
-        ready=version.status == ModelVersionStatus.READY,
+        ready=ready,
     )
 
 

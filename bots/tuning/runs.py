@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots.models import ModelVersion, ModelVersionStatus
+from bots.tuning.adapter_files import adapter_publish
 from bots.tuning.examples import build_examples
 from workers.generation.model import resolve_device
 from workers.training.dataset import NotEnoughHistory, write_jsonl
@@ -112,5 +113,6 @@ def model_version_train(version: ModelVersion) -> str:
     )
     if outcome.status in (ModelVersionStatus.CANCELLED, ModelVersionStatus.FAILED):
         return _finish(version, outcome.status, error=outcome.error)
+    adapter_publish(version=version)  # before READY: a generation host may fetch it at once
     logger.info("model version %s of bot %s: %s %s", version.label, bot.pk, outcome.status, outcome.metrics)
     return _finish(version, outcome.status, metrics=outcome.metrics, config=asdict(config))

@@ -3,10 +3,8 @@ tuned side by side, deploy a ready version or roll back, download a run's datase
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
@@ -15,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from bots.models import Bot, ModelVersion
 from bots.selectors import bot_get
+from bots.tuning.adapter_files import adapter_dataset
 from bots.tuning.services import RUNNING, TuningRefused, bot_model_deploy, model_version_cancel, model_version_start
 from neo_support import audit
 from neo_support.access import dashboard_area
@@ -121,8 +120,8 @@ def model_dataset(request: HttpRequest, bot_id: int, version_id: int) -> FileRes
     """The run's training data as JSONL (personal data already redacted), for inspection."""
     _, bot = _bot(request, bot_id)
     version = get_object_or_404(ModelVersion, bot=bot, pk=version_id)
-    path = Path(settings.MEDIA_ROOT) / version.adapter_dir / "dataset.jsonl"
-    if not path.exists():
+    dataset = adapter_dataset(version=version)
+    if dataset is None:
         raise Http404("This run has no dataset yet.")
     audit.record(
         organization=bot.organization_id,
@@ -131,7 +130,7 @@ def model_dataset(request: HttpRequest, bot_id: int, version_id: int) -> FileRes
         target_label=f"{bot.name} {version.label}",
     )
     return FileResponse(
-        path.open("rb"),
+        dataset,
         as_attachment=True,
         filename=f"{bot.name}-{version.label}.jsonl",
         content_type="application/jsonl",
