@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workers.generation.adapters import adapter_rows
-from workers.generation.sampling import SamplingParameters, next_token
+from workers.generation.sampling import SamplingParameters, next_token, next_tokens
 
 if TYPE_CHECKING:
     from workers.generation.model import LoadedModel
@@ -190,10 +190,16 @@ class BatchScheduler:
                 input_ids=inputs, attention_mask=mask, position_ids=positions, cache=self._cache, use_cache=True
             )
         self._cache, self._mask = output.cache, mask
+        active = self._active
+        tokens = next_tokens(
+            output.logits[:, -1],
+            [s.generated for s in active],
+            [s.params for s in active],
+            [s.generator for s in active],
+        )
         keep: list[int] = []
-        for row, sequence in enumerate(self._active):
+        for row, (sequence, token) in enumerate(zip(active, tokens, strict=True)):
             sequence.length += 1
-            token = next_token(output.logits[row, -1], sequence.generated, sequence.params, sequence.generator)
             if not self._emit(sequence, token):
                 keep.append(row)
         if len(keep) < len(self._active):
