@@ -40,6 +40,12 @@ class GenerationStats:
     model: str = ""  # the base model's name (NEO_MODEL) that wrote it
     device: str = ""
     seconds: float = 0.0  # decoding, from the prompt's tokens to the last token
+    # Where the time before the first token goes (the reply's timings show them):
+    prompt_ms: float = 0.0  # building the prompt, fitted to the window with the tokenizer
+    tokenize_ms: float = 0.0  # the prompt text to token ids
+    # From handing the ids to the decoder until its first token came back: the batch
+    # scheduler's queue handoff, the prefill and the first token's choice.
+    prefill_ms: float | None = None
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -90,7 +96,9 @@ def next_tokens(
     chosen: list[int | None] = [None] * len(params)
     greedy = [row for row, p in enumerate(params) if is_plain_greedy(p)]
     if greedy:
-        rows = logits if len(greedy) == len(params) else logits.index_select(0, torch.tensor(greedy, device=logits.device))
+        rows = logits
+        if len(greedy) < len(params):
+            rows = logits.index_select(0, torch.tensor(greedy, device=logits.device))
         for row, token in zip(greedy, torch.argmax(rows, dim=-1).tolist(), strict=True):
             chosen[row] = token
     for row, p in enumerate(params):

@@ -163,3 +163,18 @@ def test_a_cancelled_or_stopped_sequence_leaves_the_batch(loaded, monkeypatch) -
         stream_text(loaded, PROMPTS[2], SamplingParameters(max_new_tokens=8), stop_sequences=(), scheduler=scheduler)
     )
     assert after == "".join(stream_text(loaded, PROMPTS[2], SamplingParameters(max_new_tokens=8), stop_sequences=()))
+
+
+def test_closing_the_scheduler_lets_the_running_reply_finish_then_stops_its_thread(loaded) -> None:
+    """Regression: the daemon scheduler thread left inside torch at interpreter exit
+    aborted the process (exit status 134) after bench/generation.py had printed."""
+    scheduler = BatchScheduler(loaded)
+    alone = list(loaded.scheduler.submit([5, 6, 7], SamplingParameters(max_new_tokens=20)))
+    tokens = scheduler.submit([5, 6, 7], SamplingParameters(max_new_tokens=20))
+    received = [next(tokens)]
+    scheduler.close()
+    received += list(tokens)
+    assert received == alone
+    assert not scheduler._thread.is_alive()
+    with pytest.raises(RuntimeError, match="closed"):
+        next(scheduler.submit([5, 6, 7], SamplingParameters(max_new_tokens=2)))
