@@ -180,6 +180,26 @@ def decode_step_costs(loaded, prompt_ids: list[int], steps: int = 10) -> dict[in
     return costs
 
 
+def choice_costs(rows: int = 8, vocabulary: int = 50257, repeats: int = 200) -> tuple[float, float]:
+    """Median seconds to choose the next greedy token of `rows` rows: one row at a time
+    (what the scheduler did before) against `next_tokens`' one argmax over the batch."""
+    import torch
+
+    from workers.generation.sampling import SamplingParameters, next_token, next_tokens
+
+    logits = torch.randn(rows, vocabulary)
+    params = [SamplingParameters()] * rows
+    per_row, batched = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        [next_token(logits[row], [], params[row], None) for row in range(rows)]
+        per_row.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        next_tokens(logits, [[]] * rows, params, [None] * rows)
+        batched.append(time.perf_counter() - started)
+    return statistics.median(per_row), statistics.median(batched)
+
+
 def greedy_tokens(loaded, prompt_ids: list[int], count: int) -> list[int]:  # type: ignore[no-untyped-def]
     from workers.generation.sampling import SamplingParameters
 
@@ -328,6 +348,12 @@ def main(argv: list[str] | None = None) -> None:
                 f"at batch 8 ({costs[8] / costs[1]:.2f}x the cost for 8x the tokens)"
             )
             figures.append(f"FIGURE step_b8_over_b1={costs[8] / costs[1]:.3f} x")
+            per_row, batched = choice_costs()
+            print(
+                f"choice   8 rows' next greedy tokens: {per_row * 1000:.2f} ms one row at a time, "
+                f"{batched * 1000:.2f} ms in one argmax"
+            )
+            figures.append(f"FIGURE choice_b8_per_row_over_batched={per_row / batched:.3f} x")
             if loaded.dtype == "float32":
                 quantized = load_model(str(model_dir), device="cpu", dtype="float32")
                 torch.ao.quantization.quantize_dynamic(
