@@ -14,11 +14,23 @@ vocabulary size, and loaded through the production loader.
 - bf16 against fp32 raw decode speed on this CPU, and resident memory.
 
 Every ratio compares the same dtype on both sides: the one a worker on this machine
-picks (`NEO_DTYPE=auto`: bf16 on CPUs with native bf16 instructions, else fp32).
+picks (`NEO_DTYPE=auto`: bf16 on CPUs with native bf16 instructions, else fp32), or
+`--dtype float32` to measure what an fp32-only CPU (AVX2, no bf16) runs.
+
+- where the first token's wait goes: the medians of the reply's own stage timings
+  (retrieval, screening, prompt, tokenization, the scheduler's handoff and prefill);
+- per-step decode costs at batch 1 and 8 (the model's forward pass with our KV cache,
+  then the scheduler's choice of the next tokens), and int8 dynamic quantization of
+  the linear layers against the same model unquantized: step costs and the share of
+  greedy tokens identical (random weights make near-ties common: a floor, not what
+  trained weights give).
+
+`--parts` runs a subset (`first_token,stream,concurrency,dtypes,steps`; all by default).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -124,7 +136,81 @@ def task_path_reply(bot, question: str) -> dict:  # type: ignore[no-untyped-def]
     generate_reply(reply.pk)
     total = time.perf_counter() - started
     reply.refresh_from_db()
-    return {"total": total, "first_token_s": reply.timings["first_token_ms"] / 1000, "tokens": reply.completion_tokens}
+    return {
+        "total": total,
+        "first_token_s": reply.timings["first_token_ms"] / 1000,
+        "tokens": reply.completion_tokens,
+        "timings": reply.timings,
+    }
+
+
+STAGES = ("retrieval_ms", "screening_ms", "prompt_ms", "tokenize_ms", "prefill_ms")
+
+
+def decode_step_costs(loaded, prompt_ids: list[int], steps: int = 10) -> dict[int, float]:  # type: ignore[no-untyped-def]
+    """Median seconds of one decode step at batch 1 and 8 (rows of the same prompt), as
+    the scheduler runs it: the forward pass with our cache, then the rows' next tokens."""
+    import torch
+
+    from workers.generation.kv_cache import GrowingCache
+    from workers.generation.sampling import SamplingParameters, next_tokens
+
+    costs = {}
+    for rows in (1, 8):
+        ids = torch.tensor([prompt_ids] * rows)
+        params = [SamplingParameters()] * rows
+        with torch.inference_mode():
+            output = loaded.model(input_ids=ids, cache=GrowingCache(), use_cache=True, logits_to_keep=1)
+            mask = torch.ones(ids.shape, dtype=torch.long)
+            tokens = next_tokens(output.logits[:, -1], [[]] * rows, params, [None] * rows)
+            times = []
+            for step in range(steps):
+                mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long)], dim=1)
+                started = time.perf_counter()
+                output = loaded.model(
+                    input_ids=torch.tensor([[t] for t in tokens]),
+                    attention_mask=mask,
+                    position_ids=torch.full((rows, 1), len(prompt_ids) + step),
+                    cache=output.cache,
+                    use_cache=True,
+                )
+                tokens = next_tokens(output.logits[:, -1], [[]] * rows, params, [None] * rows)
+                times.append(time.perf_counter() - started)
+        costs[rows] = statistics.median(times[1:])
+    return costs
+
+
+def choice_costs(rows: int = 8, vocabulary: int = 50257, repeats: int = 200) -> tuple[float, float]:
+    """Median seconds to choose the next greedy token of `rows` rows: one row at a time
+    (what the scheduler did before) against `next_tokens`' one argmax over the batch."""
+    import torch
+
+    from workers.generation.sampling import SamplingParameters, next_token, next_tokens
+
+    logits = torch.randn(rows, vocabulary)
+    params = [SamplingParameters()] * rows
+    per_row, batched = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        [next_token(logits[row], [], params[row], None) for row in range(rows)]
+        per_row.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        next_tokens(logits, [[]] * rows, params, [None] * rows)
+        batched.append(time.perf_counter() - started)
+    return statistics.median(per_row), statistics.median(batched)
+
+
+def greedy_tokens(loaded, prompt_ids: list[int], count: int) -> list[int]:  # type: ignore[no-untyped-def]
+    from workers.generation.sampling import SamplingParameters
+
+    return list(loaded.scheduler.submit(prompt_ids, SamplingParameters(max_new_tokens=count)))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto")
+    parser.add_argument("--parts", default="first_token,stream,concurrency,dtypes,steps")
+    return parser.parse_args(argv)
 
 
 def raw_generate(loaded, prompt: str, new_tokens: int) -> float:  # type: ignore[no-untyped-def]
@@ -139,19 +225,25 @@ def raw_generate(loaded, prompt: str, new_tokens: int) -> float:  # type: ignore
     return time.perf_counter() - started
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     import psutil
     import torch
 
+    args = parse_args(argv)
+    parts = set(args.parts.split(","))
     sys.path.insert(0, str(ROOT))
-    from workers.generation.model import resolve_dtype
+    from workers.generation.model import _cpu_flags, resolve_dtype
 
     torch.set_num_threads(os.cpu_count() or 1)
+    flags = sorted(_cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni"})
+    print(f"machine  {os.cpu_count()} CPUs ({', '.join(flags) or 'no avx2'}), load average {os.getloadavg()[0]:.1f}")
+    figures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="neo-genbench-") as temporary:
         var_dir = Path(temporary)
         model_dir = var_dir / "gpt-neo-125m-shape"
         build_model(model_dir)
-        dtype = resolve_dtype("auto", "cpu")  # what a worker on this CPU runs: bf16 where native
+        # What a worker on this CPU runs (bf16 where native), unless told otherwise.
+        dtype = resolve_dtype(args.dtype, "cpu")
         setup_django(var_dir, model_dir, dtype)
         from channels.layers import get_channel_layer
 
@@ -173,77 +265,124 @@ def main() -> None:
             instructions=bot.instructions, passages=passages, turns=[], question=question,
             count_tokens=loaded.count_tokens, context_window=loaded.context_window, answer_budget=NEW_TOKENS,
         )  # fmt: skip
+        prompt_ids = loaded.tokenizer(prompt.text)["input_ids"]
         print(f"prompt   {prompt.token_count} tokens, {len(prompt.passages)} passages; model {loaded.dtype}")
 
         # The in-memory layer keeps at most 100 messages per channel; nobody listens here.
         get_channel_layer().capacity = 10_000
         task_path_reply(bot, question)  # warm
         raw_generate(loaded, prompt.text, 2)
-        short_bot = make_bot(new_tokens=4)  # the same prompt, for first-token timings
-        # Raw and ours alternate, so drift on a noisy machine hits both sides alike.
-        prefills, firsts = [], []
-        for _ in range(FIRST_TOKEN_PAIRS):
-            prefills.append(raw_generate(loaded, prompt.text, 1))
-            firsts.append(task_path_reply(short_bot, question)["first_token_s"])
-        raw_rates, our_rates, token_counts = [], [], []
-        for _ in range(3):
-            raw_rates.append(
-                (NEW_TOKENS - 1) / (raw_generate(loaded, prompt.text, NEW_TOKENS) - statistics.median(prefills))
-            )
-            run = task_path_reply(bot, question)
-            our_rates.append((run["tokens"] - 1) / (run["total"] - run["first_token_s"]))
-            token_counts.append(run["tokens"])
-        prefill, first = statistics.median(prefills), statistics.median(firsts)
-        raw_rate, our_rate = statistics.median(raw_rates), statistics.median(our_rates)
-        raw_full = prefill + (NEW_TOKENS - 1) / raw_rate
-        overhead_ms = (first - prefill) * 1000
-        print(
-            f"single   raw generate {raw_rate:.1f} tok/s (prefill {prefill * 1000:.0f} ms); task path "
-            f"{our_rate:.1f} tok/s, first token {first * 1000:.0f} ms, {min(token_counts)} tokens "
-            f"(medians of {FIRST_TOKEN_PAIRS} first-token and 3 full pairs)"
-        )
-
-        sequential = NEW_TOKENS / raw_full
-        speedups = {}
-        for concurrency in (1, 2, 4, 8, 16):
-            results: list[dict] = []
-
-            def one(results: list[dict] = results) -> None:
-                from django.db import connections
-
-                results.append(task_path_reply(bot, question))
-                connections.close_all()
-
-            started = time.perf_counter()
-            threads = [threading.Thread(target=one) for _ in range(concurrency)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.perf_counter() - started
-            aggregate = sum(r["tokens"] for r in results) / elapsed
-            speedups[concurrency] = aggregate / sequential
+        prefills: list[float] = []
+        if parts & {"first_token", "stream", "concurrency"}:
+            short_bot = make_bot(new_tokens=4)  # the same prompt, for first-token timings
+            # Raw and ours alternate, so drift on a noisy machine hits both sides alike.
+            firsts, stages = [], []
+            for _ in range(FIRST_TOKEN_PAIRS):
+                prefills.append(raw_generate(loaded, prompt.text, 1))
+                run = task_path_reply(short_bot, question)
+                firsts.append(run["first_token_s"])
+                stages.append(run["timings"])
+            prefill, first = statistics.median(prefills), statistics.median(firsts)
+            overhead_ms = (first - prefill) * 1000
+            stage_medians = {name: statistics.median(t[name] for t in stages) for name in STAGES}
             print(
-                f"concurrent {concurrency}: aggregate {aggregate:.1f} tok/s, per stream "
-                f"{aggregate / concurrency:.1f} tok/s, {speedups[concurrency]:.2f}x sequential raw generate"
+                f"first    token {first * 1000:.0f} ms against raw prefill {prefill * 1000:.0f} ms; stages (medians): "
+                + ", ".join(f"{name[:-3]} {value:.1f}" for name, value in stage_medians.items())
+                + f" ms; the rest {first * 1000 - sum(stage_medians.values()):.1f} ms"
+            )
+            figures.append(f"FIGURE first_token_overhead_ms={overhead_ms:.1f} ms")
+            figures.append(
+                f"FIGURE first_token_prefill_wait_over_raw_prefill={stage_medians['prefill_ms'] / 1000 / prefill:.3f} x"
             )
 
-        rss = psutil.Process().memory_info().rss / (1024 * 1024)
-        rates = {}
-        for name in ("float32", "bfloat16"):
-            other = loaded if name == loaded.dtype else load_model(str(model_dir), device="cpu", dtype=name)
-            other_prefill = statistics.median(raw_generate(other, prompt.text, 1) for _ in range(3))
-            other_full = statistics.median(raw_generate(other, prompt.text, NEW_TOKENS) for _ in range(3))
-            rates[name] = (NEW_TOKENS - 1) / (other_full - other_prefill)
-            print(f"dtype    {name}: raw decode {rates[name]:.1f} tok/s, prefill {other_prefill * 1000:.0f} ms")
-        bf16_vs_fp32 = rates["bfloat16"] / rates["float32"]
-        print(f"memory   RSS {rss:.0f} MB after the concurrency runs")
+        if parts & {"stream", "concurrency"}:
+            prefill = statistics.median(prefills)
+            raw_rates, our_rates, token_counts = [], [], []
+            for _ in range(3):
+                raw_rates.append((NEW_TOKENS - 1) / (raw_generate(loaded, prompt.text, NEW_TOKENS) - prefill))
+                run = task_path_reply(bot, question)
+                our_rates.append((run["tokens"] - 1) / (run["total"] - run["first_token_s"]))
+                token_counts.append(run["tokens"])
+            raw_rate, our_rate = statistics.median(raw_rates), statistics.median(our_rates)
+            raw_full = prefill + (NEW_TOKENS - 1) / raw_rate
+            print(
+                f"single   raw generate {raw_rate:.1f} tok/s (prefill {prefill * 1000:.0f} ms); task path "
+                f"{our_rate:.1f} tok/s, {min(token_counts)} tokens (medians of 3 full pairs)"
+            )
+            figures.append(f"FIGURE stream_tokens_ratio={our_rate / raw_rate:.3f} x")
 
-        print(f"FIGURE stream_tokens_ratio={our_rate / raw_rate:.3f} x")
-        print(f"FIGURE first_token_overhead_ms={overhead_ms:.1f} ms")
-        print(f"FIGURE batch8_speedup={speedups[8]:.3f} x")
-        print(f"FIGURE bf16_vs_fp32_decode={bf16_vs_fp32:.3f} x")
-        print(f"FIGURE worker_rss_mb={rss:.0f} MB")
+        if "concurrency" in parts:
+            sequential = NEW_TOKENS / raw_full
+            speedups = {}
+            for concurrency in (1, 2, 4, 8, 16):
+                results: list[dict] = []
+
+                def one(results: list[dict] = results) -> None:
+                    from django.db import connections
+
+                    results.append(task_path_reply(bot, question))
+                    connections.close_all()
+
+                started = time.perf_counter()
+                threads = [threading.Thread(target=one) for _ in range(concurrency)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                elapsed = time.perf_counter() - started
+                aggregate = sum(r["tokens"] for r in results) / elapsed
+                speedups[concurrency] = aggregate / sequential
+                print(
+                    f"concurrent {concurrency}: aggregate {aggregate:.1f} tok/s, per stream "
+                    f"{aggregate / concurrency:.1f} tok/s, {speedups[concurrency]:.2f}x sequential raw generate"
+                )
+            rss = psutil.Process().memory_info().rss / (1024 * 1024)
+            print(f"memory   RSS {rss:.0f} MB after the concurrency runs")
+            figures.append(f"FIGURE batch8_speedup={speedups[8]:.3f} x")
+            figures.append(f"FIGURE worker_rss_mb={rss:.0f} MB")
+
+        if "steps" in parts:
+            costs = decode_step_costs(loaded, prompt_ids)
+            print(
+                f"steps    {loaded.dtype}: decode step {costs[1] * 1000:.1f} ms at batch 1, {costs[8] * 1000:.1f} ms "
+                f"at batch 8 ({costs[8] / costs[1]:.2f}x the cost for 8x the tokens)"
+            )
+            figures.append(f"FIGURE step_b8_over_b1={costs[8] / costs[1]:.3f} x")
+            per_row, batched = choice_costs()
+            print(
+                f"choice   8 rows' next greedy tokens: {per_row * 1000:.2f} ms one row at a time, "
+                f"{batched * 1000:.2f} ms in one argmax"
+            )
+            figures.append(f"FIGURE choice_b8_per_row_over_batched={per_row / batched:.3f} x")
+            if loaded.dtype == "float32":
+                quantized = load_model(str(model_dir), device="cpu", dtype="float32")
+                torch.ao.quantization.quantize_dynamic(
+                    quantized.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+                )
+                int8 = decode_step_costs(quantized, prompt_ids)
+                ours, theirs = greedy_tokens(loaded, prompt_ids, 64), greedy_tokens(quantized, prompt_ids, 64)
+                same = sum(a == b for a, b in zip(ours, theirs, strict=False)) / max(len(ours), 1)
+                print(
+                    f"int8     dynamic linear layers: decode step {int8[1] * 1000:.1f} ms at batch 1, "
+                    f"{int8[8] * 1000:.1f} ms at batch 8; greedy tokens identical to fp32 {same:.2f}"
+                )
+                figures.append(f"FIGURE int8_step_b1_speedup={costs[1] / int8[1]:.3f} x")
+                figures.append(f"FIGURE int8_step_b8_speedup={costs[8] / int8[8]:.3f} x")
+                figures.append(f"FIGURE int8_greedy_agreement={same:.3f} share")
+
+        if "dtypes" in parts:
+            rates = {}
+            for name in ("float32", "bfloat16"):
+                other = loaded if name == loaded.dtype else load_model(str(model_dir), device="cpu", dtype=name)
+                other_prefill = statistics.median(raw_generate(other, prompt.text, 1) for _ in range(3))
+                other_full = statistics.median(raw_generate(other, prompt.text, NEW_TOKENS) for _ in range(3))
+                rates[name] = (NEW_TOKENS - 1) / (other_full - other_prefill)
+                print(f"dtype    {name}: raw decode {rates[name]:.1f} tok/s, prefill {other_prefill * 1000:.0f} ms")
+            figures.append(f"FIGURE bf16_vs_fp32_decode={rates['bfloat16'] / rates['float32']:.3f} x")
+
+        print(f"load     average {os.getloadavg()[0]:.1f} at the end")
+        for line in figures:
+            print(line)
 
 
 if __name__ == "__main__":

@@ -199,8 +199,10 @@ def reply_answer(request: ReplyRequest, tools: ReplyTools) -> ReplyOutcome:
     hits = tools.search(request.question, query_vectors)
     retrieval_ms = round((time.perf_counter() - stream.started) * 1000, 1)
     policy = Policy.from_bot(bot.moderation_policy)
+    screening_since = time.perf_counter()
     blocked_input, question_verdict = _question_verdict(request, policy, query_vectors, tools)
     hits, passage_verdicts = _screen_passages(hits) if policy.injection is not None else (hits, [])
+    screening_ms = round((time.perf_counter() - screening_since) * 1000, 1)
     passages = [
         Passage(h.chunk_id, h.document_id, h.document_title, tuple(h.heading_path), h.location, h.text, h.score)
         for h in hits
@@ -249,6 +251,7 @@ def reply_answer(request: ReplyRequest, tools: ReplyTools) -> ReplyOutcome:
         answer = f"{answer}\n\n{UNSURE}"
     timings: dict[str, Any] = {
         "retrieval_ms": retrieval_ms,
+        "screening_ms": screening_ms,  # the question's classifiers and the passages' check
         "first_token_ms": stream.first_token_ms,
         "first_text_ms": stream.first_text_ms,
         "total_ms": round((time.perf_counter() - stream.started) * 1000, 1),
@@ -258,6 +261,10 @@ def reply_answer(request: ReplyRequest, tools: ReplyTools) -> ReplyOutcome:
         timings["generation_ms"] = round(stats.seconds * 1000, 1)
         timings["device"] = stats.device
         timings["model"] = stats.model
+        # The rest of the wait for the first token (docs/generation.md, "The first token").
+        timings["prompt_ms"] = stats.prompt_ms
+        timings["tokenize_ms"] = stats.tokenize_ms
+        timings["prefill_ms"] = stats.prefill_ms
     return ReplyOutcome(
         text=answer,
         blocked=gate.blocked,
@@ -283,6 +290,7 @@ def _generate(
         return False
     bot = request.bot
     params = SamplingParameters.from_bot(bot.generation)
+    prompt_since = time.perf_counter()
     try:
         prompt = build_prompt(
             instructions=f"{bot.instructions}\n[{request.canary}]".strip(),
@@ -296,6 +304,7 @@ def _generate(
         )
     except PromptTooLong:
         return False
+    stats.prompt_ms = round((time.perf_counter() - prompt_since) * 1000, 1)
     passages[:] = list(prompt.passages)  # citations refer to the passages the model saw
     stats.model = loaded.name
     adapter, stats.model_version = adapter_choose(bot.adapter, base_model=loaded.name, adapters=loaded.adapters)

@@ -9,6 +9,7 @@ cropped. Each request receives its tokens through its own queue as soon as they 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import logging
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workers.generation.adapters import adapter_rows
-from workers.generation.sampling import SamplingParameters, next_token
+from workers.generation.sampling import SamplingParameters, next_token, next_tokens
 
 if TYPE_CHECKING:
     from workers.generation.model import LoadedModel
@@ -38,6 +39,7 @@ def default_max_batch(device: str) -> int:
 
 
 _DONE = object()
+_STOP: Any = object()  # put on the waiting queue by `close`
 
 
 @dataclass
@@ -64,6 +66,8 @@ class BatchScheduler:
         self._thread = threading.Thread(target=self._run, name="neo-batch", daemon=True)
         self._started = False
         self._lock = threading.Lock()
+        self._stopping = False
+        self._closed = False
 
     def submit(
         self,
@@ -73,10 +77,13 @@ class BatchScheduler:
         adapter: str | None = None,
     ) -> Iterator[int]:
         """Token ids of the answer, yielded as the batch produces them."""
+        if self._closed:
+            raise RuntimeError("the batch scheduler is closed")
         with self._lock:
             if not self._started:
                 self._thread.start()
                 self._started = True
+                atexit.register(self.close)
         sequence = _Sequence(prompt_ids=list(prompt_ids), params=params, cancelled=cancelled, adapter=adapter)
         self._waiting.put(sequence)
         while True:
@@ -87,10 +94,19 @@ class BatchScheduler:
                 raise item
             yield int(item)
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the scheduler thread once the sequences in its batch are done. Called at
+        exit: a daemon thread left inside torch when the interpreter tears down aborted
+        the process ("terminate called without an active exception", exit status 134)."""
+        self._closed = True
+        if self._started and self._thread.is_alive():
+            self._waiting.put(_STOP)
+            self._thread.join(timeout)
+
     # The scheduler thread ------------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
+        while not self._stopping or self._active:
             try:
                 self._admit(block=not self._active)
                 if self._active:
@@ -102,10 +118,13 @@ class BatchScheduler:
                 self._active, self._cache, self._mask = [], None, None
 
     def _admit(self, *, block: bool) -> None:
-        while len(self._active) < self.max_batch:
+        while len(self._active) < self.max_batch and not self._stopping:
             try:
                 sequence = self._waiting.get(block=block, timeout=None if block else 0)
             except queue.Empty:
+                return
+            if sequence is _STOP:
+                self._stopping = True
                 return
             block = False
             self._prefill(sequence)
@@ -190,10 +209,16 @@ class BatchScheduler:
                 input_ids=inputs, attention_mask=mask, position_ids=positions, cache=self._cache, use_cache=True
             )
         self._cache, self._mask = output.cache, mask
+        active = self._active
+        tokens = next_tokens(
+            output.logits[:, -1],
+            [s.generated for s in active],
+            [s.params for s in active],
+            [s.generator for s in active],
+        )
         keep: list[int] = []
-        for row, sequence in enumerate(self._active):
+        for row, (sequence, token) in enumerate(zip(active, tokens, strict=True)):
             sequence.length += 1
-            token = next_token(output.logits[row, -1], sequence.generated, sequence.params, sequence.generator)
             if not self._emit(sequence, token):
                 keep.append(row)
         if len(keep) < len(self._active):

@@ -40,6 +40,12 @@ class GenerationStats:
     model: str = ""  # the base model's name (NEO_MODEL) that wrote it
     device: str = ""
     seconds: float = 0.0  # decoding, from the prompt's tokens to the last token
+    # Where the time before the first token goes (the reply's timings show them):
+    prompt_ms: float = 0.0  # building the prompt, fitted to the window with the tokenizer
+    tokenize_ms: float = 0.0  # the prompt text to token ids
+    # From handing the ids to the decoder until its first token came back: the batch
+    # scheduler's queue handoff, the prefill and the first token's choice.
+    prefill_ms: float | None = None
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -71,3 +77,31 @@ def next_token(logits: Any, generated: list[int], params: SamplingParameters, ge
         keep = torch.cumsum(ordered, dim=-1) - ordered < params.top_p
         probabilities = torch.zeros_like(probabilities).scatter(0, indices[keep], ordered[keep])
     return int(torch.multinomial(probabilities, 1, generator=generator))
+
+
+def is_plain_greedy(params: SamplingParameters) -> bool:
+    """Greedy with no repetition penalty: the token is the row's argmax and nothing else."""
+    return params.temperature <= 1e-5 and params.repetition_penalty <= 1.0
+
+
+def next_tokens(
+    logits: Any, generated: list[list[int]], params: list[SamplingParameters], generators: list[Any]
+) -> list[int]:
+    """The next token of every row of `logits` ([rows, vocabulary]). The plain greedy rows
+    (a bot's default) are chosen by one argmax over them all and read back in one
+    `tolist`: a per-row `int(torch.argmax(...))` costs a tensor op and a read-back per row
+    at every step of the batch. The other rows go through `next_token` one by one."""
+    import torch
+
+    chosen: list[int | None] = [None] * len(params)
+    greedy = [row for row, p in enumerate(params) if is_plain_greedy(p)]
+    if greedy:
+        rows = logits
+        if len(greedy) < len(params):
+            rows = logits.index_select(0, torch.tensor(greedy, device=logits.device))
+        for row, token in zip(greedy, torch.argmax(rows, dim=-1).tolist(), strict=True):
+            chosen[row] = token
+    for row, p in enumerate(params):
+        if chosen[row] is None:
+            chosen[row] = next_token(logits[row], generated[row], p, generators[row])
+    return [int(token) for token in chosen if token is not None]

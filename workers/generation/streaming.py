@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 CANCEL_POLL_SECONDS = 0.1
 
 
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
 def _decode_alone(
     loaded: LoadedModel,
     prompt_ids: list[int],
@@ -81,10 +85,12 @@ def stream_text(
     pass `add_special_tokens=False`, or a Llama tokenizer adds a second BOS."""
     stats = stats if stats is not None else GenerationStats()
     tokenizer = loaded.tokenizer
+    tokenizing_since = time.perf_counter()
     prompt_ids = tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
+    decoding_since = time.perf_counter()
+    stats.tokenize_ms = _ms(decoding_since - tokenizing_since)
     stats.prompt_tokens = len(prompt_ids)
     stats.device = loaded.device
-    decoding_since = time.perf_counter()
     budget = min(params.max_new_tokens, loaded.context_window - len(prompt_ids))
     finished = False
 
@@ -100,6 +106,8 @@ def stream_text(
     stats.stopped_by = ""
     polled = float("-inf")
     for token in tokens:
+        if stats.prefill_ms is None:
+            stats.prefill_ms = _ms(time.perf_counter() - decoding_since)
         if time.monotonic() - polled >= CANCEL_POLL_SECONDS:
             polled = time.monotonic()
             if cancelled():

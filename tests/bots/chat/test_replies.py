@@ -59,6 +59,10 @@ def test_a_generated_reply_streams_deltas_and_is_saved_with_its_facts(bot) -> No
     assert reply.timings["mode"] == "generative"
     assert {"queue_wait_ms", "retrieval_ms", "first_token_ms", "first_text_ms", "total_ms"} <= reply.timings.keys()
     assert reply.timings["first_token_ms"] <= reply.timings["first_text_ms"]
+    # The wait for the first token, stage by stage, each inside it (0.1 ms rounding each).
+    stages = ("retrieval_ms", "screening_ms", "prompt_ms", "tokenize_ms", "prefill_ms")
+    assert all(reply.timings[stage] >= 0 for stage in stages)
+    assert sum(reply.timings[stage] for stage in stages) <= reply.timings["first_token_ms"] + 0.5
     assert reply.prompt_tokens > 0 and 0 < reply.completion_tokens <= 12
     assert reply.model_version == "base" and reply.timings["device"] == "cpu"
     assert 0 < reply.timings["generation_ms"] <= reply.timings["total_ms"]

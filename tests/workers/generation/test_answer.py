@@ -82,7 +82,14 @@ def test_a_quoted_answer_cites_the_passage_and_streams_what_it_saves() -> None:
     assert outcome.cited[0][1].chunk_id == 1
     assert "".join(emitted).strip() == outcome.text
     assert outcome.confidence > 0
-    assert set(outcome.timings) == {"retrieval_ms", "first_token_ms", "first_text_ms", "total_ms", "mode"}
+    assert set(outcome.timings) == {
+        "retrieval_ms",
+        "screening_ms",
+        "first_token_ms",
+        "first_text_ms",
+        "total_ms",
+        "mode",
+    }
     assert outcome.question_verdict is None and outcome.moderation_action == ""
 
 

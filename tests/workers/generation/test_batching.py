@@ -11,7 +11,7 @@ import pytest
 from workers.generation import streaming
 from workers.generation.batching import BatchScheduler
 from workers.generation.loading import load_model
-from workers.generation.sampling import GenerationStats, SamplingParameters
+from workers.generation.sampling import GenerationStats, SamplingParameters, next_tokens
 from workers.generation.streaming import stream_text
 
 PROMPTS = [
@@ -72,6 +72,49 @@ def test_the_repetition_penalty_works_batched_in_float32(loaded) -> None:
     assert all(alone)
 
 
+def test_a_batch_mixing_greedy_penalised_and_sampled_rows_gives_each_its_own_choice(loaded) -> None:
+    """Plain greedy rows are chosen together by one argmax over the batch; the rows beside
+    them with a repetition penalty or a seeded temperature still decode as they do alone."""
+    settings = [
+        SamplingParameters(max_new_tokens=14),
+        SamplingParameters(max_new_tokens=10, repetition_penalty=1.15),
+        SamplingParameters(max_new_tokens=12, temperature=0.9, top_p=0.9, seed=7),
+        SamplingParameters(max_new_tokens=8),
+    ]
+    alone = [
+        "".join(stream_text(loaded, prompt, params, stop_sequences=()))
+        for prompt, params in zip(PROMPTS, settings, strict=True)
+    ]
+    results = [""] * len(PROMPTS)
+    scheduler = BatchScheduler(loaded)
+    start = threading.Barrier(len(PROMPTS))
+
+    def one(index: int) -> None:
+        start.wait()
+        results[index] = "".join(
+            stream_text(loaded, PROMPTS[index], settings[index], stop_sequences=(), scheduler=scheduler)
+        )
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(len(PROMPTS))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert results == alone
+    assert all(alone)
+
+
+def test_next_tokens_picks_each_rows_argmax_for_plain_greedy_rows() -> None:
+    import torch
+
+    logits = torch.tensor([[0.1, 3.0, 0.2], [5.0, 0.0, 1.0], [0.0, 0.5, 0.4]])
+    greedy = SamplingParameters()
+    penalised = SamplingParameters(repetition_penalty=10.0)
+    # Row 2 with token 1 already said: the penalty divides its logit, so 2 wins there.
+    chosen = next_tokens(logits, [[], [], [1]], [greedy, greedy, penalised], [None, None, None])
+    assert chosen == [1, 0, 2]
+
+
 def test_a_sequence_joining_a_running_batch_decodes_the_same(loaded) -> None:
     scheduler = BatchScheduler(loaded)
     long_running = threading.Thread(
@@ -120,3 +163,18 @@ def test_a_cancelled_or_stopped_sequence_leaves_the_batch(loaded, monkeypatch) -
         stream_text(loaded, PROMPTS[2], SamplingParameters(max_new_tokens=8), stop_sequences=(), scheduler=scheduler)
     )
     assert after == "".join(stream_text(loaded, PROMPTS[2], SamplingParameters(max_new_tokens=8), stop_sequences=()))
+
+
+def test_closing_the_scheduler_lets_the_running_reply_finish_then_stops_its_thread(loaded) -> None:
+    """Regression: the daemon scheduler thread left inside torch at interpreter exit
+    aborted the process (exit status 134) after bench/generation.py had printed."""
+    scheduler = BatchScheduler(loaded)
+    alone = list(loaded.scheduler.submit([5, 6, 7], SamplingParameters(max_new_tokens=20)))
+    tokens = scheduler.submit([5, 6, 7], SamplingParameters(max_new_tokens=20))
+    received = [next(tokens)]
+    scheduler.close()
+    received += list(tokens)
+    assert received == alone
+    assert not scheduler._thread.is_alive()
+    with pytest.raises(RuntimeError, match="closed"):
+        next(scheduler.submit([5, 6, 7], SamplingParameters(max_new_tokens=2)))
