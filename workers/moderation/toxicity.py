@@ -26,6 +26,7 @@ import numpy as np
 from workers.moderation.classifier import LinearTextModel, TrainingSettings
 from workers.moderation.normalise import normalise
 from workers.moderation.profanity import profanity
+from workers.moderation.spelling import repaired
 from workers.moderation.verdicts import Action, Finding
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "toxicity.npz"
@@ -48,6 +49,8 @@ EXTRA_NAMES = (
 SETTINGS = TrainingSettings(
     name="toxicity", extra_names=EXTRA_NAMES, embedding_weight=1.0, use_ngrams=False, regularisation=4.0
 )
+HATEFUL = "hateful towards a group"
+PROFANE_ANSWER = "profanity in the bot's answer"
 OUTPUT_PROFANITY = 0.8  # the bot's own text above this is blocked
 INSULT_PROFANITY = 0.5  # profanity from here on makes a visitor's text abuse (`insulting`)
 
@@ -237,20 +240,26 @@ class ToxicityFilter:
         not count."""
         if not text.strip():
             return []
-        probability = self.hate_probability(text, vector, embed)
+        judged = text
+        if embed is not None and vector is not None:
+            # A hostile word misspelt to get past a filter ("I haet ...", "Ihate ..."): the
+            # repaired text is judged (and embedded) instead.
+            fixed = repaired(text)
+            if fixed != normalise(text)[0]:
+                judged, vector = fixed, embed(fixed)
+        probability = self.hate_probability(judged, vector, embed)
         hateful = probability is not None and self.model is not None and probability >= self.model.threshold
         if (
             hateful
-            and (not text.rstrip().endswith("?") or self._hostile(text))
-            and not self._negated(text)
-            and (embed is None or not self._taken_back(text, embed))
+            and (not judged.rstrip().endswith("?") or self._hostile(judged))
+            and not self._negated(judged)
+            and (embed is None or not self._taken_back(judged, embed))
         ):
-            return [Finding(self.name, Action.BLOCK, f"hateful towards a group (p={probability:.2f})", 0, len(text))]
+            return [Finding(self.name, Action.BLOCK, HATEFUL, 0, len(text), score=probability)]
         if self.bot_output:
             profane = max(profanity(text), profanity(normalise(text)[0]))
             if profane >= OUTPUT_PROFANITY:
-                reason = f"profanity in the bot's answer (p={profane:.2f})"
-                return [Finding(self.name, Action.BLOCK, reason, 0, len(text))]
+                return [Finding(self.name, Action.BLOCK, PROFANE_ANSWER, 0, len(text), score=profane)]
         return []
 
     def _hateful(self, text: str, embed: Callable[[str], np.ndarray]) -> bool:
