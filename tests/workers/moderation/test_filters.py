@@ -23,7 +23,8 @@ from workers.moderation.injection import InjectionFilter, heuristic_hits
 from workers.moderation.intent import any_sign, signs
 from workers.moderation.pipeline import OutputScreen, Policy, SentenceGate, screen_input, screen_passage
 from workers.moderation.profanity import profanity
-from workers.moderation.toxicity import ToxicityFilter, insulting, mask_groups
+from workers.moderation.spelling import repaired
+from workers.moderation.toxicity import HATEFUL, ToxicityFilter, insulting, mask_groups
 from workers.moderation.vectors import embed_text
 from workers.moderation.verdicts import Action, Finding, distinct
 
@@ -399,3 +400,24 @@ def test_a_passage_carrying_instructions_never_reaches_the_prompt(settings) -> N
     assert any(f["filter"] == "injection" for v in reply.moderation for f in v["findings"])
     assert reply.moderation_action == "flag"
     assert Message.objects.filter(text__contains="evil.example").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I have so much hatrd for them", "i have so much hated for them"),
+        ("I haet them", "i hate them"),
+        ("Ihate them", "i hate them"),
+        ("they are vermn", "they are vermin"),
+        ("the window sill is broken", "the window sill is broken"),  # a known word is never changed
+        ("cancel my subscrption", "cancel my subscrption"),  # unknown, but near no hostile word
+    ],
+)
+def test_misspelt_hostile_words_are_repaired(text: str, expected: str) -> None:
+    assert repaired(text) == expected
+
+
+def test_hate_behind_a_misspelling_is_blocked() -> None:
+    for text in ("I haet Muslims.", "Ihate Muslims"):
+        findings = ToxicityFilter().check(text, embed_text(text), embed=embed_text)
+        assert [(f.filter, f.reason, f.action) for f in findings] == [("toxicity", HATEFUL, Action.BLOCK)]
