@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from functools import cache, lru_cache
 
+from workers.moderation.lexicon import DEHUMANISING, sentiment
 from workers.moderation.normalise import normalise, squeeze
 
 HOSTILE_VALENCE = -1.5
@@ -22,9 +23,7 @@ WORD = re.compile(r"[a-z]+")
 
 @cache
 def _known() -> frozenset[str]:
-    from workers.moderation.toxicity import _sentiment
-
-    words: set[str] = set(_sentiment().lexicon)
+    words: set[str] = set(sentiment().lexicon)
     try:
         from retrieval.embeddings import _model_path
         from workers.moderation.vectors import MODEL
@@ -38,9 +37,7 @@ def _known() -> frozenset[str]:
 
 @cache
 def _hostile() -> frozenset[str]:
-    from workers.moderation.toxicity import DEHUMANISING, _sentiment
-
-    lexicon: dict[str, float] = _sentiment().lexicon
+    lexicon: dict[str, float] = sentiment().lexicon
     words = {w for w, valence in lexicon.items() if valence <= HOSTILE_VALENCE and w.isalpha()}
     return frozenset(w for w in words | DEHUMANISING if len(w) >= MIN_LENGTH)
 

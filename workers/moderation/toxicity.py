@@ -19,11 +19,11 @@ import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from workers.moderation.classifier import LinearTextModel, TrainingSettings
+from workers.moderation.lexicon import DEHUMANISING, sentiment
 from workers.moderation.normalise import normalise
 from workers.moderation.profanity import profanity
 from workers.moderation.spelling import repaired
@@ -85,11 +85,7 @@ REPORTING = re.compile(
 SECOND_PERSON = re.compile(r"\b(?:you|your|you're|ur|u)\b", re.IGNORECASE)
 
 
-@cache
-def _sentiment() -> Any:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
+_sentiment = sentiment
 
 
 def features(text: str) -> tuple[str, dict[str, float]]:
@@ -141,11 +137,6 @@ def _negated_valence(folded: str) -> dict[str, float]:
 
 _NEGATORS = "not no never nobody none nothing nor neither cannot without don't dont doesn't isn't aren't wasn't"
 NEGATORS = frozenset(f"{_NEGATORS} weren't shouldn't can't won't wouldn't mustn't".split(" "))
-# Words that dehumanise when said of people, missing from VADER's lexicon.
-_DEHUMANISING = "vermin parasites parasite rats rat cockroaches cockroach animals animal scum trash garbage filth"
-DEHUMANISING = frozenset(
-    f"{_DEHUMANISING} filthy plague disease cancer subhuman savages pests pest leeches leech maggots swine".split(" ")
-)
 # "nothing but vermin", "no better than rats": intensifiers, not negations.
 NOT_NEGATING = re.compile(
     r"\b(?:nothing\s+(?:but|more\s+than|less\s+than)|no\s+(?:better|more|different)\s+than|not\s+even|"
