@@ -54,7 +54,19 @@ def test_a_bulk_worker_lowers_every_thread_of_its_process() -> None:
     assert result.stdout.split("\n")[0] == f"[{BULK_NICE}] {BULK_NICE}"
 
 
-@pytest.mark.parametrize("command", ["ingest", "reindex", "evaluate_retrieval", "evaluate_answers", "tune_bot"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "ingest",
+        "reindex",
+        "evaluate_retrieval",
+        "evaluate_answers",
+        "tune_bot",
+        "evaluate_moderation",
+        "evaluate_triage",
+        "train_moderation",
+    ],
+)
 def test_a_bulk_command_run_from_the_command_line_lowers_its_process(command: str, tmp_path) -> None:
     code = (
         "import os, django, contextlib\n"

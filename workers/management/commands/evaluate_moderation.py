@@ -5,14 +5,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from neo_support.management.bulk import BulkCommand
 from workers.moderation.datasets import DatasetError, read_examples
 from workers.moderation.evaluation import COUNTS, FILTERS, evaluate
 from workers.moderation.pipeline import Policy
 
 
-class Command(BaseCommand):
+class Command(BulkCommand):
     help = (
         "Measure the moderation filters on a labelled CSV or JSONL file: accuracy, recall, precision, "
         "false-positive rate, per-group accuracy and latency, printed as name=value tokens. A text counts as "

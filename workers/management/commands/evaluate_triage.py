@@ -3,13 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from neo_support.management.bulk import BulkCommand
 from workers.triage.categories import TriageError
 from workers.triage.evaluation import evaluate_categories, read_tickets, sample_per_category
 
 
-class Command(BaseCommand):
+class Command(BulkCommand):
     help = (
         "Measure ticket categorisation: train the category model on one labelled CSV or JSONL file, predict "
         "another, and print accuracy, macro F1, the share routed nowhere (none fits) and the time per ticket "

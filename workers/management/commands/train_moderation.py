@@ -5,8 +5,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from neo_support.management.bulk import BulkCommand
 from workers.moderation import injection, toxicity
 from workers.moderation.classifier import cross_validate, train
 from workers.moderation.datasets import DatasetError, read_examples
@@ -15,7 +16,7 @@ from workers.moderation.vectors import embed_text, embed_texts
 FILTERS = {"injection": injection, "toxicity": toxicity}
 
 
-class Command(BaseCommand):
+class Command(BulkCommand):
     help = (
         "Train a moderation classifier (injection or toxicity) from a labelled CSV or JSONL file and save it; "
         "with --cross-validate K, report K-fold accuracy first. The shipped defaults are reproduced by "
