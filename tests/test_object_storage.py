@@ -103,7 +103,8 @@ def test_a_tuned_adapter_is_published_by_the_training_host_and_fetched_by_a_gene
     (trained / "adapter" / "adapter_model.safetensors").write_bytes(b"\x00weights")
     (trained / "dataset.jsonl").write_text('{"question": "q", "answer": "a"}\n')
     assert adapter_publish(version=version) == 3
-    assert adapter_publish(version=version) == 3, "publishing again replaces, never duplicates"
+    assert not (trained / "dataset.jsonl").exists(), "the training data lives in the bucket alone"
+    assert adapter_publish(version=version) == 2, "publishing again replaces, never duplicates"
     assert len(s3.keys(f"media/{version.adapter_dir}/")) == 3
 
     settings.MEDIA_ROOT = tmp_path / "generation-host-media"
@@ -121,3 +122,28 @@ def test_an_adapter_never_published_is_not_fetched(s3: OwnS3, settings, tmp_path
     folder = adapter_folder(version=version)
     assert not folder.exists() and adapter_dataset(version=version) is None
     assert default_storage.listdir(version.adapter_dir) == ([], [])
+
+
+def test_a_person_erased_on_another_host_leaves_the_bucket_s_training_dataset_too(
+    s3: OwnS3, settings, tmp_path: Path
+) -> None:
+    from bots.privacy.erasure import person_erasure_run, person_erasure_start
+    from bots.privacy.selectors import PersonKey, person_find, training_examples_of
+    from tests.bots.privacy.person_data import BOT_TEXT, EMAIL, seed_person
+
+    settings.MEDIA_ROOT = tmp_path / "training-host-media"
+    seeded = seed_person(BotFactory(organization=OrganizationFactory()))
+    adapter_publish(version=seeded.version)
+    stored = f"{seeded.version.adapter_dir}/dataset.jsonl"
+    assert BOT_TEXT.encode() in default_storage.open(stored, "rb").read()
+
+    settings.MEDIA_ROOT = tmp_path / "web-host-media"  # no local copy: the export reads the bucket's
+    organization = seeded.bot.organization
+    person = person_find(organization=organization, key=PersonKey.parse("email", EMAIL))
+    assert any(BOT_TEXT in json.dumps(example) for _, example in training_examples_of(person))
+
+    settings.MEDIA_ROOT = tmp_path / "default-worker-media"  # the erasure runs on a third host
+    started = person_erasure_start(organization=organization, key=PersonKey.parse("email", EMAIL))
+    assert person_erasure_run(erasure=started.erasure) == "done"
+    assert list(started.erasure.model_versions.all()) == [seeded.version]
+    assert BOT_TEXT.encode() not in default_storage.open(stored, "rb").read()

@@ -9,13 +9,15 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 
 from bots.analytics.selectors import daily_counts_of
 from bots.models import ExpiredDailyCount, ModelVersion
-from bots.privacy.selectors import dataset_path, person_groups
+from bots.privacy.selectors import dataset_examples, dataset_path, person_groups
+from bots.tuning.adapter_files import shared_storage
 from neo_support.models import Organization
 
 BATCH = 500
@@ -39,20 +41,44 @@ def expired_counts_add(*, organization: Organization, conversation_ids: list[int
 
 def dataset_contains(version: ModelVersion, conversation_ids: Iterable[int]) -> bool:
     groups = person_groups(list(conversation_ids))
-    path = dataset_path(version)
-    if not path.is_file():
-        return False
-    with path.open(encoding="utf-8") as lines:
-        return any(line.strip() and json.loads(line).get("group") in groups for line in lines)
+    return any(example.get("group") in groups for example in dataset_examples(version))
 
 
 def dataset_scrub(version: ModelVersion, conversation_ids: Iterable[int]) -> int:
-    """Rewrite the version's stored dataset without the examples of these conversations
-    (written beside it, then renamed over it: a killed worker leaves the old or the new
-    file, never half of one). Returns how many examples went."""
+    """Rewrite the version's stored dataset without the examples of these conversations,
+    this host's copy and the one in object storage alike. Returns how many examples went."""
     groups = person_groups(list(conversation_ids))
+    if not groups:
+        return 0
+    return max(_local_dataset_scrub(version, groups), _stored_dataset_scrub(version, groups))
+
+
+def _stored_dataset_scrub(version: ModelVersion, groups: set[str]) -> int:
+    """The object-storage copy rewritten without `groups`' examples (a store has no rename:
+    the old object is replaced by the new one; a worker killed in between leaves no
+    dataset, never one with the person in it)."""
+    name = f"{version.adapter_dir}/dataset.jsonl"
+    if not shared_storage() or not default_storage.exists(name):
+        return 0
+    kept: list[bytes] = []
+    removed = 0
+    with default_storage.open(name, "rb") as lines:
+        for line in lines:
+            if line.strip() and json.loads(line).get("group") in groups:
+                removed += 1
+            else:
+                kept.append(line)
+    if removed:
+        default_storage.delete(name)
+        default_storage.save(name, ContentFile(b"".join(kept)))
+    return removed
+
+
+def _local_dataset_scrub(version: ModelVersion, groups: set[str]) -> int:
+    """This host's copy rewritten without `groups`' examples (written beside it, then
+    renamed over it: a killed worker leaves the old or the new file, never half of one)."""
     path = dataset_path(version)
-    if not groups or not path.is_file():
+    if not path.is_file():
         return 0
     kept_path = path.with_suffix(".jsonl.scrubbing")
     removed = 0

@@ -27,6 +27,7 @@ from bots.models import (
     Ticket,
     WebhookDelivery,
 )
+from bots.tuning.adapter_files import adapter_dataset
 from neo_support.models import Organization
 
 KeyKind = Literal["email", "visitor_id", "ticket"]
@@ -185,16 +186,21 @@ def training_examples_of(person: Person) -> Iterator[tuple[ModelVersion, dict[st
     """Each stored training example made from the person's conversations, with its version."""
     groups = person_groups(person.conversation_ids)
     for version in training_versions(person):
-        path = dataset_path(version)
-        if not path.is_file():
-            continue
-        with path.open(encoding="utf-8") as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                example = json.loads(line)
-                if example.get("group") in groups:
-                    yield version, example
+        for example in dataset_examples(version):
+            if example.get("group") in groups:
+                yield version, example
+
+
+def dataset_examples(version: ModelVersion) -> Iterator[dict[str, Any]]:
+    """The examples of the version's stored dataset: this host's copy, else the one in
+    object storage (bots.tuning.adapter_files), else none."""
+    stored = adapter_dataset(version=version)
+    if stored is None:
+        return
+    with stored:
+        for line in stored:
+            if line.strip():
+                yield json.loads(line)
 
 
 def person_counts(person: Person, *, examples: int | None = None) -> dict[str, int]:

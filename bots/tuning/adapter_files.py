@@ -23,7 +23,7 @@ from bots.models import ModelVersion
 from neo_support.storage_config import LOCAL_BACKEND
 
 
-def _shared_storage() -> bool:
+def shared_storage() -> bool:
     """Whether files live in a store other than this host's MEDIA_ROOT."""
     return bool(settings.STORAGES["default"]["BACKEND"] != LOCAL_BACKEND)
 
@@ -34,8 +34,10 @@ def _local(version: ModelVersion) -> Path:
 
 def adapter_publish(*, version: ModelVersion) -> int:
     """Copy the run's files (dataset, adapter) to object storage; the number copied.
-    Idempotent: a file already stored under the same name is replaced."""
-    if not _shared_storage():
+    Idempotent: a file already stored under the same name is replaced. The training data
+    then lives in the store alone (this host's copy is removed), so an erasure run on any
+    host reaches every copy of it (bots.privacy)."""
+    if not shared_storage():
         return 0
     root = _local(version)
     copied = 0
@@ -46,6 +48,7 @@ def adapter_publish(*, version: ModelVersion) -> int:
         with path.open("rb") as handle:
             default_storage.save(name, File(handle))
         copied += 1
+    (root / "dataset.jsonl").unlink(missing_ok=True)
     return copied
 
 
@@ -63,7 +66,7 @@ def adapter_folder(*, version: ModelVersion) -> Path:
     """The local folder of the version's adapter weights, fetched from object storage when
     this host does not have them yet."""
     folder = _local(version) / "adapter"
-    if not _shared_storage() or (folder / "adapter_config.json").exists():
+    if not shared_storage() or (folder / "adapter_config.json").exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".adapter-"))
@@ -84,6 +87,6 @@ def adapter_dataset(*, version: ModelVersion) -> File | None:
     if local.exists():
         return File(local.open("rb"))
     name = f"{version.adapter_dir}/dataset.jsonl"
-    if _shared_storage() and default_storage.exists(name):
+    if shared_storage() and default_storage.exists(name):
         return default_storage.open(name, "rb")
     return None
