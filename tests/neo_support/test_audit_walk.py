@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from bots.models import Bot, ModelVersion, ModelVersionStatus
+from bots.models import Bot, Conversation, ModelVersion, ModelVersionStatus
 from neo_support import rate_limits
 from neo_support.models import AuditEntry, Membership
 from neo_support.services import api_key_create
@@ -49,6 +49,12 @@ def ready_to_tune(ids: Ids) -> dict[str, Any]:
 
 def knowledge_base_name(ids: Ids) -> str:
     return str(KnowledgeBase.objects.get(pk=ids["knowledge_base_id"]).name)
+
+
+def a_visitor(ids: Ids) -> dict[str, Any]:
+    """A person the organization holds data about, to export or erase."""
+    conversation = Conversation.objects.filter(bot_id=ids["bot_id"]).exclude(visitor_id="").earliest("pk")
+    return {"kind": "visitor_id", "q": conversation.visitor_id}
 
 
 HOOK = {"url": "https://hooks.example.com/walk", "events": ["ticket.created"]}
@@ -136,6 +142,10 @@ WALK: dict[tuple[str, str], list[Step]] = {
     ],
     ("api/webhooks/", "post"): [Step("webhook.create", lambda ids: HOOK)],
     ("api/webhooks/<int:endpoint_id>/", "delete"): [Step("webhook.delete")],
+    ("dashboard/privacy/erase", "post"): [Step("person.erase", a_visitor)],
+    ("dashboard/privacy/retention/", "post"): [Step("retention.update", lambda ids: {"tickets": "400"})],
+    ("api/privacy/erasures/", "post"): [Step("person.erase", a_visitor)],
+    ("api/privacy/retention/", "patch"): [Step("retention.update", lambda ids: {"tickets": 400})],
 }
 
 # Write routes that change no organization's data, or whose record could not outlive them.
