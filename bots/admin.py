@@ -1,14 +1,21 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from bots.models import (
     Attachment,
     Bot,
     Conversation,
+    ExpiredDailyCount,
     Feedback,
     Message,
     ModelVersion,
+    PersonErasure,
+    RetentionPolicy,
+    RetentionRun,
     Ticket,
     WebhookDelivery,
     WebhookEndpoint,
@@ -91,3 +98,37 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     raw_id_fields = ["bot", "created_by"]
     readonly_fields = ["progress", "metrics", "compute", "examples", "created_at", "finished_at"]
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    list_display = ["organization", "conversations_days", "tickets_days", "attachments_days", "updated_at"]
+    raw_id_fields = ["organization"]
+
+
+class _RecordAdmin(admin.ModelAdmin):
+    """Records the privacy work writes (retention passes, erasures, kept counts): shown,
+    never added or changed by hand (an erasure is started from the privacy page)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RetentionRun)
+class RetentionRunAdmin(_RecordAdmin):
+    list_display = ["organization", "started_at", "finished_at", "deleted"]
+
+
+@admin.register(ExpiredDailyCount)
+class ExpiredDailyCountAdmin(_RecordAdmin):
+    list_display = ["organization", "bot", "day", "is_test", "counts"]
+
+
+@admin.register(PersonErasure)
+class PersonErasureAdmin(_RecordAdmin):
+    # The hint is masked (j***@e***.com); the person's identifiers are never stored.
+    list_display = ["organization", "subject_hint", "status", "created_at", "finished_at"]
+    list_filter = ["status"]
