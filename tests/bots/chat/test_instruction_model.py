@@ -11,6 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from bots.models import Message
+from neo_support import rate_limits
 from tests.bots.chat.test_protocol import REFUNDS, Client, ask
 from tests.factories import BotFactory, KnowledgeBaseFactory
 from workers.generation import model as generation_model
@@ -21,6 +22,17 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("in_process_tasks"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def fresh_limits() -> Iterator[None]:
+    """The rate limiters' Redis storage belongs to the event loop that first used it:
+    another test's loop, closed by now, unless they are made afresh (as test_protocol does)."""
+    rate_limits.rate_reset()
+    rate_limits._items.cache_clear()
+    yield
+    rate_limits.rate_reset()
+    rate_limits._items.cache_clear()
 
 
 @pytest.fixture
