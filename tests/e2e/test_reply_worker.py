@@ -104,7 +104,13 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
     assert [e["type"] for e in events][0] == "status"
     assert any(e["type"] == "delta" for e in events)
     reply.refresh_from_db()
-    assert reply.status == "done" and reply.text == events[-1]["text"]
+    # Random weights write random text, which the output gate may hold back (the verdict
+    # says why): the worker, its model and the generation are what is checked here.
+    assert reply.status in ("done", "blocked"), (reply.status, reply.text)
+    if reply.status == "blocked":
+        assert reply.moderation, "a blocked reply carries the verdict that blocked it"
+    else:
+        assert reply.text == events[-1]["text"]
     assert reply.timings["mode"] == "generative" and reply.completion_tokens > 0
     assert reply.timings["model"] == str(model_dir)
     if model is not None:
