@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
 from bots.models import (
     Attachment,
@@ -20,6 +17,7 @@ from bots.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from neo_support.admin import ReadOnlyAdmin
 
 
 @admin.register(Bot)
@@ -106,15 +104,11 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
     raw_id_fields = ["organization"]
 
 
-class _RecordAdmin(admin.ModelAdmin):
-    """Records the privacy work writes (retention passes, erasures, kept counts): shown,
-    never added or changed by hand (an erasure is started from the privacy page)."""
+class _RecordAdmin(ReadOnlyAdmin):
+    """Records the privacy work writes (retention passes, erasures, kept counts); an
+    erasure is started from the privacy page, never here."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    deletable = True
 
 
 @admin.register(RetentionRun)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 
 from neo_support.models import ApiKey, AuditEntry, Invitation, Membership, Organization, SetupRecord
@@ -9,6 +11,22 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the application writes: shown, never added or changed by hand, and deleted
+    here only when `deletable`."""
+
+    deletable = False
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return self.deletable and super().has_delete_permission(request, obj)
 
 
 @admin.register(Organization)
@@ -54,36 +72,18 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(SetupRecord)
-class SetupRecordAdmin(admin.ModelAdmin):
+class SetupRecordAdmin(ReadOnlyAdmin):
     """When and by whom the install was set up (/setup/). Read-only: the row is what keeps
     setup from running twice, so deleting it would reopen setup to the next visitor."""
 
     list_display = ["completed_at", "organization", "owner"]
     readonly_fields = ["organization", "owner", "completed_at"]
 
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """Read-only: the audit log is append-only, so nothing here adds, changes or deletes."""
 
     list_display = ["created_at", "organization", "actor_label", "action", "target_kind", "target_label", "ip"]
     list_filter = ["action", "actor_kind", "organization"]
     search_fields = ["actor_label", "target_label", "action"]
-
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False
