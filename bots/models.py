@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from neo_support.choices import IntegerChoices, TextChoices
-from neo_support.model_queues import served_models
+from neo_support.model_queues import model_not_served
 from neo_support.models import Organization
 from neo_support.tenancy import TenantModel
 from retrieval.models import KnowledgeBase
@@ -113,10 +113,9 @@ class Bot(TenantModel):
 def base_model_problem(model: str) -> str | None:
     """Why a bot cannot choose base model `model` (None: it can): blank means NEO_MODEL,
     any other name must be one this deployment serves."""
-    served = served_models(settings.NEO_MODEL, settings.NEO_MODELS)
-    if not model or model in served:
+    if not model:
         return None
-    return f"{model} is not served here; one of: {', '.join(served)}."
+    return model_not_served(model, default_model=settings.NEO_MODEL, extra_models=settings.NEO_MODELS)
 
 
 class Channel(TextChoices):
