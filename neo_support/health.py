@@ -71,7 +71,7 @@ def check_model(model: str = "") -> Check:
     try:
         beats = heartbeat_read(get_redis())
     except Exception as error:  # noqa: BLE001
-        return {"ok": True, "state": "unknown", "message": f"{type(error).__name__}: {error}"}
+        return {"ok": True, "state": "unknown", "name": name, "message": f"{type(error).__name__}: {error}"}
     states = [state for beat in beats if (state := _reported_state(beat, name)) is not None]
     if not states:
         return {"ok": True, "state": "unknown", "name": name, "message": "no generation worker reported"}
