@@ -191,7 +191,25 @@ def test_an_adapter_of_another_kind_or_shape_is_refused_by_name(fresh, adapter_d
     (wrong_rank / "adapter_config.json").write_text(json.dumps({**config, "rank_pattern": {"q_proj": 3}}))
     with pytest.raises(AdapterUnavailable, match=r"expected rank 3 .* found A \(\d+, \d+\)"):
         fresh.adapters.ensure("rank", wrong_rank)
+    for folder, module, refusal in (
+        ("norm", "transformer.h.0.ln_1", "targets transformer.h.0.ln_1, a LayerNorm: only linear layers"),
+        ("nowhere", "transformer.h.9.attn", "has no module transformer.h.9.attn"),
+    ):
+        moved_to(adapter_dir, tmp_path / folder, module)
+        with pytest.raises(AdapterUnavailable, match=refusal):
+            fresh.adapters.ensure(folder, tmp_path / folder)
     assert not fresh.adapters.layers and not fresh.adapters.loaded
+
+
+def moved_to(adapter_dir: Path, folder: Path, module: str) -> None:
+    """A copy of the adapter whose first target module's LoRA is said to be `module`'s."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(adapter_dir, folder)
+    weights = load_file(adapter_dir / "adapter_model.safetensors")
+    first = next(iter(weights)).removeprefix("base_model.model.").rpartition(".lora_")[0]
+    renamed = {name.replace(f".{first}.lora_", f".{module}.lora_"): tensor for name, tensor in weights.items()}
+    save_file(renamed, folder / "adapter_model.safetensors")
 
 
 @pytest.mark.django_db(transaction=True)
