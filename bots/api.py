@@ -72,7 +72,8 @@ class BotSerializer(serializers.ModelSerializer):
         allow_blank=True,
         help_text="The base model that writes this bot's answers: blank for the deployment's default model "
         "(NEO_MODEL), or one of the models it serves (NEO_MODEL and NEO_MODELS; an operator lists them with "
-        "`manage.py generation_queues`). Any other name is refused with the served models listed.",
+        "`manage.py generation_queues`). Any other name is refused with the served models listed. A deployed "
+        "tuned version answers only on the model it was tuned on; on another, the base model answers.",
     )
     answering_model = serializers.CharField(
         read_only=True,
