@@ -145,6 +145,7 @@ def test_a_bot_on_a_second_served_model_shows_it_and_the_api_round_trips_it(
     """Issue 24: the owner picks the deployment's second model in the persona section; the
     page, the REST API and the cost table all name it, and the API switches it back."""
     from bots.models import Message
+    from neo_support.model_queues import generation_queue
     from neo_support.services import api_key_create
     from workers.generation.loading import holders_reset
 
@@ -212,5 +213,11 @@ def test_a_bot_on_a_second_served_model_shows_it_and_the_api_round_trips_it(
             page.goto(bot_page)
             assert neo in page.locator("#answering-model").inner_text()
             assert page.input_value("#id_base_model") == ""
+
+            page.goto(f"{server}/dashboard/settings/")  # every served model, each with its queue
+            default_listed, second_listed = page.locator("#model .served-model").all_inner_texts()
+            assert neo in default_listed and "(the default)" in default_listed
+            assert llama in second_listed and "loaded · cpu float32" in second_listed
+            assert generation_queue(llama, default_model=neo) in second_listed
         finally:
             holders_reset()
