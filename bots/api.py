@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from rest_framework import serializers, viewsets
 
 from bots.chat.origins import normalise_origin
-from bots.models import AnswerMode, Bot, TicketMode
+from bots.models import AnswerMode, Bot, TicketMode, base_model_problem
 from bots.services import bot_create, bot_delete, bot_update
 from neo_support.api_auth import acting_organization
 from neo_support.permissions import Area
@@ -66,15 +66,35 @@ class BotSerializer(serializers.ModelSerializer):
     ticket_mode = serializers.ChoiceField(choices=TicketMode.choices, required=False)
     answer_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
     handoff_threshold = serializers.FloatField(min_value=0.0, max_value=1.0, required=False)
+    base_model = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="The base model that writes this bot's answers: blank for the deployment's default model "
+        "(NEO_MODEL), or one of the models it serves (NEO_MODEL and NEO_MODELS; an operator lists them with "
+        "`manage.py generation_queues`). Any other name is refused with the served models listed. A deployed "
+        "tuned version answers only on the model it was tuned on; on another, the base model answers.",
+    )
+    answering_model = serializers.CharField(
+        read_only=True,
+        help_text="The base model answering now: `base_model` while this deployment serves it, else NEO_MODEL.",
+    )
 
     class Meta:
         model = Bot
         fields = [
             "id", "name", "instructions", "knowledge_bases", "answer_mode", "generation", "answer_threshold",
             "handoff_threshold", "moderation_policy", "public_key", "allowed_origins", "welcome_message",
-            "starter_questions", "theme", "ticket_mode", "support_email", "created_at", "updated_at",
+            "starter_questions", "theme", "ticket_mode", "support_email", "base_model", "answering_model",
+            "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["public_key", "created_at", "updated_at"]
+
+    def validate_base_model(self, value: str) -> str:
+        problem = base_model_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
     def validate_allowed_origins(self, value: list[str]) -> list[str]:
         origins = []

@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from neo_support.choices import IntegerChoices, TextChoices
-from neo_support.model_queues import served_models
+from neo_support.model_queues import model_not_served
 from neo_support.models import Organization
 from neo_support.tenancy import TenantModel
 from retrieval.models import KnowledgeBase
@@ -98,9 +98,9 @@ class Bot(TenantModel):
         return cast(str, self.name)
 
     def clean(self) -> None:
-        if self.base_model and self.base_model not in served_models(settings.NEO_MODEL, settings.NEO_MODELS):
-            served = ", ".join(served_models(settings.NEO_MODEL, settings.NEO_MODELS))
-            raise ValidationError({"base_model": f"{self.base_model} is not served here; one of: {served}."})
+        problem = base_model_problem(str(self.base_model))
+        if problem:
+            raise ValidationError({"base_model": problem})
 
     @property
     def answering_model(self) -> str:
@@ -108,6 +108,14 @@ class Bot(TenantModel):
         if self.base_model in settings.NEO_MODELS:
             return str(self.base_model)
         return str(settings.NEO_MODEL)
+
+
+def base_model_problem(model: str) -> str | None:
+    """Why a bot cannot choose base model `model` (None: it can): blank means NEO_MODEL,
+    any other name must be one this deployment serves."""
+    if not model:
+        return None
+    return model_not_served(model, default_model=settings.NEO_MODEL, extra_models=settings.NEO_MODELS)
 
 
 class Channel(TextChoices):

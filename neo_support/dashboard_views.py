@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from neo_support.access import dashboard_area, forbidden, may_manage, member_required
 from neo_support.accounts import has_totp, invitation_email_has_account, invitation_refused_page, invitation_remember
 from neo_support.forms import ApiKeyForm, InvitationForm, MemberRoleForm, OrganizationSettingsForm
-from neo_support.health import check_model
+from neo_support.health import check_models
 from neo_support.models import ApiKey, Invitation, Membership, Role
 from neo_support.permissions import Area
 from neo_support.services import (
@@ -309,7 +309,7 @@ def organization_settings(request: HttpRequest, membership: Membership) -> HttpR
         "can_edit": can_edit,
         "is_owner": is_owner,
         "has_totp": has_totp(request.user),
-        "model": check_model(),
+        "models": check_models()["models"],
         "email": email_summary(),
     }
     return render(request, "dashboard/settings.html", context, status=status)

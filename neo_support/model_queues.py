@@ -24,6 +24,14 @@ def served_models(default_model: str, extra_models: Iterable[str]) -> tuple[str,
     return tuple(dict.fromkeys([default_model, *(model for model in extra_models if model)]))
 
 
+def model_not_served(model: str, *, default_model: str, extra_models: Iterable[str]) -> str | None:
+    """Why `model` cannot be chosen here, naming the served models; None when it is served."""
+    served = served_models(default_model, extra_models)
+    if model in served:
+        return None
+    return f"{model or 'a blank name'} is not served here; one of: {', '.join(served)}."
+
+
 def generation_queue(model: str, *, default_model: str) -> str:
     """The queue whose workers serve `model` ("" or the default model: `generation`).
     Stable across processes: derived from the name alone."""

@@ -137,3 +137,87 @@ def test_an_owner_creates_a_bot_sets_its_persona_and_talks_to_it_in_the_test_cha
     page.screenshot(path=str(tmp_path / "bot-page.png"), full_page=True)
     # A test chat is marked as one (left out of analytics).
     assert list(bot.conversations.values_list("is_test", flat=True)) == [True]
+
+
+def test_a_bot_on_a_second_served_model_shows_it_and_the_api_round_trips_it(
+    in_process_tasks, settings, page, tiny_model_dir, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 24: the owner picks the deployment's second model in the persona section; the
+    page, the REST API and the cost table all name it, and the API switches it back."""
+    from bots.models import Message
+    from neo_support.model_queues import generation_queue
+    from neo_support.services import api_key_create
+    from workers.generation.loading import holders_reset
+
+    owner = MembershipFactory(user__username="ola", role="owner")
+    knowledge_base = KnowledgeBaseFactory(organization=owner.organization, name="Garden")
+    documents_ingest_all(
+        documents=[document_create_from_text(knowledge_base=knowledge_base, title="Roses", text=ROSES, queue=False)]
+    )
+    bot = Bot.objects.create(
+        organization=owner.organization, name="Fern", answer_threshold=0, handoff_threshold=0,
+        generation={"temperature": 0, "top_p": 0.9, "max_new_tokens": 8, "repetition_penalty": 1.15},
+    )  # fmt: skip
+    bot.knowledge_bases.add(knowledge_base)
+    _, raw_key = api_key_create(organization=owner.organization, name="browser")
+    api_headers = {"Authorization": f"Bearer {raw_key}", "Content-Type": "application/json"}
+    neo, llama = str(tiny_model_dir("gpt_neo")), str(tiny_model_dir("llama"))
+    with serving(settings) as server:
+        settings.NEO_MODEL, settings.NEO_MODELS = neo, [llama]
+        settings.NEO_DEVICE, settings.NEO_DTYPE = "cpu", "float32"
+        holders_reset()
+        try:
+            page.goto(f"{server}/accounts/login/")
+            page.fill("#id_login", "ola")
+            page.fill("#id_password", "correct horse battery staple")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{server}/dashboard/")
+
+            bot_page = f"{server}/dashboard/bots/{bot.pk}/"
+            page.goto(bot_page)
+            page.select_option("#id_base_model", llama)
+            page.click("#persona button[type=submit]")
+            page.wait_for_selector("#persona .notice:text('Saved.')")
+            bot.refresh_from_db()
+            assert bot.base_model == llama
+            said = page.locator("#answering-model").inner_text()
+            assert llama in said and neo not in said and "loads with the first question" in said
+
+            read = page.request.get(f"{server}/api/bots/{bot.pk}/", headers=api_headers).json()
+            assert read["base_model"] == read["answering_model"] == llama
+
+            page.click("#open-test-chat:enabled")
+            page.wait_for_selector("[data-neo-support] .panel:not([hidden])")
+            page.fill("[data-neo-support] textarea", "When should I prune roses?")
+            page.keyboard.press("Enter")
+            deadline = time.monotonic() + 120
+            while not Message.objects.filter(conversation__bot=bot, role="bot", status="done").exists():
+                assert time.monotonic() < deadline, "no reply was written"
+                time.sleep(0.5)
+            reply = Message.objects.get(conversation__bot=bot, role="bot", status="done")
+            assert reply.timings["mode"] == "generative" and reply.timings["model"] == llama
+
+            page.goto(bot_page)
+            said = page.locator("#answering-model").inner_text()
+            assert llama in said and "cpu, float32" in said  # loaded by the reply
+            [cost_row] = page.locator("table.answer-costs tbody tr").all()
+            assert cost_row.locator("td").first.inner_text() == llama
+            page.screenshot(path=str(tmp_path / "bot-page-second-model.png"), full_page=True)
+
+            changed = page.request.patch(f"{server}/api/bots/{bot.pk}/", headers=api_headers, data={"base_model": ""})
+            assert changed.status == 200 and changed.json()["answering_model"] == neo
+            refused = page.request.patch(
+                f"{server}/api/bots/{bot.pk}/", headers=api_headers, data={"base_model": "org/not-served"}
+            )
+            assert refused.status == 400 and llama in refused.json()["error"]["details"]["fields"]["base_model"][0]
+            page.goto(bot_page)
+            assert neo in page.locator("#answering-model").inner_text()
+            assert page.input_value("#id_base_model") == ""
+
+            page.goto(f"{server}/dashboard/settings/")  # every served model, each with its queue
+            default_listed, second_listed = page.locator("#model .served-model").all_inner_texts()
+            assert neo in default_listed and "(the default)" in default_listed
+            assert llama in second_listed and "loaded · cpu float32" in second_listed
+            assert generation_queue(llama, default_model=neo) in second_listed
+        finally:
+            holders_reset()

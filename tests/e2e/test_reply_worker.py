@@ -29,6 +29,12 @@ def _model_state(client) -> dict | None:
     return model if model.get("state") == "loaded" else None
 
 
+def _served_model_state(client, name: str) -> dict | None:
+    """`name` in /healthz's list of served models, once a worker reports it loaded."""
+    [model] = [model for model in client.get("/healthz").json()["checks"]["models"]["models"] if model["name"] == name]
+    return model if model.get("state") == "loaded" else None
+
+
 @pytest.mark.parametrize(
     ("family", "own_queue"),
     [("gpt_neo", False), ("llama", False), ("llama", True)],
@@ -91,7 +97,10 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
     try:
         _, reply = conversation_ask(conversation=conversation, text="How long do refunds take?")
         events = listener.events_until_done()
-        model = None if own_queue else wait_for(lambda: _model_state(client), 15, "the worker to report its model")
+        if own_queue:  # the default model has no worker here: the chosen one is under "models"
+            model = wait_for(lambda: _served_model_state(client, str(model_dir)), 15, "the worker to report it")
+        else:
+            model = wait_for(lambda: _model_state(client), 15, "the worker to report its model")
     finally:
         if own_queue:
             del app.amqp.queues[queue]
@@ -113,5 +122,6 @@ def test_a_visitor_message_is_answered_by_a_real_worker_over_redis(
         assert reply.text == events[-1]["text"]
     assert reply.timings["mode"] == "generative" and reply.completion_tokens > 0
     assert reply.timings["model"] == str(model_dir)
-    if model is not None:
-        assert model["name"] == str(model_dir) and model["device"] == "cpu"
+    assert model["name"] == str(model_dir) and model["device"] == "cpu"
+    if own_queue:
+        assert model["queue"] == queue and [worker["state"] for worker in model["workers"]] == ["loaded"]

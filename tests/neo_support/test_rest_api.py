@@ -78,6 +78,32 @@ def test_bots_are_created_read_changed_and_deleted() -> None:
     assert not Bot.objects.filter(pk=bot.pk).exists()
 
 
+def test_a_bots_base_model_round_trips_and_only_a_served_one_is_accepted(settings) -> None:
+    settings.NEO_MODEL, settings.NEO_MODELS = "org/default-model", ["org/second-model"]
+    api = key_client(OrganizationFactory())
+    created = api.post("/api/bots/", {"name": "Chooser", "base_model": "org/second-model"}, format="json")
+    assert created.status_code == 201, created.json()
+    bot_url = f"/api/bots/{created.json()['id']}/"
+    read = api.get(bot_url).json()
+    assert read["base_model"] == read["answering_model"] == "org/second-model"
+    assert Bot.objects.get().base_model == "org/second-model"
+
+    refused = api.patch(bot_url, {"base_model": "org/unknown"}, format="json")
+    assert refused.status_code == 400
+    [message] = refused.json()["error"]["details"]["fields"]["base_model"]
+    assert message == "org/unknown is not served here; one of: org/default-model, org/second-model."
+    assert api.get(bot_url).json()["base_model"] == "org/second-model"  # nothing changed
+
+    default = api.patch(bot_url, {"base_model": ""}, format="json").json()
+    assert default["base_model"] == "" and default["answering_model"] == "org/default-model"
+    assert api.patch(bot_url, {"base_model": "org/second-model"}, format="json").status_code == 200
+    settings.NEO_MODELS = []  # the operator stopped serving it: kept, but NEO_MODEL answers
+    stale = api.get(bot_url).json()
+    assert stale["base_model"] == "org/second-model" and stale["answering_model"] == "org/default-model"
+    refused_create = api.post("/api/bots/", {"name": "Late", "base_model": "org/second-model"}, format="json")
+    assert refused_create.status_code == 400 and Bot.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [

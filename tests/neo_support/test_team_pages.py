@@ -360,6 +360,29 @@ def test_an_admin_renames_the_organization_and_bad_input_keeps_what_was_typed(cl
     assert (organization.name, organization.slug) == ("Acme Help", slug)
 
 
+def served_models_listed(client) -> list[str]:  # type: ignore[no-untyped-def]
+    page = client.get("/dashboard/settings/").content.decode()
+    return re.findall(r'<dl class="summary served-model">(.*?)</dl>', page, re.S)
+
+
+def test_the_settings_page_lists_every_served_model_with_its_queue(client, settings) -> None:
+    from neo_support.model_queues import generation_queue
+
+    logged_in(client)
+    settings.NEO_TASKS_IN_PROCESS = True
+    settings.NEO_MODEL, settings.NEO_MODELS = "/nonexistent/default-model", ["/nonexistent/second-model"]
+    served = served_models_listed(client)
+    assert len(served) == 2
+    assert "/nonexistent/default-model" in served[0] and "(the default)" in served[0]
+    assert "<code>generation</code>" in served[0]
+    queue = generation_queue("/nonexistent/second-model", default_model="/nonexistent/default-model")
+    assert "/nonexistent/second-model" in served[1] and f"<code>{queue}</code>" in served[1]
+    assert "unavailable" in served[1] and "(the default)" not in served[1]
+    settings.NEO_MODELS = []
+    [alone] = served_models_listed(client)
+    assert "/nonexistent/default-model" in alone and "Queue" not in alone
+
+
 def test_viewers_read_settings_agents_do_not_and_neither_saves_them(client) -> None:
     for role in ("viewer", "agent"):
         member = logged_in(client, role)

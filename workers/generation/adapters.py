@@ -7,7 +7,10 @@ mixes replies of many bots in one pass, so the LoRA layers here pick per row. On
 first adapter, each target linear layer of the base model (`nn.Linear`, or GPT-2's
 `Conv1D`, which stores its weight transposed) is wrapped in `MultiLoraLinear`
 (the base layer untouched inside it); an adapter is read from the files peft saves
-(`adapter_config.json`, `adapter_model.safetensors`). Before every forward pass the
+(`adapter_config.json`, `adapter_model.safetensors`), each module with the rank and
+scale peft gives it (`rank_pattern`, `alpha_pattern`, `use_rslora`); settings that
+compute something else than plain LoRA (DoRA, biases, trained embeddings or modules)
+are refused by name rather than served differently from peft. Before every forward pass the
 caller names each row's adapter with `AdapterSet.rows(...)`; only one thread runs
 forward passes (the batch scheduler's, or a lone decode under `AdapterSet.lock`).
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -78,6 +82,92 @@ def has_transposed_linears(model: Any, targets: Sequence[str]) -> bool:
     return any(isinstance(m, Conv1D) and n.rpartition(".")[2] in wanted for n, m in model.named_modules())
 
 
+# peft settings that change what an adapter computes beyond plain LoRA; we refuse them
+# rather than serve different numbers than peft would.
+_UNSERVABLE = {
+    "use_dora": "DoRA (use_dora)",
+    "lora_bias": "LoRA biases (lora_bias)",
+    "modules_to_save": "fully trained modules (modules_to_save)",
+    "trainable_token_indices": "trained token embeddings (trainable_token_indices)",
+    "layer_replication": "layer replication (layer_replication)",
+    "target_parameters": "LoRA on parameters (target_parameters)",
+    "alora_invocation_tokens": "activated LoRA (alora_invocation_tokens)",
+    "use_qalora": "QALoRA (use_qalora)",
+}
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """An adapter's ranks and scales, per module as peft computes them: `r` and
+    `lora_alpha` unless a `rank_pattern` / `alpha_pattern` key matches the module's name
+    (the whole name or a dotted suffix of it, as a regular expression, first key wins),
+    scaled by alpha / rank, or alpha / sqrt(rank) with `use_rslora`."""
+
+    rank: int
+    alpha: float
+    rslora: bool = False
+    rank_pattern: tuple[tuple[str, int], ...] = ()
+    alpha_pattern: tuple[tuple[str, float], ...] = ()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> LoraSettings:
+        """Read peft's adapter_config.json; ValueError naming what we cannot serve."""
+        kind = config.get("peft_type", "LORA")
+        if kind != "LORA":
+            raise ValueError(f"it is a {kind} adapter; only LoRA adapters are served")
+        refused = [label for name, label in _UNSERVABLE.items() if config.get(name)]
+        if config.get("bias", "none") != "none":
+            refused.append(f"trained base biases (bias={config['bias']!r})")
+        if refused:
+            raise ValueError(f"it uses {', '.join(refused)}, which we do not serve; retrain it as plain LoRA")
+        try:
+            return cls(
+                rank=int(config["r"]),
+                alpha=float(config["lora_alpha"]),
+                rslora=bool(config.get("use_rslora")),
+                rank_pattern=tuple((str(k), int(v)) for k, v in (config.get("rank_pattern") or {}).items()),
+                alpha_pattern=tuple((str(k), float(v)) for k, v in (config.get("alpha_pattern") or {}).items()),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"its adapter_config.json has no usable r / lora_alpha / patterns ({error!r})") from None
+
+    def for_module(self, name: str) -> tuple[int, float]:
+        """(rank, scale) of the module called `name` in the base model."""
+        rank = _pattern_value(self.rank_pattern, name, self.rank)
+        alpha = _pattern_value(self.alpha_pattern, name, self.alpha)
+        return rank, alpha / (rank**0.5 if self.rslora else rank)
+
+
+def _pattern_value(pattern: tuple[tuple[str, Any], ...], name: str, default: Any) -> Any:
+    for key, value in pattern:  # peft.utils.other.get_pattern_key's matching
+        if re.match(rf"(.*\.)?({key})$", name):
+            return value
+    return default
+
+
+def lora_pairs(weights: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Each target module's (A, B) matrices from the tensors peft saves; ValueError for
+    anything else in the file (an embedding's LoRA, DoRA magnitudes, biases, fully
+    trained modules), which would serve different numbers than peft if skipped."""
+    embedded = [name for name in weights if ".lora_embedding_" in name]
+    if embedded:  # peft saves the embedding layer too then: name the cause, not that copy
+        raise ValueError(f"it holds an embedding layer's LoRA ({embedded[0]}); only LoRA on linear layers is served")
+    parts: dict[str, dict[str, Any]] = {}
+    for name, tensor in weights.items():
+        module, _, part = name.removeprefix(_PREFIX).rpartition(".lora_")
+        if not name.startswith(_PREFIX) or part not in ("A.weight", "B.weight"):
+            raise ValueError(f"it holds a tensor that is not LoRA's A or B ({name}); only LoRA is served")
+        parts.setdefault(module, {})[part[0]] = tensor
+    if not parts:
+        raise ValueError("it holds no LoRA weights")
+    pairs = {}
+    for module, tensors in parts.items():
+        if set(tensors) != {"A", "B"}:
+            raise ValueError(f"its weights for {module} lack lora_{'B' if 'A' in tensors else 'A'}")
+        pairs[module] = (tensors["A"], tensors["B"])
+    return pairs
+
+
 @cache
 def _multi_lora_class() -> type:
     import torch
@@ -133,30 +223,32 @@ class AdapterSet:
         try:
             config = json.loads((folder / "adapter_config.json").read_text())
             weights = load_file(folder / "adapter_model.safetensors")
-            rank, alpha = int(config["r"]), float(config["lora_alpha"])
-            # peft's scaling: alpha / rank, or alpha / sqrt(rank) with rank-stabilised LoRA.
-            scale = alpha / (rank**0.5 if config.get("use_rslora") else rank)
         except Exception as error:  # noqa: BLE001 - missing, truncated, not safetensors: all unreadable
             raise AdapterUnavailable(f"adapter {key} in {folder} cannot be read: {error}") from None
-        pairs: dict[str, dict[str, Any]] = {}
-        for name, tensor in weights.items():
-            if not name.startswith(_PREFIX) or ".lora_" not in name:
-                continue
-            module, _, part = name[len(_PREFIX) :].rpartition(".lora_")
-            pairs.setdefault(module, {})[part.split(".")[0]] = tensor
-        if not pairs:
-            raise AdapterUnavailable(f"adapter {key} in {folder} holds no LoRA weights")
+        try:
+            settings = LoraSettings.from_config(config)
+            pairs = lora_pairs(weights)
+        except ValueError as problem:
+            raise AdapterUnavailable(f"adapter {key} in {folder} cannot be served: {problem}") from None
         modules = dict(self.model.named_modules())
         parameter = next(self.model.parameters())
         staged: list[tuple[str, _Lora]] = []
-        for module_name, tensors in pairs.items():
+        for module_name, (down, up) in pairs.items():
             target = self.layers.get(module_name) or modules.get(module_name)
+            if target is None:
+                raise AdapterUnavailable(f"adapter {key} does not fit the base model: it has no module {module_name}")
             shape = linear_shape(getattr(target, "base", target))
-            if shape is None or set(tensors) != {"A", "B"}:
-                raise AdapterUnavailable(f"adapter {key} does not fit the base model at {module_name}")
-            down, up = tensors["A"], tensors["B"]
+            if shape is None:
+                kind = type(getattr(target, "base", target)).__name__
+                raise AdapterUnavailable(
+                    f"adapter {key} targets {module_name}, a {kind}: only linear layers are served"
+                )
+            rank, scale = settings.for_module(module_name)
             if down.shape != (rank, shape[0]) or up.shape != (shape[1], rank):
-                raise AdapterUnavailable(f"adapter {key} does not fit the base model at {module_name}")
+                raise AdapterUnavailable(
+                    f"adapter {key} does not fit the base model at {module_name}: expected rank {rank} on "
+                    f"{shape[0]} -> {shape[1]} features, found A {tuple(down.shape)} and B {tuple(up.shape)}"
+                )
             lora = _Lora(down.to(parameter.device, torch.float32), up.to(parameter.device, torch.float32), scale)
             staged.append((module_name, lora))
         for module_name, lora in staged:  # all checked: now change the model

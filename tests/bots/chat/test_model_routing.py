@@ -163,7 +163,7 @@ def test_health_reports_each_served_model_from_its_own_workers(settings, redis_u
 def test_the_command_lists_each_models_queue_for_the_operator(settings, two_models) -> None:  # type: ignore[no-untyped-def]
     from io import StringIO
 
-    from django.core.management import call_command
+    from django.core.management import CommandError, call_command
 
     neo, llama = two_models
     out = StringIO()
@@ -172,3 +172,9 @@ def test_the_command_lists_each_models_queue_for_the_operator(settings, two_mode
         f"generation\t{neo}",
         f"{generation_queue(llama, default_model=neo)}\t{llama}",
     ]
+    for model, queue in ((neo, "generation"), (llama, generation_queue(llama, default_model=neo))):
+        one = StringIO()
+        call_command("generation_queues", "--queue-of", model, stdout=one)
+        assert one.getvalue() == f"{queue}\n"
+    with pytest.raises(CommandError, match=f"org/else is not served here; one of: {neo}, {llama}"):
+        call_command("generation_queues", "--queue-of", "org/else")

@@ -101,6 +101,117 @@ def test_an_unreadable_or_mismatched_adapter_is_refused_and_changes_nothing(fres
     assert isinstance(fresh.adapters, AdapterSet)
 
 
+def peft_adapter(base_dir: Path, folder: Path, **lora: object):  # type: ignore[no-untyped-def]
+    """A LoRA adapter made and saved by peft itself with random A and B (as one trained
+    elsewhere would be), and peft's model serving it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(1)
+    config = LoraConfig(init_lora_weights=False, **lora)  # type: ignore[arg-type]
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir), config)
+    model.save_pretrained(folder)
+    return model.eval()
+
+
+PER_MODULE = {
+    # Llama: q_proj at rank 2, the second block's down_proj at 6, every other target at 4;
+    # v_proj with its own alpha.
+    "llama": {
+        "r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj", "o_proj", "down_proj"],
+        "rank_pattern": {"q_proj": 2, r"layers\.1\.mlp\.down_proj": 6}, "alpha_pattern": {"v_proj": 3},
+    },
+    # GPT-2's transposed Conv1D layers (fan_in_fan_out).
+    "gpt2": {
+        "r": 2, "lora_alpha": 4, "target_modules": ["c_attn", "c_fc"], "fan_in_fan_out": True,
+        "rank_pattern": {"c_fc": 5}, "alpha_pattern": {"h.0.attn.c_attn": 16},
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("rslora", [False, True])
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_per_module_ranks_and_alphas_serve_what_peft_computes(
+    family: str, rslora: bool, tiny_model_dir, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Regression: the loader read only `r` and `lora_alpha`, so an adapter trained with
+    peft's `rank_pattern` / `alpha_pattern` was refused or scaled wrongly."""
+    import torch
+
+    base_dir = tiny_model_dir(family)
+    peft_model = peft_adapter(base_dir, tmp_path, use_rslora=rslora, **PER_MODULE[family])
+    ours = loading.load_model(str(base_dir), device="cpu", dtype="float32")
+    ours.adapters.ensure("elsewhere", tmp_path)
+    ranks = {lora.down.shape[0] for layer in ours.adapters.layers.values() for lora in layer.adapters.values()}
+    assert len(ranks) > 1, "the modules have different ranks"
+    ids = torch.tensor([ours.tokenizer(PROMPT)["input_ids"]])
+    with torch.inference_mode():
+        with ours.adapters.rows(["elsewhere"]):
+            served = ours.model(input_ids=ids).logits
+        expected = peft_model(input_ids=ids).logits
+        base = peft_model.get_base_model()
+        with peft_model.disable_adapter():
+            untuned = base(input_ids=ids).logits
+    assert torch.allclose(served, expected, atol=1e-4)
+    assert not torch.allclose(served, untuned, atol=1e-3), "the adapter changes the model"
+
+
+@pytest.mark.parametrize(
+    ("lora", "refusal"),
+    [
+        ({"target_modules": ["q_proj"], "use_dora": True}, "DoRA"),
+        ({"target_modules": ["q_proj"], "lora_bias": True}, "LoRA biases"),
+        ({"target_modules": ["q_proj"], "bias": "lora_only"}, "trained base biases"),
+        ({"target_modules": ["embed_tokens"]}, "embedding"),
+    ],
+)
+def test_adapter_settings_we_cannot_serve_are_refused_by_name(
+    lora: dict[str, object], refusal: str, tiny_model_dir, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    base_dir = tiny_model_dir("llama")
+    peft_adapter(base_dir, tmp_path, r=2, lora_alpha=4, **lora)
+    ours = loading.load_model(str(base_dir), device="cpu", dtype="float32")
+    with pytest.raises(AdapterUnavailable, match=f"cannot be served: .*{refusal}"):
+        ours.adapters.ensure("elsewhere", tmp_path)
+    assert not ours.adapters.layers and not ours.adapters.loaded
+
+
+def test_an_adapter_of_another_kind_or_shape_is_refused_by_name(fresh, adapter_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    other_kind = tmp_path / "ia3"
+    shutil.copytree(adapter_dir, other_kind)
+    config = json.loads((other_kind / "adapter_config.json").read_text())
+    (other_kind / "adapter_config.json").write_text(json.dumps({**config, "peft_type": "IA3"}))
+    with pytest.raises(AdapterUnavailable, match="IA3 adapter; only LoRA"):
+        fresh.adapters.ensure("ia3", other_kind)
+    wrong_rank = tmp_path / "rank"
+    shutil.copytree(adapter_dir, wrong_rank)
+    (wrong_rank / "adapter_config.json").write_text(json.dumps({**config, "rank_pattern": {"q_proj": 3}}))
+    with pytest.raises(AdapterUnavailable, match=r"expected rank 3 .* found A \(\d+, \d+\)"):
+        fresh.adapters.ensure("rank", wrong_rank)
+    for folder, module, refusal in (
+        ("norm", "transformer.h.0.ln_1", "targets transformer.h.0.ln_1, a LayerNorm: only linear layers"),
+        ("nowhere", "transformer.h.9.attn", "has no module transformer.h.9.attn"),
+    ):
+        moved_to(adapter_dir, tmp_path / folder, module)
+        with pytest.raises(AdapterUnavailable, match=refusal):
+            fresh.adapters.ensure(folder, tmp_path / folder)
+    assert not fresh.adapters.layers and not fresh.adapters.loaded
+
+
+def moved_to(adapter_dir: Path, folder: Path, module: str) -> None:
+    """A copy of the adapter whose first target module's LoRA is said to be `module`'s."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(adapter_dir, folder)
+    weights = load_file(adapter_dir / "adapter_model.safetensors")
+    first = next(iter(weights)).removeprefix("base_model.model.").rpartition(".lora_")[0]
+    renamed = {name.replace(f".{first}.lora_", f".{module}.lora_"): tensor for name, tensor in weights.items()}
+    save_file(renamed, folder / "adapter_model.safetensors")
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("in_process_tasks")
 def test_a_deployed_version_answers_and_a_rollback_brings_the_base_back(
