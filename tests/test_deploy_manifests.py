@@ -77,7 +77,7 @@ def test_beat_runs_as_a_single_replica_that_is_never_doubled_during_a_rollout() 
 def test_generation_and_training_ask_for_a_gpu_and_the_rest_do_not() -> None:
     for name, deployment in by_kind("Deployment").items():
         limits = container(deployment)["resources"]["limits"]
-        wants_gpu = name.endswith(("worker-generation", "worker-training"))
+        wants_gpu = name.endswith(("worker-generation", "worker-training", "worker-generation-second-model"))
         assert ("nvidia.com/gpu" in limits) == wants_gpu, name
         if wants_gpu:
             assert limits["nvidia.com/gpu"] == 1
@@ -91,3 +91,15 @@ def test_no_pod_shares_a_disk_every_process_keeps_its_caches_on_its_own() -> Non
         assert all("emptyDir" in volume for volume in volumes), name
         sources = {next(iter(s.values()))["name"] for s in container(deployment)["envFrom"]}
         assert sources == {"neo-support"}, name
+
+
+def test_a_second_models_worker_consumes_only_the_queue_of_its_model() -> None:
+    """The example for an extra model finds its queue by name at start, as compose's does."""
+    deployment = by_kind("Deployment")["neo-support-worker-generation-second-model"]
+    worker = container(deployment)
+    model = next(item["value"] for item in worker["env"] if item["name"] == "NEO_WORKER_MODEL")
+    assert model
+    script = worker["command"][-1]
+    assert 'generation_queues --queue-of "$NEO_WORKER_MODEL"' in script
+    assert '--queues="$queue"' in script and "--queues=generation " not in script
+    assert "NEO_MODELS" in by_kind("ConfigMap")["neo-support"]["data"]
