@@ -40,7 +40,7 @@ WARM_UP_PROMPT = "Customer: Hello\nAssistant:"
 def load_model(name: str, *, device: str = "auto", dtype: str = "auto") -> LoadedModel:
     started = time.perf_counter()
     loaded = load_weights(name, device=device, dtype=dtype)
-    kernels = speed_up(loaded.model, device=loaded.device, dtype=loaded.dtype)
+    loaded.kernels = speed_up(loaded.model, device=loaded.device, dtype=loaded.dtype)
     _warm_up(loaded)
     loaded.adapters = AdapterSet(loaded.model)
     loaded.scheduler = BatchScheduler(loaded)
@@ -50,7 +50,7 @@ def load_model(name: str, *, device: str = "auto", dtype: str = "auto") -> Loade
         name,
         loaded.device,
         loaded.dtype,
-        ", ".join(kernels) or "stock kernels",
+        ", ".join(loaded.kernels) or "stock kernels",
         loaded.load_seconds,
     )
     return loaded
