@@ -6,8 +6,9 @@ attention and its linear layers. Applied once, when the model is loaded.
   the whole cache); PyTorch's fused kernel does it in one pass. A local layer (window
   256) also only reads the keys inside its window: the eager path read the whole cache
   and masked the rest away. At 8 rows of 400 tokens, attention was a fifth of a CPU
-  decode step. Families transformers runs with SDPA already (Llama, Qwen2, GPT-2)
-  are left alone.
+  decode step; in bf16 the eager path also upcast every row's cache to fp32, and a
+  batch-8 step got 1.6x cheaper. On CPU only (GPUs were not measured). Families
+  transformers runs with SDPA already (Llama, Qwen2, GPT-2) are left alone.
 - **oneDNN for fp32 linear layers at a few rows on CPU.** `nn.Linear` goes to MKL,
   whose product at 4 to 32 rows (a batch's decode step) costs two to three times its
   one-row cost: it repacks the whole weight at every call. oneDNN's kernel, given the
@@ -27,7 +28,7 @@ from typing import Any
 SDPA_FAMILIES = frozenset({"gpt_neo"})
 # Rows of a linear layer's input that oneDNN multiplies faster than MKL in fp32 on CPU:
 # 1.6x at 4 rows, 1.9x at 8, 1.3x at 16 (one row and 2 to 3 rows: MKL is faster; a
-# 400-token prefill: the same). bench/README.md, "Generation".
+# 400-token prefill: the same). bench/README.md, "Kernels chosen at load".
 ONEDNN_ROWS = range(4, 33)
 
 
@@ -36,7 +37,8 @@ def speed_up(model: Any, *, device: str, dtype: str) -> list[str]:
     import torch
 
     applied = []
-    if str(getattr(model.config, "model_type", "")) in SDPA_FAMILIES and use_sdpa_attention(model):
+    family = str(getattr(model.config, "model_type", ""))
+    if device == "cpu" and family in SDPA_FAMILIES and use_sdpa_attention(model):
         applied.append("sdpa_attention")
     on_fp32_cpu = device == "cpu" and dtype == "float32" and torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
     if on_fp32_cpu and use_small_batch_linear(model):

@@ -71,15 +71,17 @@ def test_a_small_batch_linear_layer_still_learns() -> None:
 
 
 @pytest.mark.parametrize(
-    ("family", "dtype", "expected"),
+    ("family", "device", "dtype", "expected"),
     [
-        ("gpt_neo", "float32", ["sdpa_attention", "onednn_small_batch_linear"]),
-        ("llama", "float32", ["onednn_small_batch_linear"]),  # transformers runs its attention by SDPA already
-        ("gpt_neo", "bfloat16", ["sdpa_attention"]),  # bf16 products run on oneDNN already
+        ("gpt_neo", "cpu", "float32", ["sdpa_attention", "onednn_small_batch_linear"]),
+        ("llama", "cpu", "float32", ["onednn_small_batch_linear"]),  # transformers runs its attention by SDPA
+        ("gpt_neo", "cpu", "bfloat16", ["sdpa_attention"]),  # bf16 products run on oneDNN already
+        ("gpt_neo", "cuda", "float16", []),  # not measured on a GPU: left as transformers runs it
     ],
 )
-def test_what_is_applied_depends_on_the_family_and_the_dtype(
-    tiny_model_dir: Callable[[str], Path], family: str, dtype: str, expected: list[str]
+def test_what_is_applied_depends_on_the_family_the_device_and_the_dtype(
+    tiny_model_dir: Callable[[str], Path], family: str, device: str, dtype: str, expected: list[str]
 ) -> None:
-    model = load_weights(str(tiny_model_dir(family)), device="cpu", dtype=dtype).model
-    assert speed_up(model, device="cpu", dtype=dtype) == expected
+    # Loaded on the CPU in every case: only the choice is asked of `speed_up` here.
+    model = load_weights(str(tiny_model_dir(family)), device="cpu", dtype="float32").model
+    assert speed_up(model, device=device, dtype=dtype) == expected
