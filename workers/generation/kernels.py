@@ -10,10 +10,11 @@ attention and its linear layers. Applied once, when the model is loaded.
   batch-8 step got 1.6x cheaper. On CPU only (GPUs were not measured). Families
   transformers runs with SDPA already (Llama, Qwen2, GPT-2) are left alone.
 - **oneDNN for fp32 linear layers at a few rows on CPU.** `nn.Linear` goes to MKL,
-  whose product at 4 to 32 rows (a batch's decode step) costs two to three times its
-  one-row cost: it repacks the whole weight at every call. oneDNN's kernel, given the
-  very same weight, costs 1.2 to 1.5 times. One row (a reply alone) and prompts stay on
-  MKL, which is faster there. bf16 already runs on oneDNN.
+  whose product at 4 to 16 rows (a batch's decode step) costs two to three times its
+  one-row cost when the weights stream from memory, as if it repacked the whole weight
+  at every call. oneDNN's kernel, given the very same weight, costs 1.3 to 1.8 times.
+  One row (a reply alone) and prompts stay on MKL, which is faster there. bf16 already
+  runs on oneDNN.
 
 This module depends on no other module of the package.
 """
