@@ -20,10 +20,14 @@ picks (`NEO_DTYPE=auto`: bf16 on CPUs with native bf16 instructions, else fp32),
 - where the first token's wait goes: the medians of the reply's own stage timings
   (retrieval, screening, prompt, tokenization, the scheduler's handoff and prefill);
 - per-step decode costs at batch 1 and 8 (the model's forward pass with our KV cache,
-  then the scheduler's choice of the next tokens), and int8 dynamic quantization of
+  then the scheduler's choice of the next tokens), on stock kernels and on ours
+  (`workers.generation.kernels`), alternating; and int8 dynamic quantization of
   the linear layers against the same model unquantized: step costs and the share of
   greedy tokens identical (random weights make near-ties common: a floor, not what
   trained weights give).
+
+`--architecture llama` measures the same on a Llama of about the same size, with a
+chat template, to show nothing is GPT-Neo-only.
 
 `--parts` runs a subset (`first_token,stream,concurrency,dtypes,steps`; all by default).
 """
@@ -43,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NEW_TOKENS = 200  # a bot's default answer budget (bots.models)
 FIRST_TOKEN_PAIRS = 9
 PROMPT_WORDS = 300  # about 400 tokens of prompt with the passages
+STEP_ROUNDS = 3  # stock and our kernels alternate this many times
 
 
 def setup_django(var_dir: Path, model_dir: Path, dtype: str) -> None:
@@ -66,23 +71,64 @@ def setup_django(var_dir: Path, model_dir: Path, dtype: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def build_model(directory: Path) -> None:
+# Llama 3's turn format, so the task path renders its prompt as it does a real instruction model's.
+LLAMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n{{ message['content'] | trim }}<|eot_id|>"
+    "{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+LLAMA_SPECIAL_TOKENS = [
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+]
+
+
+def build_model(directory: Path, architecture: str = "gpt_neo") -> None:
+    """A model of `architecture` with random weights, EleutherAI/gpt-neo-125M's shape
+    for "gpt_neo"; for "llama", a Llama of about the same size (768 wide, 12 layers,
+    grouped-query attention, SwiGLU) with a chat template."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPTNeoConfig, GPTNeoForCausalLM, PreTrainedTokenizerFast
+    from transformers import GPTNeoConfig, GPTNeoForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     corpus = [f"Customer question number {n} about invoices, refunds and passwords." for n in range(200)]
+    specials = LLAMA_SPECIAL_TOKENS if architecture == "llama" else ["<|endoftext|>"]
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=2000, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=2000, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
     bpe.train_from_iterator(corpus, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>")
+    if architecture == "llama":
+        tokenizer = PreTrainedTokenizerFast(
+            tokenizer_object=bpe, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>", pad_token="<|end_of_text|>"
+        )
+        tokenizer.chat_template = LLAMA_CHAT_TEMPLATE
+    else:
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>")
     # Pad to GPT-2's vocabulary so the output layer costs what the real model's does.
     tokenizer.add_tokens([f"<extra{n}>" for n in range(50257 - len(tokenizer))])
     tokenizer.save_pretrained(directory)
+    torch.manual_seed(0)
+    if architecture == "llama":
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=768,
+            intermediate_size=2048,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            num_key_value_heads=4,
+            max_position_embeddings=2048,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=[tokenizer.eos_token_id, tokenizer.pad_token_id],
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        LlamaForCausalLM(config).save_pretrained(directory)
+        return
     # GPTNeoConfig's defaults are the 1.3B shape; these are EleutherAI/gpt-neo-125M's.
     config = GPTNeoConfig(
         vocab_size=len(tokenizer),
@@ -95,7 +141,6 @@ def build_model(directory: Path) -> None:
         eos_token_id=0,
         bos_token_id=0,
     )
-    torch.manual_seed(0)
     GPTNeoForCausalLM(config).save_pretrained(directory)
 
 
@@ -210,13 +255,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto")
     parser.add_argument("--parts", default="first_token,stream,concurrency,dtypes,steps")
+    parser.add_argument(
+        "--architecture",
+        choices=("gpt_neo", "llama"),
+        default="gpt_neo",
+        help="gpt_neo: GPT-Neo-125M's shape; llama: a Llama of about its size with a chat template",
+    )
     return parser.parse_args(argv)
 
 
-def raw_generate(loaded, prompt: str, new_tokens: int) -> float:  # type: ignore[no-untyped-def]
+def raw_generate(loaded, prompt_ids: list[int], new_tokens: int) -> float:  # type: ignore[no-untyped-def]
     import torch
 
-    ids = loaded.tokenizer(prompt, return_tensors="pt")["input_ids"]
+    ids = torch.tensor([prompt_ids])
     started = time.perf_counter()
     with torch.inference_mode():
         loaded.model.generate(
@@ -240,8 +291,8 @@ def main(argv: list[str] | None = None) -> None:
     figures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="neo-genbench-") as temporary:
         var_dir = Path(temporary)
-        model_dir = var_dir / "gpt-neo-125m-shape"
-        build_model(model_dir)
+        model_dir = var_dir / f"{args.architecture}-125m-shape"
+        build_model(model_dir, args.architecture)
         # What a worker on this CPU runs (bf16 where native), unless told otherwise.
         dtype = resolve_dtype(args.dtype, "cpu")
         setup_django(var_dir, model_dir, dtype)
@@ -264,21 +315,26 @@ def main(argv: list[str] | None = None) -> None:
         prompt = build_prompt(
             instructions=bot.instructions, passages=passages, turns=[], question=question,
             count_tokens=loaded.count_tokens, context_window=loaded.context_window, answer_budget=NEW_TOKENS,
+            chat=loaded.render_chat if loaded.has_chat_template else None,
         )  # fmt: skip
-        prompt_ids = loaded.tokenizer(prompt.text)["input_ids"]
-        print(f"prompt   {prompt.token_count} tokens, {len(prompt.passages)} passages; model {loaded.dtype}")
+        # As the task path tokenizes it: a chat-rendered prompt holds its special tokens already.
+        prompt_ids = loaded.tokenizer(prompt.text, add_special_tokens=not prompt.chat)["input_ids"]
+        print(
+            f"prompt   {len(prompt_ids)} tokens, {len(prompt.passages)} passages; model {loaded.family} "
+            f"{loaded.dtype}, kernels: {', '.join(loaded.kernels) or 'stock'}"
+        )
 
         # The in-memory layer keeps at most 100 messages per channel; nobody listens here.
         get_channel_layer().capacity = 10_000
         task_path_reply(bot, question)  # warm
-        raw_generate(loaded, prompt.text, 2)
+        raw_generate(loaded, prompt_ids, 2)
         prefills: list[float] = []
         if parts & {"first_token", "stream", "concurrency"}:
             short_bot = make_bot(new_tokens=4)  # the same prompt, for first-token timings
             # Raw and ours alternate, so drift on a noisy machine hits both sides alike.
             firsts, stages = [], []
             for _ in range(FIRST_TOKEN_PAIRS):
-                prefills.append(raw_generate(loaded, prompt.text, 1))
+                prefills.append(raw_generate(loaded, prompt_ids, 1))
                 run = task_path_reply(short_bot, question)
                 firsts.append(run["first_token_s"])
                 stages.append(run["timings"])
@@ -299,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
             prefill = statistics.median(prefills)
             raw_rates, our_rates, token_counts = [], [], []
             for _ in range(3):
-                raw_rates.append((NEW_TOKENS - 1) / (raw_generate(loaded, prompt.text, NEW_TOKENS) - prefill))
+                raw_rates.append((NEW_TOKENS - 1) / (raw_generate(loaded, prompt_ids, NEW_TOKENS) - prefill))
                 run = task_path_reply(bot, question)
                 our_rates.append((run["tokens"] - 1) / (run["total"] - run["first_token_s"]))
                 token_counts.append(run["tokens"])
@@ -342,12 +398,26 @@ def main(argv: list[str] | None = None) -> None:
             figures.append(f"FIGURE worker_rss_mb={rss:.0f} MB")
 
         if "steps" in parts:
-            costs = decode_step_costs(loaded, prompt_ids)
-            print(
-                f"steps    {loaded.dtype}: decode step {costs[1] * 1000:.1f} ms at batch 1, {costs[8] * 1000:.1f} ms "
-                f"at batch 8 ({costs[8] / costs[1]:.2f}x the cost for 8x the tokens)"
-            )
-            figures.append(f"FIGURE step_b8_over_b1={costs[8] / costs[1]:.3f} x")
+            # The same weights on stock kernels, alternating with ours (workers.generation.kernels).
+            from workers.generation.model import load_weights
+
+            stock = load_weights(str(model_dir), device="cpu", dtype=loaded.dtype)
+            runs: dict[str, list[dict[int, float]]] = {"stock": [], "ours": []}
+            for _ in range(STEP_ROUNDS):
+                runs["stock"].append(decode_step_costs(stock, prompt_ids))
+                runs["ours"].append(decode_step_costs(loaded, prompt_ids))
+            del stock
+            for name, rounds in runs.items():
+                step = {rows: statistics.median(r[rows] for r in rounds) for rows in (1, 8)}
+                print(
+                    f"steps    {name} kernels, {loaded.dtype}: decode step {step[1] * 1000:.1f} ms at batch 1, "
+                    f"{step[8] * 1000:.1f} ms at batch 8 ({step[8] / step[1]:.2f}x the cost for 8x the tokens)"
+                )
+                figures.append(f"FIGURE step_b8_over_b1_{name}={step[8] / step[1]:.3f} x")
+            costs = {rows: statistics.median(r[rows] for r in runs["ours"]) for rows in (1, 8)}
+            for rows in (1, 8):
+                before = statistics.median(r[rows] for r in runs["stock"])
+                figures.append(f"FIGURE step_b{rows}_stock_over_ours={before / costs[rows]:.3f} x")
             per_row, batched = choice_costs()
             print(
                 f"choice   8 rows' next greedy tokens: {per_row * 1000:.2f} ms one row at a time, "
@@ -355,7 +425,14 @@ def main(argv: list[str] | None = None) -> None:
             )
             figures.append(f"FIGURE choice_b8_per_row_over_batched={per_row / batched:.3f} x")
             if loaded.dtype == "float32":
-                quantized = load_model(str(model_dir), device="cpu", dtype="float32")
+                from workers.generation.batching import BatchScheduler
+                from workers.generation.kernels import use_sdpa_attention
+
+                # Stock nn.Linear layers, which quantize_dynamic replaces (it matches types exactly).
+                quantized = load_weights(str(model_dir), device="cpu", dtype="float32")
+                quantized.scheduler = BatchScheduler(quantized)
+                if "sdpa_attention" in loaded.kernels:  # the same attention on both sides
+                    use_sdpa_attention(quantized.model)
                 torch.ao.quantization.quantize_dynamic(
                     quantized.model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
                 )
@@ -374,8 +451,8 @@ def main(argv: list[str] | None = None) -> None:
             rates = {}
             for name in ("float32", "bfloat16"):
                 other = loaded if name == loaded.dtype else load_model(str(model_dir), device="cpu", dtype=name)
-                other_prefill = statistics.median(raw_generate(other, prompt.text, 1) for _ in range(3))
-                other_full = statistics.median(raw_generate(other, prompt.text, NEW_TOKENS) for _ in range(3))
+                other_prefill = statistics.median(raw_generate(other, prompt_ids, 1) for _ in range(3))
+                other_full = statistics.median(raw_generate(other, prompt_ids, NEW_TOKENS) for _ in range(3))
                 rates[name] = (NEW_TOKENS - 1) / (other_full - other_prefill)
                 print(f"dtype    {name}: raw decode {rates[name]:.1f} tok/s, prefill {other_prefill * 1000:.0f} ms")
             figures.append(f"FIGURE bf16_vs_fp32_decode={rates['bfloat16'] / rates['float32']:.3f} x")

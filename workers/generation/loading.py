@@ -1,6 +1,7 @@
 """The generation model ready to serve, once per process.
 
-`load_model` reads the weights (`workers.generation.model`), warms the model up with
+`load_model` reads the weights (`workers.generation.model`), picks faster kernels for
+its forward pass (`workers.generation.kernels`), warms the model up with
 one short generation (`workers.generation.streaming`), and attaches its tuned adapters
 and its batch scheduler (`workers.generation.batching`). `holder` keeps the process's
 one model; when the weights are not on this machine, loading fails at once with a
@@ -20,6 +21,7 @@ from typing import Any
 
 from workers.generation.adapters import AdapterSet
 from workers.generation.batching import BatchScheduler
+from workers.generation.kernels import speed_up
 from workers.generation.model import (
     LoadedModel,
     ModelUnavailable,
@@ -38,12 +40,18 @@ WARM_UP_PROMPT = "Customer: Hello\nAssistant:"
 def load_model(name: str, *, device: str = "auto", dtype: str = "auto") -> LoadedModel:
     started = time.perf_counter()
     loaded = load_weights(name, device=device, dtype=dtype)
+    loaded.kernels = speed_up(loaded.model, device=loaded.device, dtype=loaded.dtype)
     _warm_up(loaded)
     loaded.adapters = AdapterSet(loaded.model)
     loaded.scheduler = BatchScheduler(loaded)
     loaded.load_seconds = round(time.perf_counter() - started, 2)
     logger.info(
-        "loaded generation model %s on %s (%s) in %.1f s", name, loaded.device, loaded.dtype, loaded.load_seconds
+        "loaded generation model %s on %s (%s, %s) in %.1f s",
+        name,
+        loaded.device,
+        loaded.dtype,
+        ", ".join(loaded.kernels) or "stock kernels",
+        loaded.load_seconds,
     )
     return loaded
 

@@ -41,6 +41,8 @@ class LoadedModel:
     # Every token that ends a reply (`end_token_ids`); eos_token_id alone when left empty.
     end_token_ids: frozenset[int] = field(default_factory=frozenset)
     family: str = ""  # the config's model_type: "gpt_neo", "llama", "qwen2", ...
+    # The faster kernels its forward pass runs on (workers.generation.kernels).
+    kernels: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.end_token_ids and self.eos_token_id is not None:
