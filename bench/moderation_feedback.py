@@ -1,0 +1,172 @@
+#!/usr/bin/env python
+"""What "not a problem" teaches the hate filter, measured on HateCheck
+(`../shared/eval/moderation_hatecheck`, Röttger et al. 2021, CC BY 4.0).
+
+1. The similarity threshold, from the project's own data (not HateCheck): over the hate
+   exemplars the filter is trained on, the cosine between each hateful exemplar and its
+   nearest non-hateful one (the hard contrasts: negated, quoted, counter-speech). The
+   99th percentile is how close a benign text can come to hateful wording;
+   `workers.moderation.taught.SIMILAR` is that figure rounded up to 0.05, and the script
+   says whether it still is.
+2. HateCheck's cases through the worker's screen (`screen_question`, hate only, with the
+   text's embedding as the worker has it). The non-hateful cases the filter flags are
+   split by template (`templ_id`: a template's cases differ only in the group named, so a
+   template is wholly reviewed or wholly unseen): templates are drawn at random (fixed
+   seeds) until 20 % of those cases are "reviewed" and marked not a problem, i.e.
+   taught. Then every other non-hateful case ("unseen") and every hateful case is
+   screened again with what was taught.
+   Reported: the false-positive rate on the unseen non-hateful cases and the recall on the
+   hateful cases, before and after, averaged over 5 seeds (seed 0 through the real
+   screen, the others by applying `untaught` to seed 0's findings, which is what the
+   screen does; the script checks the two agree on seed 0). Other thresholds are printed
+   for information only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import random
+import statistics
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+EVAL = ROOT.parent / "shared" / "eval"
+SEEDS = (0, 1, 2, 3, 4)
+REVIEWED_SHARE = 0.2
+
+
+@dataclass
+class Case:
+    text: str
+    hateful: bool
+    template: str
+
+
+def read_cases() -> list[Case]:
+    with open(EVAL / "moderation_hatecheck" / "test_suite_cases.csv", newline="") as handle:
+        return [
+            Case(row["test_case"].strip(), row["label_gold"] == "hateful", row["templ_id"])
+            for row in csv.DictReader(handle)
+        ]
+
+
+def exemplar_cosine_p99() -> float:
+    from workers.moderation.vectors import embed_texts
+
+    path = ROOT / "workers" / "moderation" / "data" / "hate_exemplars.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    vectors = embed_texts([row["text"] for row in rows])
+    hateful = np.array([row["label"] == "hateful" for row in rows])
+    nearest = (vectors[hateful] @ vectors[~hateful].T).max(axis=1)
+    return float(np.percentile(nearest, 99))
+
+
+def reviewed_templates(cases: list[Case], flagged: list[bool], seed: int) -> set[str]:
+    """Whole templates of flagged non-hateful cases, drawn at random until REVIEWED_SHARE of
+    those cases are covered."""
+    by_template: dict[str, int] = defaultdict(int)
+    for case, was_flagged in zip(cases, flagged, strict=True):
+        if was_flagged and not case.hateful:
+            by_template[case.template] += 1
+    templates = sorted(by_template)
+    random.Random(seed).shuffle(templates)
+    goal, chosen, covered = REVIEWED_SHARE * sum(by_template.values()), set(), 0
+    for template in templates:
+        if covered >= goal:
+            break
+        chosen.add(template)
+        covered += by_template[template]
+    return chosen
+
+
+def rates(cases: list[Case], flagged: list[bool], reviewed: set[str]) -> tuple[float, float]:
+    """False-positive rate on the unseen non-hateful cases, recall on the hateful ones."""
+    unseen = [f for c, f in zip(cases, flagged, strict=True) if not c.hateful and c.template not in reviewed]
+    hateful = [f for c, f in zip(cases, flagged, strict=True) if c.hateful]
+    return sum(unseen) / len(unseen), sum(hateful) / len(hateful)
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.disable(logging.WARNING)
+    from workers.moderation.pipeline import Policy, screen_question
+    from workers.moderation.taught import SIMILAR, Taught, untaught
+    from workers.moderation.vectors import embed_text, embed_texts
+    from workers.moderation.verdicts import Action
+
+    p99 = exemplar_cosine_p99()
+    derived = float(np.ceil(p99 * 20) / 20)
+    print(f"threshold: hateful exemplar -> nearest non-hateful exemplar, cosine p99 {p99:.3f}; rounded up to 0.05: "
+          f"{derived:.2f}; SIMILAR in the code: {SIMILAR:.2f}{'' if derived == SIMILAR else ' (DIFFERS)'}")  # fmt: skip
+
+    cases = read_cases()
+    vectors = embed_texts([case.text for case in cases])
+    policy = Policy.from_bot({"injection": "off", "pii": "off"})
+    findings = [
+        screen_question(case.text, policy, vector, embed_text).findings
+        for case, vector in zip(cases, vectors, strict=True)
+    ]
+
+    def flagged_of(found: list[list]) -> list[bool]:  # type: ignore[type-arg]
+        return [any(f.filter == "toxicity" and f.action >= Action.FLAG for f in each) for each in found]
+
+    before = flagged_of(findings)
+    print(f"HateCheck {len(cases)} cases ({sum(c.hateful for c in cases)} hateful); the hate filter flags "
+          f"{sum(b for c, b in zip(cases, before, strict=True) if not c.hateful)} non-hateful ones")  # fmt: skip
+
+    def taught_for(reviewed: set[str]) -> Taught:
+        rows = [
+            (index, "toxicity", vectors[index].astype(np.float32).tobytes())
+            for index, case in enumerate(cases)
+            if case.template in reviewed and before[index] and not case.hateful
+        ]
+        return Taught.from_rows(rows)
+
+    results: dict[float, list[tuple[float, float, float, float]]] = defaultdict(list)
+    for seed in SEEDS:
+        reviewed = reviewed_templates(cases, before, seed)
+        taught = taught_for(reviewed)
+        fpr_before, recall_before = rates(cases, before, reviewed)
+        if seed == SEEDS[0]:
+            taught_policy = Policy.from_bot({"injection": "off", "pii": "off"}, taught)
+            screened = flagged_of(
+                [
+                    screen_question(case.text, taught_policy, vector, embed_text).findings
+                    for case, vector in zip(cases, vectors, strict=True)
+                ]
+            )
+            shortcut = flagged_of([untaught(f, taught, v) for f, v in zip(findings, vectors, strict=True)])
+            assert screened == shortcut, "untaught on the findings must match the taught screen"
+        for threshold in sorted({0.7, 0.75, 0.8, 0.85, 0.9, SIMILAR}):
+            after = []
+            for was_flagged, vector in zip(before, vectors, strict=True):
+                match = taught.nearest("toxicity", vector) if was_flagged else None
+                after.append(was_flagged and (match is None or match[1] < threshold))
+            fpr_after, recall_after = rates(cases, after, reviewed)
+            results[threshold].append((fpr_before, fpr_after, recall_before, recall_after))
+
+    for threshold, runs in sorted(results.items()):
+        mean = [statistics.mean(run[i] for run in runs) for i in range(4)]
+        chosen = " (chosen)" if threshold == SIMILAR else ""
+        print(f"cosine >= {threshold:.2f}{chosen}: unseen non-hateful FPR {mean[0]:.3f} -> {mean[1]:.3f}, "
+              f"hateful recall {mean[2]:.3f} -> {mean[3]:.3f} (mean of {len(runs)} seeds)")  # fmt: skip
+    mean = [statistics.mean(run[i] for run in results[SIMILAR]) for i in range(4)]
+    print(f"FIGURE feedback_similar_threshold={SIMILAR:.2f} cosine")
+    print(f"FIGURE feedback_exemplar_cosine_p99={p99:.3f} cosine")
+    print(f"FIGURE feedback_fpr_before={mean[0]:.3f} ratio")
+    print(f"FIGURE feedback_fpr_after={mean[1]:.3f} ratio")
+    print(f"FIGURE feedback_recall_before={mean[2]:.3f} ratio")
+    print(f"FIGURE feedback_recall_after={mean[3]:.3f} ratio")
+
+
+if __name__ == "__main__":
+    main()
