@@ -20,6 +20,10 @@
    screen, the others by applying `untaught` to seed 0's findings, which is what the
    screen does; the script checks the two agree on seed 0). Other thresholds are printed
    for information only.
+3. Latency: the worker's screen (`screen_question`, hate and injection) of 400 Banking77
+   questions and 100 hateful HateCheck cases (so the taught check runs), given their
+   vectors, with nothing taught and with 1,000 taught examples per filter, alternating
+   per text; p50 both ways.
 """
 
 from __future__ import annotations
@@ -94,6 +98,31 @@ def rates(cases: list[Case], flagged: list[bool], reviewed: set[str]) -> tuple[f
     return sum(unseen) / len(unseen), sum(hateful) / len(hateful)
 
 
+def screening_latency() -> tuple[float, float]:
+    import time
+
+    from workers.moderation.pipeline import Policy, screen_question
+    from workers.moderation.taught import Taught
+    from workers.moderation.vectors import embed_text, embed_texts
+
+    with open(EVAL / "intent_banking77" / "test.csv", newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)][:400]
+    texts += [case.text for case in read_cases() if case.hateful][::20][:100]
+    vectors = embed_texts(texts)
+    noise = np.random.default_rng(0).standard_normal((1000, vectors.shape[1])).astype(np.float32)
+    rows = [(i, name, row.tobytes()) for name in ("toxicity", "injection") for i, row in enumerate(noise)]
+    plain, taught = Policy(), Policy.from_bot({}, Taught.from_rows(rows))
+    times: dict[str, list[float]] = {"plain": [], "taught": []}
+    screen_question(texts[0], plain, vectors[0], embed_text)  # warm up
+    for index, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+        order = [("plain", plain), ("taught", taught)]
+        for name, policy in order if index % 2 else order[::-1]:
+            started = time.perf_counter()
+            screen_question(text, policy, vector, embed_text)
+            times[name].append((time.perf_counter() - started) * 1000)
+    return statistics.median(times["plain"]), statistics.median(times["taught"])
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -160,12 +189,17 @@ def main() -> None:
         print(f"cosine >= {threshold:.2f}{chosen}: unseen non-hateful FPR {mean[0]:.3f} -> {mean[1]:.3f}, "
               f"hateful recall {mean[2]:.3f} -> {mean[3]:.3f} (mean of {len(runs)} seeds)")  # fmt: skip
     mean = [statistics.mean(run[i] for run in results[SIMILAR]) for i in range(4)]
+    plain_p50, taught_p50 = screening_latency()
+    print(f"latency: screen_question p50 {plain_p50:.2f} ms with nothing taught, {taught_p50:.2f} ms with 1,000 "
+          f"taught examples per filter (alternating, same texts)")  # fmt: skip
     print(f"FIGURE feedback_similar_threshold={SIMILAR:.2f} cosine")
     print(f"FIGURE feedback_exemplar_cosine_p99={p99:.3f} cosine")
     print(f"FIGURE feedback_fpr_before={mean[0]:.3f} ratio")
     print(f"FIGURE feedback_fpr_after={mean[1]:.3f} ratio")
     print(f"FIGURE feedback_recall_before={mean[2]:.3f} ratio")
     print(f"FIGURE feedback_recall_after={mean[3]:.3f} ratio")
+    print(f"FIGURE feedback_screen_p50_ms={taught_p50:.2f} ms")
+    print(f"FIGURE feedback_screen_p50_ratio={taught_p50 / plain_p50:.3f} ratio")
 
 
 if __name__ == "__main__":

@@ -258,3 +258,29 @@ def test_bad_requests_to_teach_or_undo_are_refused(client) -> None:
     assert client.post(f"/dashboard/moderation/taught/{their_example.pk}/remove").status_code == 403
     assert ModerationExample.objects.filter(pk=their_example.pk).exists()
     assert not ModerationExample.objects.filter(message=theirs).exclude(pk=their_example.pk).exists()
+
+
+def test_a_reply_screens_the_question_with_what_its_organization_taught() -> None:
+    """Through the worker's reply path (bot_settings reads the organization's examples)."""
+    from bots.chat.replies import reply_to_question
+
+    owner = MembershipFactory(role="owner")
+    bot = BotFactory(organization=owner.organization, moderation_policy={"injection": "off"})
+    other_bot = BotFactory(moderation_policy={"injection": "off"})
+    question = "I really hate immigrants!"
+    assert reply_to_question(bot=bot, question=question).blocked
+    marked = hate_flag(ConversationFactory(bot=bot), "I hate immigrants.")
+    ModerationExample.objects.create(
+        organization=owner.organization,
+        filter="toxicity",
+        text=marked.text,
+        message=marked,
+        embedding=embed_text(marked.text).tobytes(),
+    )
+
+    outcome = reply_to_question(bot=bot, question=question)
+    assert not outcome.blocked
+    assert outcome.question_verdict is not None
+    [finding] = outcome.question_verdict["findings"]
+    assert finding["action"] == "allow" and finding["reason"].startswith(TAUGHT_REASON)
+    assert reply_to_question(bot=other_bot, question=question).blocked
