@@ -4,7 +4,8 @@
 
 1. The similarity threshold, from the project's own data (not HateCheck): over the hate
    exemplars the filter is trained on, the cosine between each hateful exemplar and its
-   nearest non-hateful one (the hard contrasts: negated, quoted, counter-speech). The
+   nearest non-hateful one (the hard contrasts: negated, quoted, counter-speech), compared
+   as the screen compares them (groups masked, `taught.compared_text`). The
    99th percentile is how close a benign text can come to hateful wording;
    `workers.moderation.taught.SIMILAR` is that figure rounded up to 0.05, and the script
    says whether it still is.
@@ -19,7 +20,10 @@
    hateful cases, before and after, averaged over 5 seeds (seed 0 through the real
    screen, the others by applying `untaught` to seed 0's findings, which is what the
    screen does; the script checks the two agree on seed 0). Other thresholds are printed
-   for information only.
+   for information only. For comparison only, the same with the reviewed cases drawn one
+   by one rather than by template ("by case": the unseen cases then include the same
+   sentences naming another group), which shows how far a marked sentence carries to its
+   rewordings for other groups; the headline figures are the grouped ones.
 3. Latency: the worker's screen (`screen_question`, hate and injection) of 400 Banking77
    questions and 100 hateful HateCheck cases (so the taught check runs), given their
    vectors, with nothing taught and with 1,000 taught examples per filter, alternating
@@ -63,11 +67,12 @@ def read_cases() -> list[Case]:
 
 
 def exemplar_cosine_p99() -> float:
+    from workers.moderation.taught import compared_text
     from workers.moderation.vectors import embed_texts
 
     path = ROOT / "workers" / "moderation" / "data" / "hate_exemplars.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    vectors = embed_texts([row["text"] for row in rows])
+    vectors = embed_texts([compared_text("toxicity", row["text"]) for row in rows])
     hateful = np.array([row["label"] == "hateful" for row in rows])
     nearest = (vectors[hateful] @ vectors[~hateful].T).max(axis=1)
     return float(np.percentile(nearest, 99))
@@ -89,6 +94,14 @@ def reviewed_templates(cases: list[Case], flagged: list[bool], seed: int) -> set
         chosen.add(template)
         covered += by_template[template]
     return chosen
+
+
+def reviewed_cases(cases: list[Case], flagged: list[bool], seed: int) -> set[str]:
+    """REVIEWED_SHARE of the flagged non-hateful cases, one by one (each case its own
+    "template" in the returned keys)."""
+    indices = [i for i, (case, was) in enumerate(zip(cases, flagged, strict=True)) if was and not case.hateful]
+    random.Random(seed).shuffle(indices)
+    return {f"case {i}" for i in indices[: round(REVIEWED_SHARE * len(indices))]}
 
 
 def rates(cases: list[Case], flagged: list[bool], reviewed: set[str]) -> tuple[float, float]:
@@ -128,7 +141,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.disable(logging.WARNING)
     from workers.moderation.pipeline import Policy, screen_question
-    from workers.moderation.taught import SIMILAR, Taught, untaught
+    from workers.moderation.taught import SIMILAR, Taught, compared_text, untaught
     from workers.moderation.vectors import embed_text, embed_texts
     from workers.moderation.verdicts import Action
 
@@ -139,6 +152,8 @@ def main() -> None:
 
     cases = read_cases()
     vectors = embed_texts([case.text for case in cases])
+    # What a taught example and a screened text are compared by (groups masked for hate).
+    compared = embed_texts([compared_text("toxicity", case.text) for case in cases])
     policy = Policy.from_bot({"injection": "off", "pii": "off"})
     findings = [
         screen_question(case.text, policy, vector, embed_text).findings
@@ -154,7 +169,7 @@ def main() -> None:
 
     def taught_for(reviewed: set[str]) -> Taught:
         rows = [
-            (index, "toxicity", vectors[index].astype(np.float32).tobytes())
+            (index, "toxicity", compared[index].astype(np.float32).tobytes())
             for index, case in enumerate(cases)
             if case.template in reviewed and before[index] and not case.hateful
         ]
@@ -173,15 +188,38 @@ def main() -> None:
                     for case, vector in zip(cases, vectors, strict=True)
                 ]
             )
-            shortcut = flagged_of([untaught(f, taught, v) for f, v in zip(findings, vectors, strict=True)])
+            shortcut = flagged_of(
+                [
+                    untaught(f, taught, case.text, v, embed_text)
+                    for f, case, v in zip(findings, cases, vectors, strict=True)
+                ]
+            )
             assert screened == shortcut, "untaught on the findings must match the taught screen"
         for threshold in sorted({0.7, 0.75, 0.8, 0.85, 0.9, SIMILAR}):
             after = []
-            for was_flagged, vector in zip(before, vectors, strict=True):
+            for was_flagged, vector in zip(before, compared, strict=True):
                 match = taught.nearest("toxicity", vector) if was_flagged else None
                 after.append(was_flagged and (match is None or match[1] < threshold))
             fpr_after, recall_after = rates(cases, after, reviewed)
             results[threshold].append((fpr_before, fpr_after, recall_before, recall_after))
+
+    by_case = [Case(case.text, case.hateful, f"case {i}") for i, case in enumerate(cases)]
+    by_case_runs = []
+    for seed in SEEDS:
+        reviewed = reviewed_cases(by_case, before, seed)
+        taught = Taught.from_rows(
+            (i, "toxicity", compared[i].astype(np.float32).tobytes())
+            for i, case in enumerate(by_case)
+            if case.template in reviewed
+        )
+        after = []
+        for was_flagged, vector in zip(before, compared, strict=True):
+            match = taught.nearest("toxicity", vector) if was_flagged else None
+            after.append(was_flagged and (match is None or match[1] < SIMILAR))
+        by_case_runs.append((*rates(by_case, before, reviewed), *rates(by_case, after, reviewed)))
+    by_case_mean = [statistics.mean(run[i] for run in by_case_runs) for i in range(4)]
+    print(f"by case (for comparison): unseen non-hateful FPR {by_case_mean[0]:.3f} -> {by_case_mean[2]:.3f}, "
+          f"hateful recall {by_case_mean[1]:.3f} -> {by_case_mean[3]:.3f}")  # fmt: skip
 
     for threshold, runs in sorted(results.items()):
         mean = [statistics.mean(run[i] for run in runs) for i in range(4)]

@@ -17,6 +17,7 @@ from bots.models import (
 )
 from bots.moderation_log.findings import false_positive_phrases, merge_phrases, taught_texts
 from neo_support import audit
+from workers.moderation.taught import compared_text
 from workers.moderation.vectors import embed_texts
 
 
@@ -40,7 +41,8 @@ def message_mark_false_positive(*, message: Message, user: AbstractBaseUser) -> 
     phrases = false_positive_phrases(text=message.text, verdicts=message.moderation, from_visitor=from_visitor)
     texts = taught_texts(text=message.text, verdicts=message.moderation, from_visitor=from_visitor)
     # Embedded before the transaction: the model may take a while to load the first time.
-    vectors = embed_texts([taught.text for taught in texts]) if texts else np.zeros((0, 0), dtype=np.float32)
+    compared = [compared_text(taught.filter, taught.text) for taught in texts]
+    vectors = embed_texts(compared) if texts else np.zeros((0, 0), dtype=np.float32)
     with transaction.atomic():
         # Locked, so two reviews at once cannot drop each other's phrases.
         bot = Bot.objects.select_for_update().get(pk=message.conversation.bot_id)

@@ -108,10 +108,16 @@ def _not_allowlisted(text: str, findings: list[Finding], policy: Policy) -> list
     return kept + [f for f in findings if f not in kept and not policy.allowlisted(text[f.start : f.end])]
 
 
-def _allowed_by_owners(text: str, findings: list[Finding], policy: Policy, vector: np.ndarray | None) -> list[Finding]:
+def _allowed_by_owners(
+    text: str,
+    findings: list[Finding],
+    policy: Policy,
+    vector: np.ndarray | None,
+    embed: Callable[[str], np.ndarray] | None,
+) -> list[Finding]:
     """What the owners allowed: allowlisted text, then classifier findings on text like
     one they marked "not a problem"."""
-    return untaught(_not_allowlisted(text, findings, policy), policy.taught, vector)
+    return untaught(_not_allowlisted(text, findings, policy), policy.taught, text, vector, embed)
 
 
 def _verdict(text: str, findings: list[Finding]) -> Verdict:
@@ -136,7 +142,7 @@ def screen_input(
         findings += _with_action(InjectionFilter(action=policy.injection).check(text, vector), policy.injection)
     if vector is not None and policy.toxicity is not None:
         findings += _with_action(ToxicityFilter().check(text, vector, embed), policy.toxicity)
-    return _verdict(text, _allowed_by_owners(text, findings, policy, vector))
+    return _verdict(text, _allowed_by_owners(text, findings, policy, vector, embed))
 
 
 def screen_question(
@@ -149,7 +155,7 @@ def screen_question(
         findings += _with_action(InjectionFilter(action=policy.injection).check(text, vector), policy.injection)
     if policy.toxicity is not None:
         findings += _with_action(ToxicityFilter().check(text, vector, embed), policy.toxicity)
-    return _verdict(text, _allowed_by_owners(text, findings, policy, vector))
+    return _verdict(text, _allowed_by_owners(text, findings, policy, vector, embed))
 
 
 def screen_passage(text: str) -> Verdict:
@@ -204,7 +210,7 @@ class OutputScreen:
             vector = self._vector(text) if needs_vector else None
             findings += _with_action(self.toxicity.check(text, vector, self.embed), self.policy.toxicity)
         if self.embed is not None and any(teachable(f) and self.policy.taught.teaches(f.filter) for f in findings):
-            findings = untaught(findings, self.policy.taught, self._vector(text))
+            findings = untaught(findings, self.policy.taught, text, None, self._vector)
         if self.grounding is not None and not any(f.action >= Action.FLAG for f in findings):
             findings += self.grounding.check(text)
         return _verdict(text, _not_allowlisted(text, findings, self.policy))

@@ -10,20 +10,21 @@ or a supported sentence is not itself allowed)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from workers.moderation.toxicity import mask_groups
 from workers.moderation.verdicts import Action, Finding
 
 TEACHABLE_FILTERS = ("toxicity", "injection")
-# Cosine between all-MiniLM-L6-v2 vectors at or above which a text counts as "like" a
-# taught one. Chosen on the project's own hate exemplars, not on an evaluation set: the
-# cosine between a hateful exemplar and its nearest non-hateful one (the hard contrasts:
-# negated, quoted, counter-speech) is below 0.848 for 99 % of them, rounded up to 0.85
-# (bench/moderation_feedback.py prints it), so a taught benign text rarely reaches
-# hateful wording.
+# Cosine between all-MiniLM-L6-v2 vectors (of `compared_text`) at or above which a text
+# counts as "like" a taught one. Chosen on the project's own hate exemplars, not on an
+# evaluation set: the cosine between a hateful exemplar and its nearest non-hateful one
+# (the hard contrasts: negated, quoted, counter-speech), groups masked, is below 0.807
+# for 99 % of them, rounded up to 0.85 (bench/moderation_feedback.py prints it), so a
+# taught benign text rarely reaches hateful wording.
 SIMILAR = 0.85
 TAUGHT_REASON = "allowed: like a message you marked not a problem"
 
@@ -79,15 +80,36 @@ def teachable(finding: Finding) -> bool:
     return finding.filter in TEACHABLE_FILTERS and finding.score is not None and finding.action >= Action.FLAG
 
 
-def untaught(findings: list[Finding], taught: Taught, vector: np.ndarray | None) -> list[Finding]:
-    """`findings` with each teachable one on a text like a taught example allowed instead,
-    its reason saying why (the original reason kept in brackets)."""
-    if not taught or vector is None:
+def compared_text(name: str, text: str) -> str:
+    """The text whose embedding is compared for filter `name`: for hate, with every
+    protected group named replaced by "people", as the hate head reads it, so a sentence
+    marked not a problem carries to the same sentence about another group."""
+    return mask_groups(text) if name == "toxicity" else text
+
+
+def untaught(
+    findings: list[Finding],
+    taught: Taught,
+    text: str,
+    vector: np.ndarray | None,
+    embed: Callable[[str], np.ndarray] | None = None,
+) -> list[Finding]:
+    """`findings` on `text` (whose embedding `vector` is, when known) with each teachable
+    one on a text like a taught example of its filter allowed instead, its reason saying
+    why (the original reason kept in brackets). A text that must be compared masked is
+    embedded with `embed` (once), only when such a finding is there."""
+    if not taught:
         return findings
+    vectors: dict[str, np.ndarray | None] = {text: vector}
     kept: list[Finding] = []
     for finding in findings:
-        match = taught.nearest(finding.filter, vector) if teachable(finding) else None
-        if match is not None and match[1] >= SIMILAR:
-            finding = replace(finding, action=Action.ALLOW, reason=f"{TAUGHT_REASON} ({finding.reason})")
+        if teachable(finding) and taught.teaches(finding.filter):
+            compared = compared_text(finding.filter, text)
+            if vectors.get(compared) is None:
+                vectors[compared] = embed(compared) if embed is not None else None
+            found = vectors[compared]
+            match = taught.nearest(finding.filter, found) if found is not None else None
+            if match is not None and match[1] >= SIMILAR:
+                finding = replace(finding, action=Action.ALLOW, reason=f"{TAUGHT_REASON} ({finding.reason})")
         kept.append(finding)
     return kept

@@ -17,7 +17,7 @@ from bots.moderation_log.selectors import moderation_taught as taught_of
 from neo_support.models import AuditEntry
 from tests.bots.moderation_log.test_moderation_log import flagged, verdict
 from tests.factories import BotFactory, ConversationFactory, MembershipFactory, MessageFactory
-from workers.moderation.taught import TAUGHT_REASON, untaught
+from workers.moderation.taught import TAUGHT_REASON, compared_text, untaught
 from workers.moderation.vectors import embed_text
 from workers.moderation.verdicts import Action, Finding
 
@@ -173,7 +173,7 @@ def hate_flag(conversation: Any, text: str) -> Message:
 
 def allowed_for(organization_id: int, text: str, name: str = "toxicity") -> bool:
     finding = Finding(name, Action.BLOCK, "hateful towards a group", 0, len(text), score=0.7)
-    [after] = untaught([finding], taught_of(organization_id=organization_id), embed_text(text))
+    [after] = untaught([finding], taught_of(organization_id=organization_id), text, embed_text(text), embed_text)
     return after.action == Action.ALLOW
 
 
@@ -275,7 +275,7 @@ def test_a_reply_screens_the_question_with_what_its_organization_taught() -> Non
         filter="toxicity",
         text=marked.text,
         message=marked,
-        embedding=embed_text(marked.text).tobytes(),
+        embedding=embed_text(compared_text("toxicity", marked.text)).tobytes(),
     )
 
     outcome = reply_to_question(bot=bot, question=question)
