@@ -284,3 +284,17 @@ def test_a_reply_screens_the_question_with_what_its_organization_taught() -> Non
     [finding] = outcome.question_verdict["findings"]
     assert finding["action"] == "allow" and finding["reason"].startswith(TAUGHT_REASON)
     assert reply_to_question(bot=other_bot, question=question).blocked
+
+
+def test_an_api_key_reads_the_summary_with_the_moderation_read_scope_only() -> None:
+    from neo_support.services import api_key_create
+
+    owner = MembershipFactory(role="owner")
+    client = APIClient()
+    _, scoped = api_key_create(organization=owner.organization, name="mod", scopes=["moderation:read"])
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {scoped}")
+    assert client.get("/api/moderation/summary/").status_code == 200
+    _, other = api_key_create(organization=owner.organization, name="stats", scopes=["analytics:read"])
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {other}")
+    response = client.get("/api/moderation/summary/")
+    assert response.status_code == 403 and "moderation:read" in response.content.decode()
