@@ -10,6 +10,7 @@ from bots.models import (
     Feedback,
     Message,
     ModelVersion,
+    ModerationExample,
     PersonErasure,
     RetentionPolicy,
     RetentionRun,
@@ -126,3 +127,12 @@ class PersonErasureAdmin(_RecordAdmin):
     # The hint is masked (j***@e***.com); the person's identifiers are never stored.
     list_display = ["organization", "subject_hint", "status", "created_at", "finished_at"]
     list_filter = ["status"]
+
+
+@admin.register(ModerationExample)
+class ModerationExampleAdmin(ReadOnlyAdmin):
+    """What owners taught the filters; taught and removed from the moderation log."""
+
+    deletable = True
+    list_display = ["organization", "filter", "text", "created_at"]
+    list_filter = ["filter"]

@@ -558,3 +558,33 @@ class PersonErasure(TenantModel):
 
     def __str__(self) -> str:
         return f"Erasure {self.pk} ({self.subject_hint}, {self.status})"
+
+
+class ModerationExample(TenantModel):
+    """A text an owner marked "not a problem" for one classifier filter: the screening
+    allows that filter's findings on texts close to it, in this organization only
+    (workers.moderation.taught). Deleted with its message, so retention and erasure
+    take the taught text with them."""
+
+    organization_path = "organization"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="moderation_examples")
+    filter = models.CharField(max_length=20)
+    text = models.TextField()
+    # float32 unit vector as bytes, from the embedding model the filters use.
+    embedding = models.BinaryField(editable=False, default=bytes)
+    score = models.FloatField(null=True, blank=True)  # the classifier's probability when it flagged
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="moderation_examples")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "filter", "text"], name="moderation_example_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filter}: {self.text[:50]}"

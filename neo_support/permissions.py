@@ -37,9 +37,11 @@ KEY_AREAS = (
     Area.WEBHOOKS,
     Area.AUDIT,
     Area.PRIVACY,
+    Area.MODERATION,
 )
-# Analytics and the audit log are read-only; everything else an API key reaches can also be written.
-READ_ONLY_AREAS = (Area.ANALYTICS, Area.AUDIT)
+# Analytics, the audit log and the moderation summary are read-only; everything else an API
+# key reaches can also be written.
+READ_ONLY_AREAS = (Area.ANALYTICS, Area.AUDIT, Area.MODERATION)
 API_SCOPES = tuple(
     f"{area}:{access}"
     for area in KEY_AREAS

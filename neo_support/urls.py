@@ -11,6 +11,7 @@ from bots import views as bot_views
 from bots.analytics import api as analytics_api
 from bots.chat import api as conversation_api
 from bots.chat import http_fallback
+from bots.moderation_log import api as moderation_api
 from bots.privacy import api as privacy_api
 from bots.tickets import api as ticket_api
 from bots.tickets import contact
@@ -44,6 +45,7 @@ urlpatterns = [
     path("api/messages/<int:message_id>/feedback/", conversation_api.FeedbackApi.as_view(), name="api-feedback"),
     path("api/analytics/", analytics_api.AnalyticsApi.as_view(), name="api-analytics"),
     path("api/audit/", audit_api.AuditListApi.as_view(), name="api-audit"),
+    path("api/moderation/summary/", moderation_api.ModerationSummaryApi.as_view(), name="api-moderation-summary"),
     path("api/tickets/", ticket_api.TicketListApi.as_view(), name="api-tickets"),
     path("api/tickets/<int:ticket_id>/", ticket_api.TicketDetailApi.as_view(), name="api-ticket"),
     path("api/bots/<str:public_key>/inbound-email", ticket_api.inbound_email, name="inbound-email"),

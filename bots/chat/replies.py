@@ -25,6 +25,7 @@ from bots.chat.publishing import publish
 from bots.chat.rendering import citation_link
 from bots.chat.services import question_screened
 from bots.models import AnswerMode, Bot, Message, MessageStatus, ModelVersionStatus, Role
+from bots.moderation_log.selectors import moderation_taught
 from bots.tuning.adapter_files import adapter_folder
 from retrieval.embeddings import model_is_packaged
 from retrieval.hits import SearchHit
@@ -112,6 +113,7 @@ def bot_settings(bot: Bot) -> BotSettings:
         packaged_knowledge_bases=frozenset(
             kb.pk for kb in bot.knowledge_bases.all() if model_is_packaged(kb.embedding_model)
         ),
+        taught=moderation_taught(organization_id=bot.organization_id),
     )
 
 

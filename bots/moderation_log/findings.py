@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from workers.moderation.taught import TEACHABLE_FILTERS
 from workers.moderation.verdicts import stored_findings
 
 REVIEWED_ACTIONS = ("flag", "remove", "block")  # what the moderation log lists
@@ -92,31 +94,66 @@ def highlight(text: str, findings: Iterable[dict[str, Any]]) -> list[Segment]:
     return segments
 
 
-def false_positive_phrases(*, text: str, verdicts: list[dict[str, Any]], from_visitor: bool) -> list[str]:
-    """The phrases that, allowlisted, would have let this message through: for each flag,
-    remove or block finding, the flagged words for the blocklist, and the whole screened text (at
-    most 300 characters) for a classifier. Other filters (personal data, leakage) add
-    nothing. A bot verdict without its excerpt adds nothing either: its spans cannot be
-    placed in the reply, whose text may be the safe reply."""
-    phrases: list[str] = []
+@dataclass(frozen=True)
+class TaughtText:
+    """A text a classifier flagged that an owner marked "not a problem"."""
+
+    filter: str
+    text: str
+    score: float
+
+
+def _reviewed(text: str, verdicts: list[dict[str, Any]], from_visitor: bool) -> Iterable[tuple[str, dict[str, Any]]]:
+    """(screened text, finding) for each flag, remove or block finding whose text is known:
+    a bot verdict without its excerpt is left out, since its spans cannot be placed in the
+    reply, whose text may be the safe reply."""
     for verdict in verdicts:
         if not isinstance(verdict, dict):
             continue
         screened = text if from_visitor else verdict.get("excerpt")
-        if not isinstance(screened, str) or not screened:
+        if not isinstance(screened, str) or not screened.strip():
             continue
         for finding in stored_findings(verdict):
-            if finding.get("action") not in REVIEWED_ACTIONS:
-                continue
-            name = finding.get("filter")
-            if name == "blocklist":
-                span = _span(finding, len(screened))
-                phrase = screened[span[0] : span[1]] if span is not None else ""
-            elif name in CLASSIFIER_FILTERS:
-                phrase = screened.strip()[:CLASSIFIER_PHRASE_CHARS]
-            else:
-                continue
-            phrases.append(phrase.strip())
+            if finding.get("action") in REVIEWED_ACTIONS:
+                yield screened, finding
+
+
+def _taught_by_example(finding: dict[str, Any]) -> bool:
+    """A classifier's judgement (it carries a score) of a filter that learns from examples."""
+    score = finding.get("score")
+    return finding.get("filter") in TEACHABLE_FILTERS and isinstance(score, int | float) and not isinstance(score, bool)
+
+
+def taught_texts(*, text: str, verdicts: list[dict[str, Any]], from_visitor: bool) -> list[TaughtText]:
+    """The texts a false positive teaches its filter (workers.moderation.taught): the whole
+    screened text of each scored hate or injection-classifier finding, once per filter."""
+    found: dict[tuple[str, str], TaughtText] = {}
+    for screened, finding in _reviewed(text, verdicts, from_visitor):
+        if _taught_by_example(finding):
+            name, cleaned = str(finding["filter"]), screened.strip()
+            found.setdefault((name, cleaned), TaughtText(name, cleaned, float(finding["score"])))
+    return list(found.values())
+
+
+def false_positive_phrases(*, text: str, verdicts: list[dict[str, Any]], from_visitor: bool) -> list[str]:
+    """The phrases that, allowlisted, would have let this message through: for each flag,
+    remove or block finding, the flagged words for the blocklist, and the whole screened text (at
+    most 300 characters) for a rule of a classifier filter (an injection phrase, grounding).
+    A classifier's scored judgement is taught by example instead (`taught_texts`); other
+    filters (personal data, leakage) add nothing."""
+    phrases: list[str] = []
+    for screened, finding in _reviewed(text, verdicts, from_visitor):
+        if _taught_by_example(finding):
+            continue
+        name = finding.get("filter")
+        if name == "blocklist":
+            span = _span(finding, len(screened))
+            phrase = screened[span[0] : span[1]] if span is not None else ""
+        elif name in CLASSIFIER_FILTERS:
+            phrase = screened.strip()[:CLASSIFIER_PHRASE_CHARS]
+        else:
+            continue
+        phrases.append(phrase.strip())
     return merge_phrases([], phrases)
 
 
@@ -147,3 +184,41 @@ def _span(finding: dict[str, Any], length: int) -> tuple[int, int] | None:
         return None
     start, end = max(0, span[0]), min(length, span[1])
     return (start, end) if start < end else None
+
+
+@dataclass
+class FindingGroup:
+    """The log's messages with one filter and reason: how many, the newest, and how many
+    an owner marked "not a problem"."""
+
+    filter: str
+    reason: str
+    messages: int = 0
+    not_a_problem: int = 0
+    last_seen: datetime | None = None
+
+    @property
+    def not_a_problem_share(self) -> float:
+        return self.not_a_problem / self.messages if self.messages else 0.0
+
+
+def finding_groups(rows: Iterable[tuple[Any, bool, datetime]]) -> list[FindingGroup]:
+    """Group the log's messages, given as (verdicts, marked not a problem, created at), by
+    the filter and reason of their flag, remove and block findings; a message counts once
+    per group. The largest group first."""
+    groups: dict[tuple[str, str], FindingGroup] = {}
+    for verdicts, not_a_problem, created_at in rows:
+        keys = {
+            (str(finding.get("filter", "")), str(finding.get("reason", "")))
+            for verdict in (verdicts if isinstance(verdicts, list) else [])
+            if isinstance(verdict, dict)
+            for finding in stored_findings(verdict)
+            if finding.get("action") in REVIEWED_ACTIONS
+        }
+        for key in keys:
+            group = groups.setdefault(key, FindingGroup(*key))
+            group.messages += 1
+            group.not_a_problem += int(not_a_problem)
+            if group.last_seen is None or created_at > group.last_seen:
+                group.last_seen = created_at
+    return sorted(groups.values(), key=lambda g: (-g.messages, g.filter, g.reason))

@@ -11,6 +11,8 @@ from bots.moderation_log.findings import FILTERS
 from bots.moderation_log.selectors import ReviewState
 from neo_support.models import Organization
 
+GROUPED = "grouped"
+
 
 class ModerationFilterForm(forms.Form):
     """The moderation log's filters (GET); a blank field does not filter."""
@@ -21,6 +23,7 @@ class ModerationFilterForm(forms.Form):
         choices=[("", "Any action"), ("flag", "Flagged"), ("remove", "Withheld sentence"), ("block", "Blocked")],
     )
     filter = forms.ChoiceField(required=False, choices=[("", "Any filter"), *[(name, name) for name in FILTERS]])
+    reason = forms.CharField(required=False, max_length=500)
     review = forms.ChoiceField(
         required=False,
         choices=[
@@ -28,6 +31,10 @@ class ModerationFilterForm(forms.Form):
             (ReviewState.UNREVIEWED, "Unreviewed"),
             (ReviewState.FALSE_POSITIVE, "False positive"),
         ],
+    )
+
+    view = forms.ChoiceField(
+        required=False, choices=[("", "Messages"), (GROUPED, "Grouped by filter and reason")], label="Show"
     )
 
     def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:

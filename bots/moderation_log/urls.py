@@ -13,4 +13,9 @@ urlpatterns = [
         views.moderation_false_positive,
         name="moderation-false-positive",
     ),
+    path(
+        "moderation/taught/<int:example_id>/remove",
+        views.moderation_taught_remove,
+        name="moderation-example-remove",
+    ),
 ]

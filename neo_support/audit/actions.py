@@ -33,6 +33,7 @@ ACTIONS: dict[str, str] = {
     "document.delete": "Document deleted",
     "document.retry": "Document ingestion retried",
     "moderation.false_positive": "Moderation verdict marked false positive",
+    "moderation.untaught": "Taught moderation example removed",
     "ticket.create": "Ticket created",
     "ticket.reply": "Ticket replied to",
     "ticket.note": "Ticket note added",

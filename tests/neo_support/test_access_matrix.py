@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from bots.models import ModelVersion, PersonErasure
+from bots.models import ModelVersion, ModerationExample, PersonErasure
 from neo_support import rate_limits
 from neo_support.models import Membership, Organization, Role
 from neo_support.permissions import Area, role_may
@@ -59,6 +59,7 @@ DASHBOARD = [
     ("dashboard/bots/<int:bot_id>/model/versions/<int:version_id>/dataset.jsonl", "get", Area.BOTS, False),
     ("dashboard/moderation/", "get", Area.MODERATION, False),
     ("dashboard/moderation/<int:message_id>/false-positive", "post", Area.MODERATION, True),
+    ("dashboard/moderation/taught/<int:example_id>/remove", "post", Area.MODERATION, True),
     ("dashboard/inbox/", "get", Area.TICKETS, False),
     ("dashboard/inbox/<int:ticket_id>/", "get", Area.TICKETS, False),
     ("dashboard/inbox/<int:ticket_id>/act", "post", Area.TICKETS, True),
@@ -148,6 +149,7 @@ API = [
     ("api/webhooks/<int:endpoint_id>/deliveries/", "get", Area.WEBHOOKS, False),
     ("api/analytics/", "get", Area.ANALYTICS, False),
     ("api/audit/", "get", Area.AUDIT, False),
+    ("api/moderation/summary/", "get", Area.MODERATION, False),
     ("api/privacy/retention/", "get", Area.PRIVACY, False),
     ("api/privacy/retention/", "patch", Area.PRIVACY, True),
     ("api/privacy/person/", "get", Area.PRIVACY, False),
@@ -212,6 +214,9 @@ def tenant(organization=None) -> dict[str, int]:
         "document_id": document.pk,
         "conversation_id": conversation.pk,
         "message_id": reply.pk,
+        "example_id": ModerationExample.objects.create(
+            organization=organization, filter="toxicity", text="Five days.", message=reply, embedding=bytes(4 * 384)
+        ).pk,
         "ticket_id": ticket.pk,
         "endpoint_id": WebhookEndpointFactory(organization=organization).pk,
         "membership_id": MembershipFactory(organization=organization, role="viewer").pk,

@@ -73,6 +73,7 @@ WALK: dict[tuple[str, str], list[Step]] = {
         Step("model.run_start", ready_to_tune),
     ],
     ("dashboard/moderation/<int:message_id>/false-positive", "post"): [Step("moderation.false_positive")],
+    ("dashboard/moderation/taught/<int:example_id>/remove", "post"): [Step("moderation.untaught")],
     ("dashboard/inbox/<int:ticket_id>/act", "post"): [
         Step("ticket.note", lambda ids: {"action": "note", "text": "Checked the order."}),
         Step("ticket.assign", lambda ids: {"action": "assign", "assignee": ids["user_id"]}),

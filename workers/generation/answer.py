@@ -40,6 +40,7 @@ from workers.generation.prompt import (
 from workers.generation.sampling import GenerationStats, SamplingParameters
 from workers.generation.streaming import stream_text
 from workers.moderation.pipeline import OutputScreen, Policy, SentenceGate, screen_passage, screen_question
+from workers.moderation.taught import NOTHING_TAUGHT, Taught
 from workers.moderation.vectors import embed_text
 from workers.moderation.verdicts import Action, stored_findings, strongest_action
 
@@ -64,6 +65,8 @@ class BotSettings:
     # Knowledge bases embedded with the packaged model: only their chunk vectors and
     # query vectors are comparable with the moderation filters' embeddings.
     packaged_knowledge_bases: frozenset[int] = frozenset()
+    # What the bot's organization marked "not a problem" (workers.moderation.taught).
+    taught: Taught = NOTHING_TAUGHT
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,7 @@ def reply_answer(request: ReplyRequest, tools: ReplyTools) -> ReplyOutcome:
     query_vectors: dict[str, np.ndarray] = {}
     hits = tools.search(request.question, query_vectors)
     retrieval_ms = round((time.perf_counter() - stream.started) * 1000, 1)
-    policy = Policy.from_bot(bot.moderation_policy)
+    policy = Policy.from_bot(bot.moderation_policy, bot.taught)
     screening_since = time.perf_counter()
     blocked_input, question_verdict = _question_verdict(request, policy, query_vectors, tools)
     hits, passage_verdicts = _screen_passages(hits) if policy.injection is not None else (hits, [])

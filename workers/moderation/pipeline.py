@@ -17,6 +17,7 @@ from workers.moderation.injection import InjectionFilter, heuristic_hits
 from workers.moderation.leakage import LeakageFilter
 from workers.moderation.normalise import normalise
 from workers.moderation.pii import PiiFilter
+from workers.moderation.taught import NOTHING_TAUGHT, Taught, teachable, untaught
 from workers.moderation.toxicity import ToxicityFilter
 from workers.moderation.toxicity import features as toxicity_features
 from workers.moderation.verdicts import Action, Finding, Verdict, distinct, redact
@@ -34,7 +35,8 @@ class Policy:
     """`Bot.moderation_policy`: {"blocklist": [...], "allowlist": [...],
     "blocklist_action": "block"|"flag", "pii": "redact"|"flag"|"off",
     "toxicity": "block"|"flag"|"off", "injection": "block"|"flag"|"off",
-    "grounding": "remove"|"off", "safe_reply": "..."}. Absent keys take the defaults."""
+    "grounding": "remove"|"off", "safe_reply": "..."}. Absent keys take the defaults.
+    `taught`: what the bot's organization marked "not a problem" (workers.moderation.taught)."""
 
     blocklist: tuple[str, ...] = ()
     allowlist: tuple[str, ...] = ()
@@ -44,9 +46,10 @@ class Policy:
     injection: Action | None = Action.BLOCK
     grounding: bool = True
     safe_reply: str = SAFE_REPLY
+    taught: Taught = field(default=NOTHING_TAUGHT, compare=False)
 
     @classmethod
-    def from_bot(cls, data: dict[str, Any] | None) -> Policy:
+    def from_bot(cls, data: dict[str, Any] | None, taught: Taught = NOTHING_TAUGHT) -> Policy:
         data = data or {}
 
         def strings(key: str) -> tuple[str, ...]:
@@ -66,6 +69,7 @@ class Policy:
             injection=action("injection", Action.BLOCK, ("block", "flag", "off")),
             grounding=data.get("grounding") != "off",
             safe_reply=str(data.get("safe_reply") or SAFE_REPLY),
+            taught=taught,
         )
 
     def blocklist_filter(self) -> BlocklistFilter:
@@ -104,6 +108,18 @@ def _not_allowlisted(text: str, findings: list[Finding], policy: Policy) -> list
     return kept + [f for f in findings if f not in kept and not policy.allowlisted(text[f.start : f.end])]
 
 
+def _allowed_by_owners(
+    text: str,
+    findings: list[Finding],
+    policy: Policy,
+    vector: np.ndarray | None,
+    embed: Callable[[str], np.ndarray] | None,
+) -> list[Finding]:
+    """What the owners allowed: allowlisted text, then classifier findings on text like
+    one they marked "not a problem"."""
+    return untaught(_not_allowlisted(text, findings, policy), policy.taught, text, vector, embed)
+
+
 def _verdict(text: str, findings: list[Finding]) -> Verdict:
     findings = distinct(findings)
     return Verdict(text=redact(text, findings), findings=findings)
@@ -126,7 +142,7 @@ def screen_input(
         findings += _with_action(InjectionFilter(action=policy.injection).check(text, vector), policy.injection)
     if vector is not None and policy.toxicity is not None:
         findings += _with_action(ToxicityFilter().check(text, vector, embed), policy.toxicity)
-    return _verdict(text, _not_allowlisted(text, findings, policy))
+    return _verdict(text, _allowed_by_owners(text, findings, policy, vector, embed))
 
 
 def screen_question(
@@ -139,7 +155,7 @@ def screen_question(
         findings += _with_action(InjectionFilter(action=policy.injection).check(text, vector), policy.injection)
     if policy.toxicity is not None:
         findings += _with_action(ToxicityFilter().check(text, vector, embed), policy.toxicity)
-    return _verdict(text, _not_allowlisted(text, findings, policy))
+    return _verdict(text, _allowed_by_owners(text, findings, policy, vector, embed))
 
 
 def screen_passage(text: str) -> Verdict:
@@ -193,6 +209,8 @@ class OutputScreen:
             needs_vector = self.embed is not None and (cues["group_term"] or cues["profanity"] >= 0.3)
             vector = self._vector(text) if needs_vector else None
             findings += _with_action(self.toxicity.check(text, vector, self.embed), self.policy.toxicity)
+        if self.embed is not None and any(teachable(f) and self.policy.taught.teaches(f.filter) for f in findings):
+            findings = untaught(findings, self.policy.taught, text, None, self._vector)
         if self.grounding is not None and not any(f.action >= Action.FLAG for f in findings):
             findings += self.grounding.check(text)
         return _verdict(text, _not_allowlisted(text, findings, self.policy))
