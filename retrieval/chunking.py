@@ -202,5 +202,12 @@ def indexed_text(*, title: str, heading_path: Sequence[str], text: str) -> str:
     leave implicit ("It takes five days" under "Refunds").
     """
     context = [title, *heading_path] if title else list(heading_path)
-    lines = [part for index, part in enumerate(context) if part and part not in context[:index]]
+    # A chunk that opens with its document's title (a text whose first line names it) says
+    # it once, not twice.
+    opening = " ".join(text.split("\n", 1)[0].split())
+    lines = [
+        part
+        for index, part in enumerate(context)
+        if part and part not in context[:index] and " ".join(part.split()) != opening
+    ]
     return "\n".join([*lines, text])

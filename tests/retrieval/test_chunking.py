@@ -103,6 +103,16 @@ def test_the_indexed_text_leads_with_title_and_headings_once() -> None:
     )
 
 
+def test_a_chunk_that_opens_with_its_documents_title_says_it_once() -> None:
+    assert indexed_text(title="Card arrival", heading_path=[], text="Card  arrival\nIt takes a week.") == (
+        "Card  arrival\nIt takes a week."
+    )
+    # Only a whole first line counts: a title that merely starts the text is context.
+    assert indexed_text(title="Refunds", heading_path=[], text="Refunds take five days.") == (
+        "Refunds\nRefunds take five days."
+    )
+
+
 def test_a_chunk_that_runs_across_pages_names_the_page_range() -> None:
     blocks = [Block("First page ends here.", (), "page 2"), Block("Second page starts.", (), "page 3")]
     assert [c.location for c in chunk_blocks(blocks, chunk_size=100, chunk_overlap=0)] == ["pages 2–3"]

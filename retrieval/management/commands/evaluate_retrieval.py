@@ -20,6 +20,7 @@ from retrieval.services.ingestion import documents_ingest_all
 from retrieval.services.knowledge_bases import knowledge_base_create, knowledge_base_delete
 
 DOCUMENT_DEPTH = 50  # chunks fetched per query before ranking documents
+TITLE_CHARS = 500  # a document title's limit
 
 
 @contextmanager
@@ -33,7 +34,10 @@ def temporary_knowledge_base(dataset: BeirDataset, stdout: Any) -> Iterator[tupl
         for corpus_id, (title, text) in dataset.corpus.items():
             try:
                 document = document_create_from_text(
-                    knowledge_base=knowledge_base, title=title or corpus_id, text=f"# {title}\n\n{text}", queue=False
+                    knowledge_base=knowledge_base,
+                    title=title or _opening(text, corpus_id),
+                    text=_body(title, text),
+                    queue=False,
                 )
             except DocumentRejected as error:  # same text as another entry, too long, ...: counts as never found
                 stdout.write(f"corpus entry {corpus_id!r} left out: {error}\n")
@@ -48,6 +52,17 @@ def temporary_knowledge_base(dataset: BeirDataset, stdout: Any) -> Iterator[tupl
         for knowledge_base in organization.knowledge_bases.all():
             knowledge_base_delete(knowledge_base=knowledge_base)
         organization.delete()
+
+
+def _opening(text: str, fallback: str) -> str:
+    """An untitled entry's name: its first line, as a file's first line names it. Not its
+    corpus id, which would be searched as if it were part of the entry."""
+    first = " ".join(text.strip().split("\n", 1)[0].split())
+    return first[:TITLE_CHARS] if first else fallback
+
+
+def _body(title: str, text: str) -> str:
+    return f"# {title}\n\n{text}" if title else text
 
 
 def rank_documents(
