@@ -91,11 +91,11 @@ SECOND_PERSON = re.compile(r"\b(?:you|your|you're|ur|u)\b", re.IGNORECASE)
 ATTRIBUTED = re.compile(
     r"\byour\s+(?:\w+\s+)?(?:hatred|hate|contempt|disgust|disdain|prejudice|bigotry|racism|sexism|homophobia|"
     r"transphobia|views?|opinions?|attitude)\b"
-    r"|\b(?:you|they|he|she|people|anyone|those|someone)\s+(?:who\s+)?(?:\w+\s+)?(?:think|thinks|believe|believes|"
-    r"say|says|said|claim|claims|tell|tells|call|calls|calling|telling|saying|want|wants)\b"
+    r"|\b(?:(?:you|he|she|someone|anyone)|(?:people|anyone|those|someone)\s+who)\s+(?:\w+\s+)?(?:think|thinks|"
+    r"believe|believes|say|says|said|claim|claims|tell|tells|call|calls|calling|telling|saying|want|wants)\b"
     r"|(?:^|[.!?]\s+)(?:saying|telling|calling|threatening|claiming|suggesting|insisting|shouting|posting|yelling|"
     r"posts?\s+(?:saying|claiming)|comments?\s+(?:saying|claiming))\b"
-    r"|\bif\s+you(?:'re|\s+are)?\s+\w+ing\b|\b(?:how\s+dare|why\s+would)\s+you\b|\bto\s+you\b"
+    r"|\bif\s+you(?:'re|\s+are)?\s+\w+ing\b|\b(?:how\s+dare|why\s+would)\s+you\b"
     r"|\b(?:your|their|his|her|the|this|that|such|open|obvious)\s+(?:\w+\s+)?(?:hatred|contempt|disdain|prejudice|"
     r"violence|discrimination|bigotry)\s+(?:for|of|towards?|against|aimed)\b",
     re.IGNORECASE,
@@ -182,7 +182,8 @@ NOT_NEGATING = re.compile(
     r"\b(?:nothing\s+(?:but|more\s+than|less\s+than)|no\s+(?:better|more|different)\s+than|not\s+even|"
     r"nothing\s+short\s+of|no\s+less\s+than|no\s+wonder|no\s+doubt|not\s+only|no\s+matter|"
     r"without\s+(?:a|any)\s+doubt|(?:can't|cannot)\s+(?:believe|help)|(?:can't|cannot|won't|never|don't)\s+stop|"
-    r"(?:no\s+one|nobody|nothing|none)\s+else)\b"
+    r"(?:no\s+one|nobody|nothing|none)\s+else|(?:nothing|nobody|no\s+one)(?=\s+(?:is\s+)?(?:\w+er|worse|more\s+\w+)\s+than)|"
+    r"(?:don't|do\s+not|never)\s+forget|(?:not|never)\s+surprised)\b"
 )
 NEGATING = re.compile(r"\b(?:(?:the\s+)?(?:very\s+)?opposite\s+of|far\s+from|anything\s+but)\b")
 CLAUSE_BREAK = re.compile(r"[.!?;,:]+|\b(?:but|because|though|although|however|yet)\b")

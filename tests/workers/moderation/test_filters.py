@@ -470,6 +470,7 @@ def test_a_negator_governs_the_rest_of_its_clause_only() -> None:
     assert toxicity.negated_valence("they are not my friends, they are vermin")["negated_negative"] == 0.0
     assert toxicity.negated_valence("they are far from stupid")["negated_negative"] == 1.0
     assert toxicity.negated_valence("they aren't worth shit")["negative_words"] == 0.0  # swearing intensifies
+    assert toxicity.negated_valence("don't forget they are still scum")["negated_negative"] == 0.0  # emphasis
 
 
 def test_the_template_pairs_are_reproducible_and_balanced() -> None:
