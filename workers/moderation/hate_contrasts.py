@@ -47,7 +47,7 @@ _HARM_VERBS = ("beat", "attack", "harass", "hurt", "kill", "humiliate", "threate
 _NOT = ("are not", "aren't", "are far from", "are the opposite of", "are anything but")
 
 _NEGATED = (
-    "No {s} deserves to be {harm}.",
+    "Not a single {s} should ever have to be {harm}.",
     "Nobody should ever {verb} a {s} for who they are.",
     "We will never let {p} be {harm} in this town.",
     "We cannot stay silent while {p} are being {harm}.",
@@ -59,7 +59,7 @@ _NEGATED = (
     "Not one {s} I know deserves to be called {adj}.",
 )
 _NEGATED_PAIRS = (
-    "Every {s} deserves to be {harm}.",
+    "Every single {s} should be {harm}.",
     "Someone should {verb} every {s} they meet.",
     "I hate {p} and I always will.",
     "There are good reasons to despise {p}.",
@@ -149,7 +149,7 @@ _IDENTITY_POSITIVE = (
     "I'd love to go on a date with a {s}.",
     "Hiring a {s} as our manager was the smartest move we made.",
     "We could learn a lot from {p}.",
-    "{A} lives matter so much.",
+    "{A} voices deserve to be heard.",
     "{P} deserve seats in parliament.",
     "{P} are some of the kindest people I know.",
     "My best friend is a {s} and she's wonderful.",
@@ -157,7 +157,7 @@ _IDENTITY_POSITIVE = (
 _IDENTITY_PAIRS = (
     "I'd never go on a date with a {s}, they disgust me.",
     "Hiring a {s} was the dumbest move we ever made.",
-    "{A} lives don't matter.",
+    "{A} voices don't deserve to be heard.",
     "{P} don't deserve seats in parliament.",
     "{P} are the worst people I know.",
     "There are too many {p} on our street, it's disgusting.",
