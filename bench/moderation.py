@@ -146,10 +146,16 @@ def accuracy() -> dict[str, float]:
         text_field="test_case",
         label_field="label_gold",
         positive="hateful",
+        group_field="functionality",
     )
     report = evaluate(hatecheck, "toxicity", Policy())
     print(f"hate     HateCheck {report.examples} cases: accuracy {report.accuracy:.3f}, recall {report.recall:.3f}, "
           f"false-positive rate {report.false_positive_rate:.3f}")  # fmt: skip
+    # Per functionality: each holds one label, so its accuracy is the recall (hateful ones,
+    # "_h") or one minus the false-positive rate (non-hateful ones, "_nh").
+    for name, (n, right) in sorted(report.groups.items(), key=lambda item: (item[0].endswith("_h"), item[0])):
+        figure = f"recall {right:.3f}" if name.endswith("_h") else f"false-positive rate {1 - right:.3f}"
+        print(f"hate       {name:20s} n={n:4d} {figure}")
     figures["hatecheck_accuracy"] = report.accuracy
     figures["hatecheck_false_positive_rate"] = report.false_positive_rate
     for count in ("flag", "block"):

@@ -19,3 +19,5 @@ _DEHUMANISING = "vermin parasites parasite rats rat cockroaches cockroach animal
 DEHUMANISING = frozenset(
     f"{_DEHUMANISING} filthy plague disease cancer subhuman savages pests pest leeches leech maggots swine".split(" ")
 )
+_SWEARING = "shit bullshit shitty crap damn damned hell fuck fucking fucked ass bloody"
+SWEARING = frozenset(_SWEARING.split(" "))  # intensifiers: negating one takes nothing back

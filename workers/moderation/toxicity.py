@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from workers.moderation.classifier import LinearTextModel, TrainingSettings
-from workers.moderation.lexicon import DEHUMANISING, sentiment
+from workers.moderation.lexicon import DEHUMANISING, SWEARING, sentiment
 from workers.moderation.normalise import normalise
 from workers.moderation.profanity import profanity
 from workers.moderation.spelling import repaired
@@ -45,6 +45,8 @@ EXTRA_NAMES = (
     "slur",
     "negated_negative",
     "negated_positive",
+    "attributed",
+    "self_reference",
 )
 SETTINGS = TrainingSettings(
     name="toxicity", extra_names=EXTRA_NAMES, embedding_weight=1.0, use_ngrams=False, regularisation=4.0
@@ -83,6 +85,28 @@ REPORTING = re.compile(
     re.IGNORECASE,
 )
 SECOND_PERSON = re.compile(r"\b(?:you|your|you're|ur|u)\b", re.IGNORECASE)
+# Hostility held by someone other than the writer, or named as a thing, which is how
+# counter-speech talks about hate without quoting it: "your contempt for ...", "you
+# really think ...", "telling them they are ...", "the hatred aimed at ...".
+ATTRIBUTED = re.compile(
+    r"\byour\s+(?:\w+\s+)?(?:hatred|hate|contempt|disgust|disdain|prejudice|bigotry|racism|sexism|homophobia|"
+    r"transphobia|views?|opinions?|attitude)\b"
+    r"|\b(?:(?:you|he|she|someone|anyone)|(?:people|anyone|those|someone)\s+who)\s+(?:\w+\s+)?(?:think|thinks|"
+    r"believe|believes|say|says|said|claim|claims|tell|tells|call|calls|calling|telling|saying|want|wants)\b"
+    r"|(?:^|[.!?]\s+)(?:saying|telling|calling|threatening|claiming|suggesting|insisting|shouting|posting|yelling|"
+    r"posts?\s+(?:saying|claiming)|comments?\s+(?:saying|claiming))\b"
+    r"|\bif\s+you(?:'re|\s+are)?\s+\w+ing\b|\b(?:how\s+dare|why\s+would)\s+you\b"
+    r"|\b(?:your|their|his|her|the|this|that|such|open|obvious)\s+(?:\w+\s+)?(?:hatred|contempt|disdain|prejudice|"
+    r"violence|discrimination|bigotry)\s+(?:for|of|towards?|against|aimed)\b",
+    re.IGNORECASE,
+)
+# A slur said of oneself ("I'm a ...", "we ...", "... like me") or of one's own ("my ...").
+SELF_REFERENCE = re.compile(
+    r"(?:\b(?:fellow|us|we(?:'re|\s+are)?|i'?m(?:\s+an?)?|ima|i\s+am(?:\s+an?)?|myself(?:\s+an?)?|ourselves|"
+    r"(?:feel|look)\s+like\s+an?)|(?:^|[,.!?]\s*)as\s+an?)\s+(?:\w+\s+){0,2}?$"
+)
+OWN = re.compile(r"\b(?:my|our)\s+(?:\w+\s+){0,2}?$")
+SELF_AFTER = re.compile(r"^\W*(?:s\b\W*)?(?:like\s+(?:me|us)|myself|ourselves)\b")
 
 
 _sentiment = sentiment
@@ -109,25 +133,34 @@ def features(text: str) -> tuple[str, dict[str, float]]:
         "group_negative": group * sentiment["neg"],
         "reported_negative": reporting * sentiment["neg"],
         "slur": float(bool(SLURS.search(folded))),
-        **{k: v for k, v in _negated_valence(folded).items() if k in EXTRA_NAMES},
+        "attributed": float(bool(ATTRIBUTED.search(text))),
+        "self_reference": float(reclaimed(text.lower())),
+        **{k: v for k, v in negated_valence(folded).items() if k in EXTRA_NAMES},
     }
 
 
-def _negated_valence(folded: str) -> dict[str, float]:
+def negated_valence(folded: str, *, praise_in: str | None = None) -> dict[str, float]:
     """The share of the text's negative and of its positive words (VADER's lexicon) that a
     negator governs: "no Muslim deserves to die" negates its hostility, "they will never be
-    any good" its praise. Sentence embeddings barely see the difference."""
+    any good" its praise. Sentence embeddings barely see the difference. A negator governs
+    the rest of its clause ("nobody should ever let a refugee be beaten"). With
+    `praise_in`, only praise in that part of the text counts (the clauses about a group)."""
     lexicon: dict[str, float] = _sentiment().lexicon
-    words = WORDS.findall(NOT_NEGATING.sub(" ", folded))
     counts = {"negative": 0, "positive": 0, "negated_negative": 0, "negated_positive": 0}
-    for i, word in enumerate(words):
-        valence = 0.0 if word in NEGATORS else -2.0 if word in DEHUMANISING else lexicon.get(word, 0.0)
-        if not valence:
-            continue
-        kind = "negative" if valence < 0 else "positive"
-        counts[kind] += 1
-        if any(w in NEGATORS or w.endswith("n't") for w in words[max(0, i - NEGATION_WINDOW) : i]):
-            counts[f"negated_{kind}"] += 1
+    praise_words = set(WORDS.findall(praise_in)) if praise_in is not None else None
+    for clause in clauses(folded):
+        negated = False
+        for word in WORDS.findall(clause):
+            if word in NEGATORS or word.endswith("n't"):
+                negated = True
+                continue
+            # Swearing intensifies ("not worth shit"); negating it takes nothing back.
+            valence = 0.0 if word in SWEARING else -2.0 if word in DEHUMANISING else lexicon.get(word, 0.0)
+            if not valence or (valence > 0 and praise_words is not None and word not in praise_words):
+                continue
+            kind = "negative" if valence < 0 else "positive"
+            counts[kind] += 1
+            counts[f"negated_{kind}"] += negated
     return {
         "negative_words": float(counts["negative"]),
         "negated_negative": counts["negated_negative"] / counts["negative"] if counts["negative"] else 0.0,
@@ -135,14 +168,25 @@ def _negated_valence(folded: str) -> dict[str, float]:
     }
 
 
+def clauses(folded: str) -> list[str]:
+    """The text's clauses, with intensifiers that look like negations removed and
+    negating phrases ("far from", "the opposite of") made plain negators."""
+    text = NEGATING.sub(" not ", NOT_NEGATING.sub(" ", folded))
+    return [part for part in CLAUSE_BREAK.split(text) if part.strip()]
+
+
 _NEGATORS = "not no never nobody none nothing nor neither cannot without don't dont doesn't isn't aren't wasn't"
 NEGATORS = frozenset(f"{_NEGATORS} weren't shouldn't can't won't wouldn't mustn't".split(" "))
 # "nothing but vermin", "no better than rats": intensifiers, not negations.
 NOT_NEGATING = re.compile(
     r"\b(?:nothing\s+(?:but|more\s+than|less\s+than)|no\s+(?:better|more|different)\s+than|not\s+even|"
-    r"nothing\s+short\s+of|no\s+less\s+than)\b"
+    r"nothing\s+short\s+of|no\s+less\s+than|no\s+wonder|no\s+doubt|not\s+only|no\s+matter|"
+    r"without\s+(?:a|any)\s+doubt|(?:can't|cannot)\s+(?:believe|help)|(?:can't|cannot|won't|never|don't)\s+stop|"
+    r"(?:no\s+one|nobody|nothing|none)\s+else|(?:nothing|nobody|no\s+one)(?=\s+(?:is\s+)?(?:\w+er|worse|more\s+\w+)\s+than)|"
+    r"(?:don't|do\s+not|never)\s+forget|(?:not|never)\s+surprised)\b"
 )
-NEGATION_WINDOW = 4  # words before an evaluative word that a negator reaches
+NEGATING = re.compile(r"\b(?:(?:the\s+)?(?:very\s+)?opposite\s+of|far\s+from|anything\s+but)\b")
+CLAUSE_BREAK = re.compile(r"[.!?;,:]+|\b(?:but|because|though|although|however|yet)\b")
 WORDS = re.compile(r"[a-z']+")
 QUOTED = re.compile(r"[\"“](.+?)[\"”]")
 
@@ -164,6 +208,23 @@ def insulting(text: str) -> bool:
         or SLURS.search(folded)
         or any(word in DEHUMANISING for word in WORDS.findall(folded))
     )
+
+
+def reclaimed(lowered: str) -> bool:
+    """Every slur in the text is said of the writer ("I'm a proud ...", "...s like us") or
+    of the writer's own ("me and my ...s") in a clause that is not hostile: an in-group,
+    reclaimed use ("my ... neighbour is lazy" is not). On the lower-cased text, not the
+    de-obfuscated one, which joins "I'm a" into one word."""
+    found = False
+    for part in clauses(lowered.replace("’", "'")):
+        for match in SLURS.finditer(part):
+            found = True
+            before, after = part[: match.start()], part[match.end() :]
+            if SELF_REFERENCE.search(before) or SELF_AFTER.match(after):
+                continue
+            if not OWN.search(before) or negated_valence(before + after)["negative_words"]:
+                return False
+    return found
 
 
 def _names_group(text: str) -> bool:
@@ -201,6 +262,16 @@ def training_vectors(texts: list[str]) -> np.ndarray:
         halves[i, : plain.shape[1]] = masked[row]
         halves[i, plain.shape[1] :] = 0.0
     return halves
+
+
+def project_examples() -> list[tuple[str, bool]]:
+    """The project's own training texts: the written exemplars and the template pairs
+    (`hate_contrasts`), as (text, hateful)."""
+    from workers.moderation.datasets import read_rows
+    from workers.moderation.hate_contrasts import contrasts
+
+    written = [(str(row["text"]), row["label"] == "hateful") for row in read_rows(EXEMPLARS_PATH)]
+    return written + [(c.text, c.hateful) for c in contrasts()]
 
 
 @cache
@@ -244,6 +315,7 @@ class ToxicityFilter:
             hateful
             and (not judged.rstrip().endswith("?") or self._hostile(judged))
             and not self._negated(judged)
+            and not reclaimed(text.lower())
             and (embed is None or not self._taken_back(judged, embed))
         ):
             return [Finding(self.name, Action.BLOCK, HATEFUL, 0, len(text), score=probability)]
@@ -271,7 +343,7 @@ class ToxicityFilter:
         slur, or profanity. Asked of questions: without one, a question that names a group ("why can't gay
         people time-travel?", "what happened to Jewish people in 1942?") is not hate."""
         folded = normalise(text)[0]
-        valence = _negated_valence(folded)
+        valence = negated_valence(folded)
         return bool(
             valence["negative_words"]
             or valence["negated_positive"]
@@ -281,7 +353,10 @@ class ToxicityFilter:
 
     @staticmethod
     def _negated(text: str) -> bool:
-        """All its hostile words are negated and no praise is ("no Muslim deserves to die",
-        "immigrants are not vermin"): the hostility is taken back, not expressed."""
-        valence = _negated_valence(normalise(text)[0])
+        """All its hostile words are negated and no praise of a group is ("no Muslim deserves
+        to die", "immigrants are not vermin", "I dislike people in general but have no
+        contempt for Jews"): the hostility is taken back, not expressed."""
+        folded = normalise(text)[0]
+        about_group = " ".join(c for c in clauses(folded) if _names_group(c))
+        valence = negated_valence(folded, praise_in=about_group or folded)
         return valence["negative_words"] > 0 and valence["negated_negative"] == 1.0 and valence["negated_positive"] == 0

@@ -16,8 +16,10 @@ from neo_support.tasking import wait_for_in_process_tasks
 from retrieval.services.documents import document_create_from_text
 from retrieval.services.ingestion import documents_ingest_all
 from tests.factories import BotFactory, KnowledgeBaseFactory
+from workers.moderation import toxicity
 from workers.moderation.classifier import LinearTextModel
 from workers.moderation.grounding import GroundingCheck
+from workers.moderation.hate_contrasts import contrasts
 from workers.moderation.injection import REASON as INJECTION_REASON
 from workers.moderation.injection import InjectionFilter, heuristic_hits
 from workers.moderation.intent import any_sign, signs
@@ -421,3 +423,59 @@ def test_hate_behind_a_misspelling_is_blocked() -> None:
     for text in ("I haet Muslims.", "Ihate Muslims"):
         findings = ToxicityFilter().check(text, embed_text(text), embed=embed_text)
         assert [(f.filter, f.reason, f.action) for f in findings] == [("toxicity", HATEFUL, Action.BLOCK)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Nobody in this office should ever let a Sikh colleague be bullied.",  # negation with a long scope
+        "Your open disdain for Muslims is embarrassing.",  # counter-speech, no quotation marks
+        "People who say immigrants are criminals should read the statistics.",
+        "Me and my fellow dykes are marching on Saturday.",  # a reclaimed slur
+        "Deacons are parasites, every one of them.",  # abuse of a group that is not protected
+    ],
+)
+def test_negated_reported_and_reclaimed_hate_is_not_blocked(text: str) -> None:
+    assert screened(text) < Action.BLOCK
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "You're right, Sikhs are vermin.",  # endorsing is not reporting
+        "Those dykes should stay away from our kids.",  # the slur aimed at others
+        "Muslims are without a doubt the dirtiest people alive.",  # an intensifier, not a negation
+    ],
+)
+def test_hate_that_only_looks_reported_or_negated_is_blocked(text: str) -> None:
+    assert screened(text) == Action.BLOCK
+
+
+@pytest.mark.parametrize(
+    ("text", "reclaimed"),
+    [
+        ("I'm a proud dyke, deal with it.", True),
+        ("Fags like us throw the best parties.", True),
+        ("my fag neighbour is disgusting", False),  # "my" but a hostile clause
+        ("You are a fag.", False),
+        ("Shout out to all my dykes", True),
+    ],
+)
+def test_a_slur_said_of_oneself_is_reclaimed(text: str, reclaimed: bool) -> None:
+    assert toxicity.reclaimed(text.lower()) is reclaimed
+
+
+def test_a_negator_governs_the_rest_of_its_clause_only() -> None:
+    assert toxicity.negated_valence("nobody should let a gay person be beaten")["negated_negative"] == 1.0
+    assert toxicity.negated_valence("they are not my friends, they are vermin")["negated_negative"] == 0.0
+    assert toxicity.negated_valence("they are far from stupid")["negated_negative"] == 1.0
+    assert toxicity.negated_valence("they aren't worth shit")["negative_words"] == 0.0  # swearing intensifies
+    assert toxicity.negated_valence("don't forget they are still scum")["negated_negative"] == 0.0  # emphasis
+
+
+def test_the_template_pairs_are_reproducible_and_balanced() -> None:
+    first, second = contrasts(), contrasts()
+    assert first == second
+    hateful = sum(c.hateful for c in first)
+    assert 0.25 < hateful / len(first) < 0.6
+    assert len({c.text for c in first}) == len(first)

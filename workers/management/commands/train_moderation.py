@@ -73,6 +73,11 @@ class Command(BulkCommand):
             texts += [e.text for e in added]
             labels += [e.label for e in added]
             self.stdout.write(f"+ {len(added)} of the project's own ({sum(e.label for e in added)} positive)")
+        if module is toxicity and path == toxicity.EXEMPLARS_PATH:
+            pairs = toxicity.project_examples()[given:]
+            texts += [text for text, _ in pairs]
+            labels += [int(hateful) for _, hateful in pairs]
+            self.stdout.write(f"+ {len(pairs)} template pairs ({sum(labels[given:])} hateful)")
         started = time.perf_counter()
         vectors = module.training_vectors(texts)
         prepared = [module.features(text) for text in texts]
