@@ -58,6 +58,19 @@ _RULES = (
     r"(?:instructions?|rules?|prompts?|directions?|guidelines?|tasks?|context|commands?|orders?|restrictions?"
     r"|constraints?|programming|everything|what\b)"
 )
+# What was said or told before: what an override drops.
+_SAID = (
+    r"(?:above|before|previous\w*|prior|earlier|so\s+far|until\s+now|up\s+to\s+now"
+    r"|(?:you|i|we)\s+(?:said|told|were\s+told|have\s+been\s+told|discussed))\b"
+)
+# "From now on" addressed to the bot ("from now on you are ...", "from now on answer
+# ..."), not the visitor's own plans ("from now on I'm only drinking water") or a
+# request ("from now on, please send the invoices to ...", "from now on you can reach me
+# on ..."). "Imagine you are" is left to the classifier: a sign of intent, not a block.
+_FROM_NOW_ON = (
+    r"\bfrom\s+now\s+on\b,?\s+(?:you\b(?!\s+(?:can|could|may|might)\b)|you're\b"
+    r"|answer|respond|reply|act|behave|speak|talk|pretend|only\s+(?:answer|respond|reply|say|speak|talk))"
+)
 DROP = "tells the bot to drop its instructions"
 ROLE = "gives the bot a new role"
 REVEAL = "asks for the bot's instructions"
@@ -69,18 +82,20 @@ PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
     (
         (
             rf"\b{_OVERRIDE_VERB}\b(?:\W+\w+){{0,3}}?\W+{_PRIOR}\b(?:\W+\w+){{0,2}}?\W+{_RULES}",
-            rf"\b{_OVERRIDE_VERB}\s+(?:everything|all\s+that|what\s+(?:you|i)\s+(?:said|were\s+told|told\s+you))",
+            # "forget everything" only of what was said or told, or as a sentence of its own:
+            # "forget everything you knew about pizza" is not an attack.
+            rf"\b{_OVERRIDE_VERB}\s+(?:about\s+)?(?:everything|all\s+that)\b(?:\s+(?:\w+\s+){{0,2}}?{_SAID}|\s*(?:[.!:;]|$))",
+            rf"\b{_OVERRIDE_VERB}\s+what\s+(?:you|i)\s+(?:said|were\s+told|told\s+you)",
         ),
         DROP,
     ),
     (
         (
             r"\b(?:you\s+are|you're)\s+now\b",
-            r"\bfrom\s+now\s+on\b",
+            _FROM_NOW_ON,
             r"\bact\s+as\b",
             r"\bpretend\s+(?:to\s+be|you\s+are|that)",
             r"\broleplay\s+as\b",
-            r"\bimagine\s+(?:that\s+)?you\s+are\b",
         ),
         ROLE,
     ),

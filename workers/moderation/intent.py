@@ -44,7 +44,9 @@ SIGNS: dict[str, re.Pattern[str]] = {
         r"|\bsimulat\w+\b(?:\W+\w+){0,3}?\W+(?:ai|chatbot|model|terminal|interpreter|console)"
         r"|\b(?:your|dein|ihr)\s+(?:new\s+)?name\s+(?:is|ist)\b"
         rf"|{_START}be\s+(?:a|an|my)\s+\w+"
-        r"|\bfrom\s+now\s+on\b|\bab\s+jetzt\b|\bvon\s+nun\s+an\b|\btu\s+es\s+maintenant\b|\bahora\s+eres\b"
+        r"|\bfrom\s+now\s+on\b,?\s+(?:you\b(?!\s+(?:can|could|may|might)\b)|you're\b|answer|respond|reply|act"
+        r"|behave|speak|talk|pretend|only\s+(?:answer|respond|reply|say|speak|talk))"
+        r"|\bab\s+jetzt\b|\bvon\s+nun\s+an\b|\btu\s+es\s+maintenant\b|\bahora\s+eres\b"
         r"|\bтеперь\s+ты\b",
         _F,
     ),
