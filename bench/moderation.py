@@ -28,6 +28,7 @@ Accuracy
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import logging
@@ -225,7 +226,9 @@ def accuracy() -> dict[str, float]:
     return figures
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    # No options: --help says what runs instead of starting the whole bench.
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.disable(logging.WARNING)

@@ -32,6 +32,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import logging
@@ -136,7 +137,9 @@ def screening_latency() -> tuple[float, float]:
     return statistics.median(times["plain"]), statistics.median(times["taught"])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    # No options: --help says what runs instead of starting the whole bench.
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.disable(logging.WARNING)
