@@ -15,6 +15,7 @@ from bots.models import (
     Feedback,
     Message,
     ModelVersion,
+    ModerationExample,
     PersonErasure,
     RetentionPolicy,
     RetentionRun,
@@ -224,3 +225,15 @@ class PersonErasureFactory(factory.django.DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     subject_hash = factory.Sequence(lambda n: f"{n:064x}")
     subject_hint = "j***@e***.com"
+
+
+class ModerationExampleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModerationExample
+
+    message = factory.SubFactory(MessageFactory, text="those people are vermin, said my uncle; I told him off")
+    organization = factory.SelfAttribute("message.conversation.bot.organization")
+    filter = "toxicity"
+    text = factory.SelfAttribute("message.text")
+    embedding = b"\x00" * 16
+    score = 0.8

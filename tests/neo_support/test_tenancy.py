@@ -42,6 +42,7 @@ FACTORIES = {
     "RetentionRun": factories.RetentionRunFactory,
     "ExpiredDailyCount": factories.ExpiredDailyCountFactory,
     "PersonErasure": factories.PersonErasureFactory,
+    "ModerationExample": factories.ModerationExampleFactory,
 }
 
 
@@ -102,7 +103,8 @@ def one_of_everything(organization: Organization, word: str) -> None:
     bot = factories.BotFactory(organization=organization, name=f"{word} bot")
     factories.KnowledgeBaseFactory(organization=organization, name=f"{word} docs")
     conversation = factories.ConversationFactory(bot=bot, visitor_id=f"{word}-visitor")
-    factories.MessageFactory(conversation=conversation, text=f"{word} question", moderation_action="flag")
+    flagged = factories.MessageFactory(conversation=conversation, text=f"{word} question", moderation_action="flag")
+    factories.ModerationExampleFactory(message=flagged, text=f"{word} taught")
     factories.TicketFactory(
         conversation=factories.ConversationFactory(bot=bot, channel="email"), subject=f"{word} ticket"
     )
@@ -175,6 +177,7 @@ def test_a_user_of_two_organizations_sees_only_the_one_switched_to_on_every_page
         f"{acting} ticket",
         f"{acting.lower()}.example.com",
         f"{acting} key",
+        f"{acting} taught",
     ):
         assert word in seen, word
 
