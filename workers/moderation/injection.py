@@ -63,14 +63,6 @@ _SAID = (
     r"(?:above|before|previous\w*|prior|earlier|so\s+far|until\s+now|up\s+to\s+now"
     r"|(?:you|i|we)\s+(?:said|told|were\s+told|have\s+been\s+told|discussed))\b"
 )
-# "From now on" addressed to the bot ("from now on you are ...", "from now on answer
-# ..."), not the visitor's own plans ("from now on I'm only drinking water") or a
-# request ("from now on, please send the invoices to ...", "from now on you can reach me
-# on ..."). "Imagine you are" is left to the classifier: a sign of intent, not a block.
-_FROM_NOW_ON = (
-    r"\bfrom\s+now\s+on\b,?\s+(?:you\b(?!\s+(?:can|could|may|might)\b)|you're\b"
-    r"|answer|respond|reply|act|behave|speak|talk|pretend|only\s+(?:answer|respond|reply|say|speak|talk))"
-)
 DROP = "tells the bot to drop its instructions"
 ROLE = "gives the bot a new role"
 REVEAL = "asks for the bot's instructions"
@@ -92,10 +84,11 @@ PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
     (
         (
             r"\b(?:you\s+are|you're)\s+now\b",
-            _FROM_NOW_ON,
+            intent.FROM_NOW_ON,
             r"\bact\s+as\b",
             r"\bpretend\s+(?:to\s+be|you\s+are|that)",
             r"\broleplay\s+as\b",
+            # "imagine you are" is left to the classifier: a sign of intent, not a block.
         ),
         ROLE,
     ),

@@ -18,6 +18,15 @@ from workers.moderation.normalise import normalise
 _F = re.IGNORECASE | re.MULTILINE
 _START = r"(?:^|[.!?:;,\-–(\[\"“]\s*|\b(?:please|bitte|now|jetzt|nun|and|und|then|dann|just|but|aber)\s+)"
 
+# "From now on" addressed to the bot ("from now on you are ...", "from now on, answer
+# ..."), not the visitor's own plans ("from now on I'm only drinking water") or a request
+# ("from now on, please send the invoices to ...", "from now on you can reach me on ...").
+# A sign here and a blocking phrase rule in `injection`.
+FROM_NOW_ON = (
+    r"\bfrom\s+now\s+on\b,?\s+(?:you\b(?!\s+(?:can|could|may|might)\b)|you're\b"
+    r"|answer|respond|reply|act|behave|speak|talk|pretend|only\s+(?:answer|respond|reply|say|speak|talk))"
+)
+
 SIGNS: dict[str, re.Pattern[str]] = {
     # Drop what the assistant was told.
     "override": re.compile(
@@ -44,8 +53,7 @@ SIGNS: dict[str, re.Pattern[str]] = {
         r"|\bsimulat\w+\b(?:\W+\w+){0,3}?\W+(?:ai|chatbot|model|terminal|interpreter|console)"
         r"|\b(?:your|dein|ihr)\s+(?:new\s+)?name\s+(?:is|ist)\b"
         rf"|{_START}be\s+(?:a|an|my)\s+\w+"
-        r"|\bfrom\s+now\s+on\b,?\s+(?:you\b(?!\s+(?:can|could|may|might)\b)|you're\b|answer|respond|reply|act"
-        r"|behave|speak|talk|pretend|only\s+(?:answer|respond|reply|say|speak|talk))"
+        rf"|{FROM_NOW_ON}"
         r"|\bab\s+jetzt\b|\bvon\s+nun\s+an\b|\btu\s+es\s+maintenant\b|\bahora\s+eres\b"
         r"|\bтеперь\s+ты\b",
         _F,
