@@ -304,16 +304,23 @@ def main(argv: list[str] | None = None) -> None:
         question = "How long do refunds take to reach my card?"
         loaded = holder.get()
         # The prompt the task path builds, so both sides decode after the same prefill.
+        from django.conf import settings
+
         from retrieval.search import search
+        from workers.generation.answer import instructions_with_canary
+        from workers.generation.prefix_cache import shared_length
         from workers.generation.prompt import Passage, build_prompt
+        from workers.moderation.leakage import canary_for
 
         hits = search(knowledge_bases=list(bot.knowledge_bases.all()), query=question, k=5)
         passages = [
             Passage(h.chunk_id, h.document_id, h.document_title, tuple(h.heading_path), h.location, h.text, h.score)
             for h in hits
         ]
+        canary = canary_for(settings.SECRET_KEY, bot.pk)
         prompt = build_prompt(
-            instructions=bot.instructions, passages=passages, turns=[], question=question,
+            instructions=instructions_with_canary(bot.instructions, canary),
+            passages=passages, turns=[], question=question,
             count_tokens=loaded.count_tokens, context_window=loaded.context_window, answer_budget=NEW_TOKENS,
             chat=loaded.render_chat if loaded.has_chat_template else None,
         )  # fmt: skip
@@ -331,22 +338,31 @@ def main(argv: list[str] | None = None) -> None:
         prefills: list[float] = []
         if parts & {"first_token", "stream", "concurrency"}:
             short_bot = make_bot(new_tokens=4)  # the same prompt, for first-token timings
-            # Raw and ours alternate, so drift on a noisy machine hits both sides alike.
-            firsts, stages = [], []
-            for _ in range(FIRST_TOKEN_PAIRS):
-                prefills.append(raw_generate(loaded, prompt_ids, 1))
-                run = task_path_reply(short_bot, question)
-                firsts.append(run["first_token_s"])
-                stages.append(run["timings"])
-            prefill, first = statistics.median(prefills), statistics.median(firsts)
-            overhead_ms = (first - prefill) * 1000
-            stage_medians = {name: statistics.median(t[name] for t in stages) for name in STAGES}
-            print(
-                f"first    token {first * 1000:.0f} ms against raw prefill {prefill * 1000:.0f} ms; stages (medians): "
-                + ", ".join(f"{name[:-3]} {value:.1f}" for name, value in stage_medians.items())
-                + f" ms; the rest {first * 1000 - sum(stage_medians.values()):.1f} ms"
+            head_tokens = shared_length(
+                prompt_ids, loaded.tokenizer(prompt.head, add_special_tokens=not prompt.chat)["input_ids"]
             )
-            figures.append(f"FIGURE first_token_overhead_ms={overhead_ms:.1f} ms")
+            print(f"head     {head_tokens} of the prompt's tokens are the bot's fixed head (instructions, guidance)")
+            # Raw and ours alternate, so drift on a noisy machine hits both sides alike. The
+            # bot's head is cached after its first reply (prefix_cache); also measured without.
+            prefixes = loaded.prefixes
+            for cached in (False, True):
+                loaded.prefixes = prefixes if cached else None
+                firsts, stages = [], []
+                for _ in range(FIRST_TOKEN_PAIRS):
+                    prefills.append(raw_generate(loaded, prompt_ids, 1))
+                    run = task_path_reply(short_bot, question)
+                    firsts.append(run["first_token_s"])
+                    stages.append(run["timings"])
+                prefill, first = statistics.median(prefills), statistics.median(firsts)
+                overhead_ms = (first - prefill) * 1000
+                stage_medians = {name: statistics.median(t[name] for t in stages) for name in STAGES}
+                print(
+                    f"first    token {first * 1000:.0f} ms against raw prefill {prefill * 1000:.0f} ms "
+                    f"({'head cached' if cached else 'no prefix cache'}); stages (medians): "
+                    + ", ".join(f"{name[:-3]} {value:.1f}" for name, value in stage_medians.items())
+                    + f" ms; the rest {first * 1000 - sum(stage_medians.values()):.1f} ms"
+                )
+                figures.append(f"FIGURE first_token_overhead{'' if cached else '_uncached'}_ms={overhead_ms:.1f} ms")
             figures.append(
                 f"FIGURE first_token_prefill_wait_over_raw_prefill={stage_medians['prefill_ms'] / 1000 / prefill:.3f} x"
             )

@@ -288,6 +288,9 @@ NEO_DTYPE = env_choice("NEO_DTYPE", "auto", ("auto", "float32", "bfloat16", "flo
 # How often a process whose model could not be loaded looks for it again, in the
 # background (never on a visitor's request), so a model downloaded later is picked up.
 NEO_MODEL_RETRY_SECONDS = env_int("NEO_MODEL_RETRY_SECONDS", 300, minimum=5, maximum=86400)
+# Memory for the keys and values of bots' fixed prompt heads (instructions, canary,
+# guidance), computed once per bot instead of at every reply; 0 turns it off.
+NEO_PREFIX_CACHE_MB = env_int("NEO_PREFIX_CACHE_MB", 256, minimum=0, maximum=65536)
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 
 # Files -------------------------------------------------------------------

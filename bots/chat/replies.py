@@ -135,7 +135,7 @@ def reply_to_question(*, bot: Bot, question: str) -> ReplyOutcome:
         question=text,
         turns=[],
         bot=bot_settings(bot),
-        canary=canary_for(settings.SECRET_KEY, 0),
+        canary=canary_for(settings.SECRET_KEY, bot.pk),
         question_verdicts=verdicts,
     )
 
@@ -181,7 +181,7 @@ def reply_generate(*, message: Message) -> None:
             question=question.text if question else "",
             turns=turns,
             bot=bot_settings(bot),
-            canary=canary_for(settings.SECRET_KEY, message.pk),
+            canary=canary_for(settings.SECRET_KEY, bot.pk),
             question_verdicts=list(question.moderation) if question else None,
         )
         find = _bot_search(list(bot.knowledge_bases.all()), what=f"reply {message.pk}")

@@ -283,6 +283,12 @@ def reply_answer(request: ReplyRequest, tools: ReplyTools) -> ReplyOutcome:
     )
 
 
+def instructions_with_canary(instructions: str, canary: str) -> str:
+    """The instructions as the prompt holds them: the canary follows them, so a model
+    repeating its instructions repeats the canary too (workers.moderation.leakage)."""
+    return f"{instructions}\n[{canary}]".strip()
+
+
 def _generate(
     request: ReplyRequest, passages: list[Passage], gate: SentenceGate, stats: GenerationStats, tools: ReplyTools
 ) -> bool:
@@ -296,7 +302,7 @@ def _generate(
     prompt_since = time.perf_counter()
     try:
         prompt = build_prompt(
-            instructions=f"{bot.instructions}\n[{request.canary}]".strip(),
+            instructions=instructions_with_canary(bot.instructions, request.canary),
             passages=passages,
             turns=request.turns,
             question=request.question,
@@ -322,6 +328,7 @@ def _generate(
         scheduler=loaded.scheduler,
         adapter=adapter,
         add_special_tokens=not prompt.chat,
+        head=prompt.head,
     ):
         if not produced and not piece.strip():
             continue  # leading whitespace after "Assistant:"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workers.generation.adapters import adapter_rows
+from workers.generation.prefix_cache import prefill
 from workers.generation.sampling import SamplingParameters, next_token, next_tokens
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class _Sequence:
     generator: Any = None
     finished: bool = False
     adapter: str | None = None  # a tuned adapter's key in the model's AdapterSet
+    shared: int = 0  # leading prompt tokens every prompt of its bot opens with (prefix_cache)
 
 
 class BatchScheduler:
@@ -75,8 +77,10 @@ class BatchScheduler:
         params: SamplingParameters,
         cancelled: Callable[[], bool] = lambda: False,
         adapter: str | None = None,
+        shared: int = 0,
     ) -> Iterator[int]:
-        """Token ids of the answer, yielded as the batch produces them."""
+        """Token ids of the answer, yielded as the batch produces them. The first `shared`
+        prompt tokens are the bot's fixed head, whose keys and values may be reused."""
         if self._closed:
             raise RuntimeError("the batch scheduler is closed")
         with self._lock:
@@ -84,7 +88,9 @@ class BatchScheduler:
                 self._thread.start()
                 self._started = True
                 atexit.register(self.close)
-        sequence = _Sequence(prompt_ids=list(prompt_ids), params=params, cancelled=cancelled, adapter=adapter)
+        sequence = _Sequence(
+            prompt_ids=list(prompt_ids), params=params, cancelled=cancelled, adapter=adapter, shared=shared
+        )
         self._waiting.put(sequence)
         while True:
             item = sequence.out.get()
@@ -132,8 +138,6 @@ class BatchScheduler:
     def _prefill(self, sequence: _Sequence) -> None:
         import torch
 
-        from workers.generation.kv_cache import GrowingCache
-
         loaded = self.loaded
         budget = min(sequence.params.max_new_tokens, loaded.context_window - len(sequence.prompt_ids))
         if budget <= 0 or sequence.cancelled():
@@ -141,10 +145,9 @@ class BatchScheduler:
             return
         if sequence.params.seed is not None:
             sequence.generator = torch.Generator(device=loaded.device).manual_seed(sequence.params.seed)
-        ids = torch.tensor([sequence.prompt_ids], device=loaded.device)
         with torch.inference_mode(), adapter_rows(loaded.adapters, [sequence.adapter]):
-            # A cache without the config keeps every layer whole, so rows can be padded alike.
-            output = loaded.model(input_ids=ids, cache=GrowingCache(), use_cache=True, logits_to_keep=1)
+            # Its own cache, every layer whole (no config), so rows can be padded alike.
+            output = prefill(loaded, sequence.prompt_ids, shared=sequence.shared, adapter=sequence.adapter)
         sequence.length = len(sequence.prompt_ids)
         token = next_token(output.logits[0, -1], sequence.generated, sequence.params, sequence.generator)
         if self._emit(sequence, token):

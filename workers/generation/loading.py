@@ -29,6 +29,7 @@ from workers.generation.model import (
     local_weights,
     missing_weights_message,
 )
+from workers.generation.prefix_cache import DEFAULT_MAX_BYTES, PrefixCache
 from workers.generation.sampling import SamplingParameters
 from workers.generation.streaming import stream_text
 
@@ -37,11 +38,14 @@ logger = logging.getLogger(__name__)
 WARM_UP_PROMPT = "Customer: Hello\nAssistant:"
 
 
-def load_model(name: str, *, device: str = "auto", dtype: str = "auto") -> LoadedModel:
+def load_model(
+    name: str, *, device: str = "auto", dtype: str = "auto", prefix_cache_bytes: int = DEFAULT_MAX_BYTES
+) -> LoadedModel:
     started = time.perf_counter()
     loaded = load_weights(name, device=device, dtype=dtype)
     loaded.kernels = speed_up(loaded.model, device=loaded.device, dtype=loaded.dtype)
     _warm_up(loaded)
+    loaded.prefixes = PrefixCache(prefix_cache_bytes) if prefix_cache_bytes > 0 else None
     loaded.adapters = AdapterSet(loaded.model)
     loaded.scheduler = BatchScheduler(loaded)
     loaded.load_seconds = round(time.perf_counter() - started, 2)
@@ -90,29 +94,31 @@ class ModelHolder:
         with self._lock:
             if self._loaded is None and self._error is None:
                 name, device, dtype = self._name or settings.NEO_MODEL, settings.NEO_DEVICE, settings.NEO_DTYPE
+                options = {"device": device, "dtype": dtype, "prefix_cache_bytes": settings.NEO_PREFIX_CACHE_MB << 20}
                 try:
-                    self._loaded = load_model(name, device=device, dtype=dtype)
+                    self._loaded = load_model(name, **options)
                 except ModelUnavailable as error:
                     self._error = str(error)
                     logger.error("%s", error)
-                    self._start_retrying(name, device=device, dtype=dtype, every=settings.NEO_MODEL_RETRY_SECONDS)
+                    self._start_retrying(name, options, every=settings.NEO_MODEL_RETRY_SECONDS)
             if self._loaded is None:
                 raise ModelUnavailable(self._error or "the model is not loaded")
             return self._loaded
 
-    def _start_retrying(self, name: str, *, device: str, dtype: str, every: float) -> None:
+    def _start_retrying(self, name: str, options: dict[str, Any], *, every: float) -> None:
+        """Look for the model again every `every` seconds; `options`: load_model's keywords."""
         self._retry_seconds = every
         stop = self._stop_retrying
         threading.Thread(
-            target=self._retry, args=(stop, name, device, dtype, every), name="neo-model-retry", daemon=True
+            target=self._retry, args=(stop, name, options, every), name="neo-model-retry", daemon=True
         ).start()
 
-    def _retry(self, stop: threading.Event, name: str, device: str, dtype: str, every: float) -> None:
+    def _retry(self, stop: threading.Event, name: str, options: dict[str, Any], every: float) -> None:
         while not stop.wait(every):
             if local_weights(name) is None:
                 continue  # still missing: nothing to load, nothing new to log
             try:
-                loaded = load_model(name, device=device, dtype=dtype)
+                loaded = load_model(name, **options)
             except ModelUnavailable as error:
                 with self._lock:
                     if not stop.is_set():

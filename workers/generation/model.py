@@ -43,6 +43,8 @@ class LoadedModel:
     family: str = ""  # the config's model_type: "gpt_neo", "llama", "qwen2", ...
     # The faster kernels its forward pass runs on (workers.generation.kernels).
     kernels: list[str] = field(default_factory=list)
+    # Keys and values of bots' fixed prompt heads (workers.generation.prefix_cache).
+    prefixes: Any = None
 
     def __post_init__(self) -> None:
         if not self.end_token_ids and self.eos_token_id is not None:

@@ -62,6 +62,9 @@ class Prompt:
     stop_sequences: tuple[str, ...] = STOP_SEQUENCES
     # Rendered with a chat template, which writes the model's special tokens (BOS) itself.
     chat: bool = False
+    # The text it opens with whatever the passages, turns and question: everything up to
+    # the end of the instructions and guidance (workers.generation.prefix_cache).
+    head: str = ""
 
 
 def _passage_block(number: int, passage: Passage) -> str:
@@ -139,6 +142,7 @@ def build_prompt(
                 token_count=tokens,
                 stop_sequences=() if chat is not None else STOP_SEQUENCES,
                 chat=chat is not None,
+                head=_head(text, instructions),
             )
         if kept_turns:
             kept_turns.pop(0)
@@ -146,6 +150,14 @@ def build_prompt(
             kept_passages.pop()
         else:
             raise PromptTooLong(f"The question needs {tokens} tokens; at most {limit} fit with room for an answer.")
+
+
+def _head(text: str, instructions: str) -> str:
+    """`text` up to the end of its instructions and guidance, the part every prompt with
+    these instructions opens with; empty when the renderer changed them (a template)."""
+    fixed = "\n\n".join(_system_text(instructions, []))
+    at = text.find(fixed)
+    return text[: at + len(fixed)] if at >= 0 else ""
 
 
 def cut_at_stop(text: str, stop_sequences: Sequence[str] = STOP_SEQUENCES) -> tuple[str, bool]:

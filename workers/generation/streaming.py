@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from workers.generation.adapters import adapter_rows
+from workers.generation.prefix_cache import prefill, shared_length
 from workers.generation.prompt import STOP_SEQUENCES, cut_at_stop, held_back
 from workers.generation.sampling import GenerationStats, SamplingParameters, next_token, printable
 
@@ -34,11 +35,10 @@ def _decode_alone(
     params: SamplingParameters,
     cancelled: Callable[[], bool],
     adapter: str | None = None,
+    shared: int = 0,
 ) -> Iterator[int]:
     """One sequence on its own: prefill, then a token at a time with the KV cache."""
     import torch
-
-    from workers.generation.kv_cache import GrowingCache
 
     budget = min(params.max_new_tokens, loaded.context_window - len(prompt_ids))
     generator = None
@@ -47,12 +47,7 @@ def _decode_alone(
     generated: list[int] = []
     with torch.inference_mode():
         with adapter_rows(loaded.adapters, [adapter]):
-            output = loaded.model(
-                input_ids=torch.tensor([prompt_ids], device=loaded.device),
-                cache=GrowingCache(),
-                use_cache=True,
-                logits_to_keep=1,
-            )
+            output = prefill(loaded, prompt_ids, shared=shared, adapter=adapter)
         for _ in range(max(0, budget)):
             if cancelled():
                 return
@@ -78,15 +73,21 @@ def stream_text(
     scheduler: BatchScheduler | None = None,
     adapter: str | None = None,
     add_special_tokens: bool = True,
+    head: str = "",
 ) -> Iterator[str]:
     """Yield pieces of the answer as they are decoded, alone or in `scheduler`'s batch.
     Text that might be the start of a stop sequence is held back until it is known not
     to be one. A prompt rendered with a chat template holds its special tokens already:
-    pass `add_special_tokens=False`, or a Llama tokenizer adds a second BOS."""
+    pass `add_special_tokens=False`, or a Llama tokenizer adds a second BOS. `head`: the
+    text `prompt` opens with in every prompt of its bot (`Prompt.head`), whose keys and
+    values the model's prefix cache computes once."""
     stats = stats if stats is not None else GenerationStats()
     tokenizer = loaded.tokenizer
     tokenizing_since = time.perf_counter()
     prompt_ids = tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"]
+    shared = 0
+    if head and prompt.startswith(head):
+        shared = shared_length(prompt_ids, tokenizer(head, add_special_tokens=add_special_tokens)["input_ids"])
     decoding_since = time.perf_counter()
     stats.tokenize_ms = _ms(decoding_since - tokenizing_since)
     stats.prompt_tokens = len(prompt_ids)
@@ -98,9 +99,9 @@ def stream_text(
         return finished
 
     if scheduler is not None:
-        tokens = scheduler.submit(prompt_ids, params, stop_wanted, adapter=adapter)
+        tokens = scheduler.submit(prompt_ids, params, stop_wanted, adapter=adapter, shared=shared)
     else:
-        tokens = _decode_alone(loaded, prompt_ids, params, stop_wanted, adapter)
+        tokens = _decode_alone(loaded, prompt_ids, params, stop_wanted, adapter, shared)
     generated: list[int] = []
     sent = 0
     stats.stopped_by = ""

@@ -13,10 +13,13 @@ INTERNAL_ID = re.compile(r"\b(?:chunk|document|message|conversation)[_ ]?id\s*[:
 MIN_INSTRUCTION_RUN = 8  # words in a row from the instructions that count as leaking them
 
 
-def canary_for(secret: str, message_id: int) -> str:
-    """A canary nobody can guess, the same for every attempt at one reply (a retried
-    reply must see the same prompt, so greedy decoding gives the same answer)."""
-    digest = hmac.new(secret.encode(), f"canary:{message_id}".encode(), hashlib.sha256).hexdigest()
+def canary_for(secret: str, bot_id: int) -> str:
+    """A canary nobody can guess, the same in every prompt of one bot: a retried reply
+    sees the same prompt (greedy decoding gives the same answer), and the prompt's head
+    (instructions, canary, guidance) is the same at every reply, so its keys and values
+    are computed once (workers.generation.prefix_cache). Nobody learns it: an answer
+    that holds it is blocked."""
+    digest = hmac.new(secret.encode(), f"canary:bot:{bot_id}".encode(), hashlib.sha256).hexdigest()
     return f"canary-{digest[:12]}"
 
 

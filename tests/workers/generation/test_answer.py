@@ -193,3 +193,17 @@ def test_a_model_that_says_nothing_falls_back_to_quoting(
     monkeypatch.setattr(answer_module, "stream_text", said("  ", "\n"))
     outcome, _, _ = ask([hit()], bot=BotSettings(generative=True), model=tiny_model)
     assert outcome.mode == "extractive" and "five working days" in outcome.text
+
+
+def test_generated_replies_of_one_bot_prefill_its_instructions_once(tiny_model: LoadedModel) -> None:
+    """The second question's prompt opens with the head the first one computed: its
+    instructions, canary and guidance are not prefilled again."""
+    from workers.generation.prefix_cache import PrefixCache
+
+    tiny_model.prefixes = PrefixCache()
+    bot = BotSettings(generative=True, instructions="You are the help desk of Acme. Answer in one sentence.")
+    ask([hit()], bot=bot, model=tiny_model)
+    ask([hit(chunk_id=2)], question="Where is my refund?", bot=bot, model=tiny_model)
+    assert (tiny_model.prefixes.misses, tiny_model.prefixes.hits) == (1, 1)
+    ask([hit()], bot=BotSettings(generative=True, instructions="You are Globex's assistant."), model=tiny_model)
+    assert (tiny_model.prefixes.misses, len(tiny_model.prefixes)) == (2, 2)  # another bot: a head of its own
