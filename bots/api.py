@@ -1,16 +1,25 @@
-"""REST endpoints for bots: list, create, read, change, delete."""
+"""REST endpoints for bots (list, create, read, change, delete) and the base models a bot
+may choose from."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from bots.chat.origins import normalise_origin
 from bots.models import AnswerMode, Bot, TicketMode, base_model_problem
+from bots.selectors import bot_tuned_version_unused
 from bots.services import bot_create, bot_delete, bot_update
+from neo_support.api import ApiPages
 from neo_support.api_auth import acting_organization
+from neo_support.api_schema import paginated
+from neo_support.health import check_models
 from neo_support.permissions import Area
 from retrieval.models import KnowledgeBase
 
@@ -79,6 +88,12 @@ class BotSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="The base model answering now: `base_model` while this deployment serves it, else NEO_MODEL.",
     )
+    warnings = serializers.SerializerMethodField(
+        help_text="What in this bot's settings does not take effect now, in words; empty when all does. "
+        "Today: a deployed tuned version trained on another base model than `answering_model`, whose adapter "
+        "replies skip until it is re-tuned or the base model is switched back. A change that causes it is saved "
+        "all the same."
+    )
 
     class Meta:
         model = Bot
@@ -86,9 +101,14 @@ class BotSerializer(serializers.ModelSerializer):
             "id", "name", "instructions", "knowledge_bases", "answer_mode", "generation", "answer_threshold",
             "handoff_threshold", "moderation_policy", "public_key", "allowed_origins", "welcome_message",
             "starter_questions", "theme", "ticket_mode", "support_email", "base_model", "answering_model",
-            "created_at", "updated_at",
+            "warnings", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["public_key", "created_at", "updated_at"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_warnings(self, bot: Bot) -> list[str]:
+        unused = bot_tuned_version_unused(bot=bot)
+        return [unused] if unused else []
 
     def validate_base_model(self, value: str) -> str:
         problem = base_model_problem(value)
@@ -144,7 +164,64 @@ class BotViewSet(viewsets.ModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return Bot.objects.none()
         organization = acting_organization(self.request)
-        return Bot.objects.for_organization(organization).prefetch_related("knowledge_bases").order_by("name", "pk")
+        bots = Bot.objects.for_organization(organization).select_related("model_version")
+        return bots.prefetch_related("knowledge_bases").order_by("name", "pk")
 
     def perform_destroy(self, instance: Bot) -> None:
         bot_delete(bot=instance)
+
+
+MODEL_STATES = {
+    "loaded": "loaded: in memory, answering",
+    "not_loaded": "not loaded yet: the weights are here and load with the first reply",
+    "unavailable": "unavailable: a failed load or missing weights; `message` says what to do",
+    "unknown": "unknown: no live worker consumes its queue, or none has reported it yet",
+}
+
+
+class ServedModelOut(serializers.Serializer):
+    name = serializers.CharField(help_text="What a bot's `base_model` names to choose it.")
+    default = serializers.BooleanField(help_text="Whether this is NEO_MODEL, which answers when `base_model` is blank.")
+    queue = serializers.CharField(help_text="The Celery queue whose generation workers serve it.")
+    state = serializers.ChoiceField(
+        choices=list(MODEL_STATES.items()), help_text="As /healthz reports it: " + "; ".join(MODEL_STATES.values())
+    )
+    message = serializers.CharField(allow_blank=True, help_text="Why it is unavailable or unknown; blank otherwise.")
+    device = serializers.CharField(allow_null=True, help_text="Where it runs once loaded (`cuda:0`, `cpu`).")
+    dtype = serializers.CharField(allow_null=True, help_text="Its weights' type once loaded (`bfloat16`, ...).")
+    live_workers = serializers.IntegerField(
+        allow_null=True,
+        help_text="Live generation workers on its queue; null when tasks run in the web process (the embedded "
+        "default).",
+    )
+
+
+def served_model_out(model: dict[str, Any], *, in_process: bool) -> dict[str, Any]:
+    """One model of the /healthz `models` check, every field of ServedModelOut filled."""
+    return {
+        "name": model["name"],
+        "default": model["default"],
+        "queue": model["queue"],
+        "state": model.get("state") if model.get("state") in MODEL_STATES else "unknown",
+        "message": model.get("message", ""),
+        "device": model.get("device"),
+        "dtype": model.get("dtype"),
+        "live_workers": None if in_process else len(model.get("workers", [])),
+    }
+
+
+class ServedModelListApi(APIView):
+    """Every base model this deployment serves (NEO_MODEL first, then NEO_MODELS), the same
+    for every organization, with its state as /healthz reports it. Needs `bots:read`: it is
+    what a bot's `base_model` chooses from."""
+
+    api_area = Area.BOTS
+
+    @extend_schema(operation_id="models_list", responses=paginated(ServedModelOut))
+    def get(self, request: Request) -> Response:
+        report = check_models()
+        in_process = report["mode"] == "in-process"
+        models = [served_model_out(model, in_process=in_process) for model in report["models"]]
+        pages = ApiPages()
+        page = pages.paginate_queryset(models, request, view=self)
+        return pages.get_paginated_response(ServedModelOut(page, many=True).data)

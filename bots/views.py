@@ -26,10 +26,10 @@ from bots.analytics.selectors import DEFAULT_DAYS, bot_answer_costs
 from bots.chat.selectors import conversation_list
 from bots.forms import SETTINGS_FORMS, BotCreateForm, BotDeleteForm
 from bots.models import Bot
-from bots.selectors import bot_demo, bot_get, bot_get_by_public_key, bot_list
+from bots.selectors import bot_demo, bot_get, bot_get_by_public_key, bot_list, bot_tuned_version_unused
 from bots.services import bot_create, bot_delete, bot_update
 from neo_support.access import dashboard_area
-from neo_support.health import check_model
+from neo_support.health import check_model, check_models
 from neo_support.models import Membership, Role
 from neo_support.permissions import Area
 from neo_support.selectors import membership_current
@@ -55,7 +55,7 @@ def dashboard_home(request: HttpRequest) -> HttpResponse:
             "bots": bot_list(organization=organization),
             "knowledge_bases": knowledge_base_list(organization=organization),
             "conversation_count": conversation_list(organization=organization).count(),
-            "model": check_model(),
+            "models": check_models()["models"],
         },
     )
 
@@ -161,12 +161,17 @@ def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
         return HttpResponseBadRequest("Unknown settings section.")
     form = form_class(request.POST, bot=bot)
     if form.is_valid():
+        answering_before = bot.answering_model
         try:
             bot_update(bot=bot, **form.changes())
         except ValidationError as error:
             form.add_error(None, error.messages)
         else:
             messages.success(request, "Saved.", extra_tags=form.section)
+            # The page shows this state too; the message says that this save caused it.
+            unused = bot_tuned_version_unused(bot=bot) if bot.answering_model != answering_before else None
+            if unused:
+                messages.warning(request, unused, extra_tags=form.section)
             return redirect(reverse("dashboard:bot", kwargs={"bot_id": bot.pk}) + f"#{form.section}")
     return _bot_page_response(request, bot, can_edit=True, bound=form)
 
@@ -212,6 +217,7 @@ def _bot_page_response(
         "snippet": widget_snippet(request, bot),
         "widget_base": widget_base(request),
         "model": check_model(bot.answering_model),
+        "tuned_version_unused": bot_tuned_version_unused(bot=bot),
         "answer_costs": bot_answer_costs(bot=bot),
         "cost_days": DEFAULT_DAYS,
     }

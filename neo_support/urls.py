@@ -43,6 +43,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/messages/<int:message_id>/feedback/", conversation_api.FeedbackApi.as_view(), name="api-feedback"),
+    path("api/models/", bot_api.ServedModelListApi.as_view(), name="api-models"),
     path("api/analytics/", analytics_api.AnalyticsApi.as_view(), name="api-analytics"),
     path("api/audit/", audit_api.AuditListApi.as_view(), name="api-audit"),
     path("api/moderation/summary/", moderation_api.ModerationSummaryApi.as_view(), name="api-moderation-summary"),

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
 from bots.models import Bot, ModelVersion
-from bots.selectors import bot_get
+from bots.selectors import bot_get, bot_tuned_version_unused
 from bots.tuning.adapter_files import adapter_dataset
 from bots.tuning.services import RUNNING, TuningRefused, bot_model_deploy, model_version_cancel, model_version_start
 from neo_support import audit
@@ -58,6 +58,7 @@ def model_page(request: HttpRequest, bot_id: int) -> HttpResponse:
         "running": any(v.status in RUNNING for v in versions),
         "can_edit": _can_edit(membership),
         "typed": request.POST if request.method == "POST" else {},
+        "tuned_version_unused": bot_tuned_version_unused(bot=bot),
     }
     if request.method != "POST":
         return render(request, "dashboard/bot_model.html", context)

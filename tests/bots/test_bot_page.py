@@ -544,3 +544,64 @@ def test_an_extractive_bot_says_no_model_writes_its_answers(client, bot) -> None
     page = client.get(url(bot)).content.decode()
     assert "quotes its documents: no language model writes its answers" in page
     assert "the cost per answer shows here once the bot has answered" in page
+
+
+# A tuned version trained on another base model than the one answering
+
+
+DEFAULT_MODEL, SECOND_MODEL = "org/default-model", "org/second-model"
+
+
+@pytest.fixture
+def tuned_on_default(bot, settings):
+    """Two served models, and `bot` answering on the default with a tuned version of it deployed."""
+    from bots.models import ModelVersion, ModelVersionStatus
+
+    settings.NEO_MODEL, settings.NEO_MODELS = DEFAULT_MODEL, [SECOND_MODEL]
+    version = ModelVersion.objects.create(bot=bot, number=2, base_model=DEFAULT_MODEL, status=ModelVersionStatus.READY)
+    bot.model_version = version
+    bot.save()
+    return version
+
+
+def warnings_in(page: str, element: str) -> list[str]:
+    return re.findall(rf'<p class="notice warning"{element}[^>]*>(.*?)</p>', page, re.S)
+
+
+def test_switching_the_base_model_away_from_the_tuned_versions_says_it_will_not_be_used(
+    client, bot, tuned_on_default
+) -> None:
+    persona = {**PERSONA, "answer_mode": "generative"}
+    response = client.post(url(bot), {**persona, "base_model": SECOND_MODEL}, follow=True)
+    bot.refresh_from_db()
+    assert bot.base_model == SECOND_MODEL  # saved all the same
+    page = response.content.decode()
+    [message] = warnings_in(page, ' role="status"')
+    assert message == (
+        f"Tuned version v2 was trained on {DEFAULT_MODEL} and will not be used until it is re-tuned on "
+        f"{SECOND_MODEL} or the base model is switched back to {DEFAULT_MODEL}."
+    )
+    # Near the answering model, the same state, and no claim that the adapter answers.
+    said = re.search(
+        r'<p id="answering-model">(.*?)</p>\s*<p class="notice warning" id="tuned-version-unused"', page, re.S
+    )
+    assert said is not None and f"<strong>{SECOND_MODEL}</strong>" in said.group(1)
+    assert "tuned adapter" not in said.group(1)
+
+    # Saving again without changing the model: the state stays on the page, no new message.
+    again = client.post(url(bot), {**persona, "base_model": SECOND_MODEL}, follow=True).content.decode()
+    assert warnings_in(again, ' role="status"') == []
+    assert len(warnings_in(again, ' id="tuned-version-unused"')) == 1
+
+    back = client.post(url(bot), {**persona, "base_model": ""}, follow=True).content.decode()
+    assert "tuned-version-unused" not in back and "will not be used" not in back
+    assert "with the tuned adapter" in back
+
+
+def test_the_model_page_says_the_deployed_version_is_not_used_on_another_base_model(
+    client, bot, tuned_on_default
+) -> None:
+    bot_update(bot=bot, base_model=SECOND_MODEL)
+    page = client.get(f"/dashboard/bots/{bot.pk}/model/").content.decode()
+    assert "will not be used until it is re-tuned" in page
+    assert "answering now" not in page and f"deployed, not used on {SECOND_MODEL}" in page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.factories import BotFactory, KnowledgeBaseFactory, OrganizationFactory, UserFactory
@@ -92,3 +94,29 @@ def test_widget_js_is_cacheable_and_revalidated_by_etag(client) -> None:
     assert b"data-bot-key" in response.content
     again = client.get("/widget.js", HTTP_IF_NONE_MATCH=response["ETag"])
     assert again.status_code == 304
+
+
+def test_the_overview_shows_every_served_model_with_its_state(client, member, settings, tiny_neo) -> None:
+    """Issue 24: the overview showed NEO_MODEL alone, so a second model without its weights went unnoticed."""
+    settings.NEO_TASKS_IN_PROCESS = True
+    second = "/nonexistent/second-model"
+    settings.NEO_MODELS = [second]
+    client.force_login(member)
+    page = client.get("/dashboard/").content.decode()
+
+    lines = re.findall(r'<p class="muted served-model">(.*?)</p>', page, re.S)
+    assert len(lines) == 2
+    assert lines[0] == f"Generation model: {tiny_neo} (the default, not loaded yet, loads with the first question)."
+    assert lines[1] == f"Generation model: {second} (unavailable)."
+    [alert] = re.findall(r'<section class="card warning" role="alert">(.*?)</section>', page, re.S)
+    assert f"Answers are extractive for now: {second}" in alert and "second-model" in alert.split("</h2>")[1]
+
+
+def test_with_workers_apart_the_overview_says_which_queue_has_no_worker(client, member, settings) -> None:
+    settings.NEO_TASKS_IN_PROCESS = False
+    settings.REDIS_URL = settings.REDIS_URL or "redis://127.0.0.1:6379/8"
+    settings.NEO_MODEL, settings.NEO_MODELS = "org/only-model-h30", []
+    client.force_login(member)
+    page = client.get("/dashboard/").content.decode()
+    [line] = re.findall(r'<p class="muted served-model">(.*?)</p>', page, re.S)
+    assert line == "Generation model: org/only-model-h30 (unknown: no live worker consumes queue generation)."

@@ -60,3 +60,31 @@ def test_an_upload_shows_live_progress_until_ready_and_the_playground_finds_it(
     page.click("button:text('Search')")
     first = page.locator("ol.hits li").first
     assert "Pruning" in first.inner_text() and "late winter" in first.inner_text()
+
+
+@pytest.mark.parametrize(("width", "height"), [(1400, 900), (1024, 768), (600, 800)])
+def test_the_navigation_wraps_instead_of_pushing_log_out_off_the_page(
+    live_server, page, tmp_path, width, height
+) -> None:
+    """Issue 24, item 4: at about 1,400 px the bar's links ran past the right edge and cut off "Log out"."""
+    membership = MembershipFactory(
+        role="owner", user__username="alexandra.montgomery", user__is_superuser=True, user__is_staff=True,
+        organization__name="Acme Outdoor Equipment International",
+    )  # fmt: skip  # every link the bar has, with a long name and organization
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_login", membership.user.username)
+    page.fill("#id_password", "correct horse battery staple")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/dashboard/")
+
+    page.screenshot(path=str(tmp_path / f"navigation-{width}.png"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing runs off to the side
+    for name in ("Overview", "Privacy", "Admin"):
+        box = page.get_by_role("link", name=name, exact=True).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (name, box)
+    log_out = page.get_by_role("button", name="Log out")
+    box = log_out.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= width, box
+    log_out.click()
+    page.wait_for_url(lambda url: "/dashboard/" not in url)

@@ -122,6 +122,7 @@ API = [
     ("api/^bots/(?P<pk>[^/.]+)/$", "get", Area.BOTS, False),
     ("api/^bots/(?P<pk>[^/.]+)/$", "patch", Area.BOTS, True),
     ("api/^bots/(?P<pk>[^/.]+)/$", "delete", Area.BOTS, True),
+    ("api/models/", "get", Area.BOTS, False),
     ("api/^knowledge-bases/$", "get", Area.KNOWLEDGE, False),
     ("api/^knowledge-bases/$", "post", Area.KNOWLEDGE, True),
     ("api/^knowledge-bases/(?P<pk>[^/.]+)/$", "get", Area.KNOWLEDGE, False),

@@ -104,6 +104,91 @@ def test_a_bots_base_model_round_trips_and_only_a_served_one_is_accepted(setting
     assert refused_create.status_code == 400 and Bot.objects.count() == 1
 
 
+def test_a_change_of_base_model_that_leaves_the_tuned_version_unused_is_saved_with_a_warning(settings) -> None:
+    from bots.models import ModelVersion, ModelVersionStatus
+
+    settings.NEO_MODEL, settings.NEO_MODELS = "org/default-model", ["org/second-model"]
+    bot = BotFactory()
+    version = ModelVersion.objects.create(
+        bot=bot, number=4, base_model="org/default-model", status=ModelVersionStatus.READY
+    )
+    bot.model_version = version
+    bot.save()
+    api = key_client(bot.organization)
+    bot_url = f"/api/bots/{bot.pk}/"
+    assert api.get(bot_url).json()["warnings"] == []
+
+    changed = api.patch(bot_url, {"base_model": "org/second-model"}, format="json")
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["answering_model"] == "org/second-model"
+    assert changed.json()["warnings"] == [
+        "Tuned version v4 was trained on org/default-model and will not be used until it is re-tuned on "
+        "org/second-model or the base model is switched back to org/default-model."
+    ]
+    bot.refresh_from_db()
+    assert bot.base_model == "org/second-model" and bot.model_version == version  # nothing rejected
+    assert api.get("/api/bots/").json()["results"][0]["warnings"] == changed.json()["warnings"]
+    assert api.patch(bot_url, {"base_model": ""}, format="json").json()["warnings"] == []
+
+
+def test_the_served_models_are_listed_with_their_state_for_every_organization(settings, tiny_neo) -> None:
+    from neo_support.model_queues import generation_queue
+    from workers.generation.loading import holder_for
+
+    settings.NEO_TASKS_IN_PROCESS = True
+    second = "/nonexistent/second-model"
+    settings.NEO_MODELS = [second]
+    holder_for(second).reset()
+    listed = key_client(OrganizationFactory(), scopes=["bots:read"]).get("/api/models/")
+    assert listed.status_code == 200, listed.json()
+    body = listed.json()
+    assert (body["count"], body["next"], body["previous"]) == (2, None, None)
+    default, other = body["results"]
+    assert default == {
+        "name": str(tiny_neo), "default": True, "queue": "generation", "state": "not_loaded", "message": "",
+        "device": None, "dtype": None, "live_workers": None,
+    }  # fmt: skip
+    assert (other["name"], other["default"], other["state"]) == (second, False, "unavailable")
+    assert other["queue"] == generation_queue(second, default_model=str(tiny_neo))
+    assert "second-model" in other["message"]  # what to do about the missing weights
+
+    assert key_client(OrganizationFactory()).get("/api/models/").json() == body  # the same for everyone
+    refused = key_client(OrganizationFactory(), scopes=["tickets:read"]).get("/api/models/")
+    assert refused.status_code == 403 and "bots:read" in refused.json()["error"]["message"]
+    assert APIClient().get("/api/models/").status_code == 401
+
+
+def test_with_workers_apart_each_served_model_has_its_workers_state(settings, redis_url) -> None:
+    import uuid
+
+    from neo_support.heartbeat import WorkerBeat, heartbeat_clear, heartbeat_write
+    from neo_support.model_queues import generation_queue
+    from neo_support.redis_client import get_redis
+
+    settings.NEO_TASKS_IN_PROCESS = False
+    tag = uuid.uuid4().hex[:8]
+    default, second = f"org/default-{tag}", f"org/second-{tag}"
+    settings.NEO_MODEL, settings.NEO_MODELS = default, [second]
+    loaded = {"state": "loaded", "name": default, "device": "cuda:0", "dtype": "bfloat16"}
+    beat = WorkerBeat(hostname=f"gen-{tag}", pid=1, queues=["generation"], details={"models": [loaded]})
+    get_redis.cache_clear()
+    redis = get_redis()
+    heartbeat_write(redis, beat=beat, ttl_seconds=30)
+    try:
+        listed = key_client(OrganizationFactory()).get("/api/models/").json()["results"]
+    finally:
+        heartbeat_clear(redis, beat=beat)
+        get_redis.cache_clear()
+    by_name = {model["name"]: model for model in listed}
+    assert by_name[default] | {"queue": "generation"} == by_name[default]
+    assert (by_name[default]["state"], by_name[default]["device"], by_name[default]["live_workers"]) == (
+        "loaded", "cuda:0", 1,
+    )  # fmt: skip
+    queue = generation_queue(second, default_model=default)
+    assert (by_name[second]["state"], by_name[second]["live_workers"]) == ("unknown", 0)
+    assert by_name[second]["message"] == f"no live worker consumes queue {queue}"
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [

@@ -53,6 +53,7 @@ def test_a_run_is_started_from_the_page_with_its_settings(client, admin, monkeyp
 
 def test_progress_metrics_deploy_and_rollback(client, admin, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings.MEDIA_ROOT = tmp_path
+    settings.NEO_MODEL = "tiny"  # the base model the versions below were tuned on: they answer
     bot = BotFactory(organization=admin.organization, name="Tally")
     running = ModelVersion.objects.create(
         bot=bot, number=2, base_model="tiny", status=ModelVersionStatus.TRAINING,
