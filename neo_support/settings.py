@@ -291,6 +291,9 @@ NEO_MODEL_RETRY_SECONDS = env_int("NEO_MODEL_RETRY_SECONDS", 300, minimum=5, max
 # Memory for the keys and values of bots' fixed prompt heads (instructions, canary,
 # guidance), computed once per bot instead of at every reply; 0 turns it off.
 NEO_PREFIX_CACHE_MB = env_int("NEO_PREFIX_CACHE_MB", 256, minimum=0, maximum=65536)
+# Seconds a worker may spend at load timing fp32 linear kernels on this CPU at a few rows
+# (workers.generation.kernels); 0 keeps the built-in choice.
+NEO_KERNEL_CALIBRATION_SECONDS = env_int("NEO_KERNEL_CALIBRATION_SECONDS", 20, minimum=0, maximum=600)
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 
 # Files -------------------------------------------------------------------

@@ -9,31 +9,53 @@ attention and its linear layers. Applied once, when the model is loaded.
   decode step; in bf16 the eager path also upcast every row's cache to fp32, and a
   batch-8 step got 1.6x cheaper. On CPU only (GPUs were not measured). Families
   transformers runs with SDPA already (Llama, Qwen2, GPT-2) are left alone.
-- **oneDNN for fp32 linear layers at a few rows on CPU.** `nn.Linear` goes to MKL,
-  whose product at 4 to 16 rows (a batch's decode step) costs two to three times its
-  one-row cost when the weights stream from memory, as if it repacked the whole weight
-  at every call. oneDNN's kernel, given the very same weight, costs 1.3 to 1.8 times.
-  One row (a reply alone) and prompts stay on MKL, which is faster there. bf16 already
-  runs on oneDNN.
+- **The fastest of three fp32 products at a few rows on CPU, measured at load.** A
+  batch's decode step multiplies 2 to 16 rows by each weight. Which kernel does that
+  fastest differs between CPUs: on an Intel avx512 machine MKL's `x @ Wᵀ` cost two to
+  three times its one-row cost and oneDNN's 1.3 to 1.8 times; on an AVX2-only EPYC,
+  MKL's `(W @ xᵀ)ᵀ` beat both at 2 to 8 rows (the output layer at 8 rows: 17 ms
+  against oneDNN's 22 and MKL's 67). So at load each weight shape is timed at 1, 2, 4,
+  8 and 16 rows on each kernel, over enough layers of that shape that the weights
+  stream from memory as in a real step, and each layer keeps the fastest per row
+  count (within `NEO_KERNEL_CALIBRATION_SECONDS`, default 20; shapes left over, or
+  with calibration off at 0, take oneDNN at 4 to 32 rows and MKL otherwise). Prompts
+  (more than 32 rows) and anything wanting gradients stay on `nn.Linear`'s own path;
+  bf16 already runs on oneDNN.
 
 This module depends on no other module of the package.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import types
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+logger = logging.getLogger(__name__)
+
 # Model families whose attention transformers runs eagerly and this module replaces.
 SDPA_FAMILIES = frozenset({"gpt_neo"})
-# Rows of a linear layer's input that oneDNN multiplies faster than MKL in fp32 on CPU:
-# 1.6x at 4 rows, 1.9x at 8, 1.3x at 16 (one row and 2 to 3 rows: MKL is faster; a
-# 400-token prefill: the same). bench/README.md, "Kernels chosen at load".
-ONEDNN_ROWS = range(4, 33)
+# The fp32 products a small-batch linear layer chooses from (see the module's notes).
+MKL, ONEDNN, MKL_TRANSPOSED = "mkl", "onednn", "mkl_transposed"
+LINEAR_KERNELS = (MKL, ONEDNN, MKL_TRANSPOSED)
+# Row counts timed at load; a count in between takes the choice of the power of two below it.
+CALIBRATED_ROWS = (1, 2, 4, 8, 16)
+MAX_SMALL_BATCH_ROWS = 32
+# Before calibration, or without it: oneDNN at 4 to 32 rows, MKL otherwise (the Intel machine's
+# measurements: 1.6x at 4 rows, 1.9x at 8, 1.3x at 16; bench/README.md, "Kernels chosen at load").
+DEFAULT_KERNELS = tuple(ONEDNN if rows >= 4 else MKL for rows in range(1, MAX_SMALL_BATCH_ROWS + 1))
+# Weights timed per shape and row count: enough layers that they no longer fit in the CPU's
+# caches, as in a real step, where every layer's weight comes from memory once.
+STREAMED_BYTES = 64 * 1024 * 1024
+DEFAULT_CALIBRATION_SECONDS = 20.0
 
 
-def speed_up(model: Any, *, device: str, dtype: str) -> list[str]:
+def speed_up(
+    model: Any, *, device: str, dtype: str, calibration_seconds: float = DEFAULT_CALIBRATION_SECONDS
+) -> list[str]:
     """Apply what fits this model, device and dtype; the names of what was applied."""
     import torch
 
@@ -41,9 +63,24 @@ def speed_up(model: Any, *, device: str, dtype: str) -> list[str]:
     family = str(getattr(model.config, "model_type", ""))
     if device == "cpu" and family in SDPA_FAMILIES and use_sdpa_attention(model):
         applied.append("sdpa_attention")
+        if dtype == "bfloat16" and keep_float32_keys_and_values(model):
+            applied.append("float32_kv_cache")
     on_fp32_cpu = device == "cpu" and dtype == "float32" and torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
     if on_fp32_cpu and use_small_batch_linear(model):
-        applied.append("onednn_small_batch_linear")
+        applied.append("small_batch_linear")
+        if calibration_seconds > 0:
+            started = time.perf_counter()
+            chosen = calibrate_linear(model, budget_seconds=calibration_seconds)
+            applied.append("calibrated")
+            logger.info(
+                "linear kernels at %s rows, timed in %.1f s: %s",
+                "/".join(map(str, CALIBRATED_ROWS)),
+                time.perf_counter() - started,
+                "; ".join(
+                    f"{inputs}x{outputs} " + "/".join(table[rows - 1] for rows in CALIBRATED_ROWS)
+                    for (outputs, inputs), table in chosen.items()
+                ),
+            )
     return applied
 
 
@@ -59,6 +96,35 @@ def use_sdpa_attention(model: Any) -> int:
     return changed
 
 
+def keep_float32_keys_and_values(model: Any) -> int:
+    """Have every GPT-Neo self-attention module cache its keys and values in fp32 (a bf16
+    model on CPU); the number of modules changed."""
+    from transformers.models.gpt_neo.modeling_gpt_neo import GPTNeoSelfAttention
+
+    changed = 0
+    for module in model.modules():
+        if type(module) is GPTNeoSelfAttention:
+            module.forward = types.MethodType(_gpt_neo_attention_float32_cache, module)
+            changed += 1
+    return changed
+
+
+def _gpt_neo_attention_float32_cache(
+    self: Any, hidden_states: Any, attention_mask: Any = None, layer_past: Any = None, **kwargs: Any
+) -> tuple[Any, None]:
+    """GPTNeoSelfAttention.forward with its keys and values in fp32 from the projections
+    on: what the cache keeps and what attention reads (the eager path upcast them at
+    every step; `_gpt_neo_sdpa` then runs in fp32)."""
+    query = self._split_heads(self.q_proj(hidden_states), self.num_heads, self.head_dim)
+    key = self._split_heads(self.k_proj(hidden_states).float(), self.num_heads, self.head_dim)
+    value = self._split_heads(self.v_proj(hidden_states).float(), self.num_heads, self.head_dim)
+    if layer_past is not None:
+        key, value = layer_past.update(key, value, self.layer_id)
+    output, _ = self._attn(query, key, value, attention_mask)
+    output = self.resid_dropout(self.out_proj(self._merge_heads(output, self.num_heads, self.head_dim)))
+    return output, None
+
+
 def _gpt_neo_sdpa(self: Any, query: Any, key: Any, value: Any, attention_mask: Any = None) -> tuple[Any, None]:
     """GPTNeoSelfAttention._attn's result by SDPA: unscaled scores (GPT-Neo does not
     divide by sqrt(head size)), its causal or windowed mask by cache position, plus
@@ -72,8 +138,10 @@ def _gpt_neo_sdpa(self: Any, query: Any, key: Any, value: Any, attention_mask: A
         # The earliest key any of these queries may see; the rest lies outside every window.
         start = max(0, key_length - query_length + 1 - self.config.window_size)
         key, value = key[:, :, start:], value[:, :, start:]
+    output_dtype = query.dtype
     if query.dtype == torch.float16:  # unscaled scores overflow fp16, as the eager path says
         query, key, value = query.float(), key.float(), value.float()
+    query = query.to(key.dtype)  # a bf16 query against keys kept in fp32
     allowed = self.bias[:, :, key_length - query_length : key_length, start:key_length]
     mask = None
     if attention_mask is not None:
@@ -84,7 +152,7 @@ def _gpt_neo_sdpa(self: Any, query: Any, key: Any, value: Any, attention_mask: A
         blocked = torch.zeros(allowed.shape, dtype=query.dtype, device=query.device).masked_fill(~allowed, minimum)
         mask = blocked if mask is None else torch.clamp(mask + blocked, min=minimum)
     output = functional.scaled_dot_product_attention(query, key, value, attn_mask=mask, scale=1.0)
-    return output.to(value.dtype), None
+    return output.to(output_dtype), None
 
 
 def use_small_batch_linear(model: Any) -> int:
@@ -104,15 +172,86 @@ def small_batch_linear_class() -> type:
     import torch
 
     class SmallBatchLinear(torch.nn.Linear):
-        """An `nn.Linear` whose product runs on oneDNN when it has a few rows (a batch's
-        decode step) and no gradient is wanted; MKL otherwise, as before. Same weight."""
+        """An `nn.Linear` that multiplies a few rows (a batch's decode step) by whichever
+        kernel `kernel_by_rows` names for that row count; more rows, gradients or another
+        dtype take `nn.Linear`'s own path. Same weight, same result up to rounding."""
+
+        kernel_by_rows: tuple[str, ...] = DEFAULT_KERNELS
 
         def forward(self, input: torch.Tensor) -> torch.Tensor:
             rows = input.numel() // max(1, input.shape[-1])
-            if rows not in ONEDNN_ROWS or torch.is_grad_enabled() or input.dtype != torch.float32:
+            kernels = self.kernel_by_rows
+            if not 0 < rows <= len(kernels) or input.dtype != torch.float32 or torch.is_grad_enabled():
                 return super().forward(input)
-            flat = input.reshape(rows, input.shape[-1])
-            output: torch.Tensor = torch.ops.mkldnn._linear_pointwise(flat, self.weight, self.bias, "none", [], "")
+            kernel = kernels[rows - 1]
+            if kernel == MKL:
+                return super().forward(input)
+            output = linear_by(kernel, input.reshape(rows, input.shape[-1]), self.weight, self.bias)
             return output.reshape(*input.shape[:-1], self.out_features)
 
     return SmallBatchLinear
+
+
+def linear_by(kernel: str, rows: Any, weight: Any, bias: Any) -> Any:
+    """`rows @ weightᵀ + bias` for a 2-D `rows`, by the named kernel."""
+    import torch
+    import torch.nn.functional as functional
+
+    if kernel == ONEDNN:
+        return torch.ops.mkldnn._linear_pointwise(rows, weight, bias, "none", [], "")
+    if kernel == MKL_TRANSPOSED:  # the weight as the left operand: one pass over it, however many rows
+        if bias is None:
+            return torch.mm(weight, rows.t()).t()
+        return torch.addmm(bias[:, None], weight, rows.t()).t()
+    return functional.linear(rows, weight, bias)
+
+
+def calibrate_linear(
+    model: Any,
+    *,
+    budget_seconds: float = DEFAULT_CALIBRATION_SECONDS,
+    repeats: int = 2,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[tuple[int, int], tuple[str, ...]]:
+    """Time each kernel at each of `CALIBRATED_ROWS` for every weight shape among the
+    model's small-batch linear layers, and give each layer the fastest per row count.
+    Shapes are timed largest first (the output layer matters most); those the budget
+    leaves over keep `DEFAULT_KERNELS`. Returns the choice per (out, in) shape."""
+    import torch
+
+    layer_class = small_batch_linear_class()
+    by_shape: dict[tuple[int, int], list[Any]] = {}
+    for module in model.modules():
+        if isinstance(module, layer_class) and module.weight.dtype == torch.float32:
+            by_shape.setdefault((module.out_features, module.in_features), []).append(module)
+    started = clock()
+    chosen: dict[tuple[int, int], tuple[str, ...]] = {}
+    for shape in sorted(by_shape, key=lambda shape: -shape[0] * shape[1]):
+        if clock() - started > budget_seconds:
+            break
+        layers = by_shape[shape]
+        streamed = layers[: max(1, STREAMED_BYTES // (shape[0] * shape[1] * 4))]
+        best = {rows: _fastest(streamed, rows, repeats, clock) for rows in CALIBRATED_ROWS}
+        table = tuple(best[max(r for r in CALIBRATED_ROWS if r <= rows)] for rows in range(1, MAX_SMALL_BATCH_ROWS + 1))
+        chosen[shape] = table
+        for layer in layers:
+            layer.kernel_by_rows = table
+    return chosen
+
+
+def _fastest(layers: list[Any], rows: int, repeats: int, clock: Callable[[], float]) -> str:
+    """The kernel that multiplies `rows` random rows by every one of `layers` soonest
+    (best of `repeats`, after one untimed pass that lets each kernel prepare)."""
+    import torch
+
+    inputs = torch.randn(rows, layers[0].in_features)
+    best = dict.fromkeys(LINEAR_KERNELS, float("inf"))
+    with torch.inference_mode():
+        for attempt in range(repeats + 1):
+            for kernel in LINEAR_KERNELS:  # in turn, so drift on a busy machine hits each alike
+                begun = clock()
+                for layer in layers:
+                    linear_by(kernel, inputs, layer.weight, layer.bias)
+                if attempt:
+                    best[kernel] = min(best[kernel], clock() - begun)
+    return min(LINEAR_KERNELS, key=best.__getitem__)

@@ -21,7 +21,7 @@ from typing import Any
 
 from workers.generation.adapters import AdapterSet
 from workers.generation.batching import BatchScheduler
-from workers.generation.kernels import speed_up
+from workers.generation.kernels import DEFAULT_CALIBRATION_SECONDS, speed_up
 from workers.generation.model import (
     LoadedModel,
     ModelUnavailable,
@@ -39,11 +39,18 @@ WARM_UP_PROMPT = "Customer: Hello\nAssistant:"
 
 
 def load_model(
-    name: str, *, device: str = "auto", dtype: str = "auto", prefix_cache_bytes: int = DEFAULT_MAX_BYTES
+    name: str,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    prefix_cache_bytes: int = DEFAULT_MAX_BYTES,
+    calibration_seconds: float = DEFAULT_CALIBRATION_SECONDS,
 ) -> LoadedModel:
     started = time.perf_counter()
     loaded = load_weights(name, device=device, dtype=dtype)
-    loaded.kernels = speed_up(loaded.model, device=loaded.device, dtype=loaded.dtype)
+    loaded.kernels = speed_up(
+        loaded.model, device=loaded.device, dtype=loaded.dtype, calibration_seconds=calibration_seconds
+    )
     _warm_up(loaded)
     loaded.prefixes = PrefixCache(prefix_cache_bytes) if prefix_cache_bytes > 0 else None
     loaded.adapters = AdapterSet(loaded.model)
@@ -94,7 +101,12 @@ class ModelHolder:
         with self._lock:
             if self._loaded is None and self._error is None:
                 name, device, dtype = self._name or settings.NEO_MODEL, settings.NEO_DEVICE, settings.NEO_DTYPE
-                options = {"device": device, "dtype": dtype, "prefix_cache_bytes": settings.NEO_PREFIX_CACHE_MB << 20}
+                options = {
+                    "device": device,
+                    "dtype": dtype,
+                    "prefix_cache_bytes": settings.NEO_PREFIX_CACHE_MB << 20,
+                    "calibration_seconds": settings.NEO_KERNEL_CALIBRATION_SECONDS,
+                }
                 try:
                     self._loaded = load_model(name, **options)
                 except ModelUnavailable as error:

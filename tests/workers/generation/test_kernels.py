@@ -1,6 +1,6 @@
 """The faster kernels compute what the stock model computes: GPT-Neo's attention by
-SDPA (padding, the causal mask and the local window included), and linear layers on
-oneDNN at a few rows."""
+SDPA (padding, the causal mask and the local window included), and linear layers at a
+few rows on whichever kernel was measured fastest at load."""
 
 from __future__ import annotations
 
@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from workers.generation.kernels import ONEDNN_ROWS, speed_up, use_small_batch_linear
+from workers.generation import kernels
+from workers.generation.kernels import (
+    DEFAULT_KERNELS,
+    LINEAR_KERNELS,
+    MKL,
+    MKL_TRANSPOSED,
+    ONEDNN,
+    calibrate_linear,
+    speed_up,
+    use_small_batch_linear,
+)
 from workers.generation.kv_cache import GrowingCache
 from workers.generation.model import load_weights
 
@@ -48,8 +58,29 @@ def test_gpt_neo_attention_by_sdpa_equals_the_eager_path_across_the_local_window
     assert torch.allclose(prefill_then_decode(fast, ids, mask, steps=40), expected, atol=1e-5)
 
 
+def test_a_bf16_gpt_neo_keeps_its_keys_and_values_in_fp32_and_answers_as_the_eager_path(tiny_neo_dir: Path) -> None:
+    """In bf16 the eager path upcasts keys and values to fp32 at every step; here they
+    are cached in fp32 once, and attention runs in fp32 as the eager path's does."""
+    stock = load_weights(str(tiny_neo_dir), device="cpu", dtype="bfloat16").model
+    fast = load_weights(str(tiny_neo_dir), device="cpu", dtype="bfloat16").model
+    assert speed_up(fast, device="cpu", dtype="bfloat16") == ["sdpa_attention", "float32_kv_cache"]
+    torch.manual_seed(0)
+    ids = torch.randint(0, fast.config.vocab_size, (3, 80))
+    mask = torch.ones_like(ids)
+    mask[2, :30] = 0
+    with torch.inference_mode():
+        cache = fast(input_ids=ids, attention_mask=mask, cache=GrowingCache(), use_cache=True).cache
+    assert all(layer.keys.dtype == layer.values.dtype == torch.float32 for layer in cache.layers)
+    expected = prefill_then_decode(stock, ids, mask, steps=30).float()
+    fast_logits = prefill_then_decode(fast, ids, mask, steps=30).float()
+    # Both in bf16 outside attention: the same to bf16's rounding of the logits.
+    assert torch.allclose(fast_logits, expected, atol=0.05, rtol=0.02)
+    assert (fast_logits[:, -30:].argmax(-1) == expected[:, -30:].argmax(-1)).float().mean() > 0.95
+
+
+@pytest.mark.parametrize("kernel", LINEAR_KERNELS)
 @pytest.mark.parametrize("rows", [1, 3, 4, 8, 32, 40])
-def test_a_small_batch_linear_layer_computes_what_nn_linear_does(rows: int) -> None:
+def test_a_small_batch_linear_layer_computes_what_nn_linear_does_on_each_kernel(rows: int, kernel: str) -> None:
     torch.manual_seed(rows)
     layer = torch.nn.Sequential(torch.nn.Linear(48, 96), torch.nn.Linear(96, 48, bias=False))
     inputs = torch.randn(rows, 1, 48)
@@ -57,9 +88,70 @@ def test_a_small_batch_linear_layer_computes_what_nn_linear_does(rows: int) -> N
         expected = layer(inputs)
     assert use_small_batch_linear(layer) == 2
     assert all(isinstance(module, torch.nn.Linear) for module in layer)  # adapters still find them
+    assert all(module.kernel_by_rows == DEFAULT_KERNELS for module in layer)
+    for module in layer:
+        module.kernel_by_rows = (kernel,) * 32  # 40 rows: nn.Linear's own path
     with torch.inference_mode():
         assert torch.allclose(layer(inputs), expected, atol=1e-5)
-    assert (rows in ONEDNN_ROWS) == (4 <= rows <= 32)
+
+
+def test_calibration_gives_each_shape_the_kernel_measured_fastest_per_row_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fake clock that each product advances by a set cost: MKL is cheapest at one row,
+    the transposed product at 2 and 4, oneDNN from 8 rows on; the wide layer's costs
+    differ. Counts between those timed take the choice of the power of two below."""
+    now = [0.0]
+
+    def cost(kernel: str, rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        count = rows.shape[0]
+        if weight.shape[0] == 96:  # the wide layer: oneDNN always
+            now[0] += 1.0 if kernel == ONEDNN else 2.0
+        else:
+            fastest = MKL if count == 1 else MKL_TRANSPOSED if count < 8 else ONEDNN
+            now[0] += 1.0 if kernel == fastest else 3.0
+        return rows
+
+    monkeypatch.setattr(kernels, "linear_by", cost)
+    model = torch.nn.Sequential(torch.nn.Linear(48, 48), torch.nn.Linear(48, 96), torch.nn.Linear(96, 48))
+    use_small_batch_linear(model)
+    chosen = calibrate_linear(model, clock=lambda: now[0], budget_seconds=1e9)
+    assert set(chosen) == {(48, 48), (96, 48), (48, 96)}
+    narrow = chosen[(48, 48)]
+    assert len(narrow) == 32
+    assert narrow[0] == MKL
+    assert narrow[1:7] == (MKL_TRANSPOSED,) * 6  # 2 to 7 rows
+    assert narrow[7:] == (ONEDNN,) * 25  # 8 to 32 rows
+    assert chosen[(96, 48)] == (ONEDNN,) * 32
+    assert model[0].kernel_by_rows == narrow
+    assert model[1].kernel_by_rows == chosen[(96, 48)]
+
+
+def test_calibration_stops_at_its_budget_and_leaves_the_rest_on_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+
+    def cost(kernel: str, rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        now[0] += 1.0 if kernel == MKL_TRANSPOSED else 2.0
+        return rows
+
+    monkeypatch.setattr(kernels, "linear_by", cost)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Linear(64, 16))
+    use_small_batch_linear(model)
+    chosen = calibrate_linear(model, clock=lambda: now[0], budget_seconds=5)
+    assert list(chosen) == [(64, 64)]  # the larger shape first; the budget is spent after it
+    assert model[0].kernel_by_rows == (MKL_TRANSPOSED,) * 32
+    assert model[1].kernel_by_rows == DEFAULT_KERNELS
+
+
+def test_a_calibrated_model_answers_as_before(tiny_model_dir: Callable[[str], Path]) -> None:
+    model = load_weights(str(tiny_model_dir("gpt_neo")), device="cpu", dtype="float32").model
+    ids = torch.randint(0, 50, (8, 6))
+    mask = torch.ones_like(ids)
+    expected = prefill_then_decode(model, ids, mask, steps=3)
+    assert speed_up(model, device="cpu", dtype="float32")[-2:] == ["small_batch_linear", "calibrated"]
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert layers and all(len(m.kernel_by_rows) == 32 and set(m.kernel_by_rows) <= set(LINEAR_KERNELS) for m in layers)
+    assert torch.allclose(prefill_then_decode(model, ids, mask, steps=3), expected, atol=1e-4)
 
 
 def test_a_small_batch_linear_layer_still_learns() -> None:
@@ -73,9 +165,9 @@ def test_a_small_batch_linear_layer_still_learns() -> None:
 @pytest.mark.parametrize(
     ("family", "device", "dtype", "expected"),
     [
-        ("gpt_neo", "cpu", "float32", ["sdpa_attention", "onednn_small_batch_linear"]),
-        ("llama", "cpu", "float32", ["onednn_small_batch_linear"]),  # transformers runs its attention by SDPA
-        ("gpt_neo", "cpu", "bfloat16", ["sdpa_attention"]),  # bf16 products run on oneDNN already
+        ("gpt_neo", "cpu", "float32", ["sdpa_attention", "small_batch_linear", "calibrated"]),
+        ("llama", "cpu", "float32", ["small_batch_linear", "calibrated"]),  # transformers runs its attention by SDPA
+        ("gpt_neo", "cpu", "bfloat16", ["sdpa_attention", "float32_kv_cache"]),  # bf16 products: oneDNN already
         ("gpt_neo", "cuda", "float16", []),  # not measured on a GPU: left as transformers runs it
     ],
 )
