@@ -65,6 +65,8 @@ def speed_up(
         applied.append("sdpa_attention")
         if dtype == "bfloat16" and keep_float32_keys_and_values(model):
             applied.append("float32_kv_cache")
+    if device == "cpu" and dtype == "bfloat16" and use_bf16_decode_attention(model):
+        applied.append("bf16_decode_attention")
     on_fp32_cpu = device == "cpu" and dtype == "float32" and torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
     if on_fp32_cpu and use_small_batch_linear(model):
         applied.append("small_batch_linear")
@@ -96,6 +98,65 @@ def use_sdpa_attention(model: Any) -> int:
     return changed
 
 
+# The name models running `_bf16_decode_attention` carry as their attention implementation.
+DECODE_ATTENTION = "neo_cpu_decode"
+
+
+def use_bf16_decode_attention(model: Any) -> bool:
+    """Run a transformers-dispatched model's (Llama, Qwen2, Mistral, GPT-2...) attention
+    through `_bf16_decode_attention`: transformers' eager computation at one query row
+    (a decode step), its SDPA otherwise. False for a model that does not dispatch its
+    attention by name (GPT-Neo) or runs another implementation than SDPA."""
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    config = model.config
+    if getattr(config, "_attn_implementation", None) != "sdpa" or config.model_type in SDPA_FAMILIES:
+        return False
+    ALL_ATTENTION_FUNCTIONS.register(DECODE_ATTENTION, _bf16_decode_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(DECODE_ATTENTION, sdpa_mask)
+    config._attn_implementation = DECODE_ATTENTION
+    return True
+
+
+def _bf16_decode_attention(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[Any, None]:
+    """Attention of one query row per sequence in bf16 as transformers' eager path
+    computes it (scaled scores in bf16, softmax in fp32), the keys and values of
+    grouped-query attention read once per group. PyTorch's CPU flash kernel, which
+    SDPA picks, took 3.6 ms per layer at 8 rows of 700 tokens against 0.7 this way (a
+    Llama's batch-8 step: 101 against 54 ms). A single sequence's step measured no
+    faster (43 against 38 ms), so it and anything else go to transformers' SDPA."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    batch, heads, rows, width = query.shape
+    groups = getattr(module, "num_key_value_groups", 1)
+    plain = kwargs.get("softcap") is None and kwargs.get("position_bias") is None and not module.training
+    shared_mask = attention_mask is None or (attention_mask.dim() == 4 and attention_mask.shape[1] == 1)
+    usable = rows == 1 and batch > 1 and query.dtype == torch.bfloat16 and plain and shared_mask
+    if not usable or heads != key.shape[1] * groups:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout, scaling, **kwargs)
+    scale = scaling if scaling is not None else width**-0.5
+    grouped = query.reshape(batch, key.shape[1], groups, width)  # a group's query rows against its keys
+    scores = torch.matmul(grouped, key.transpose(2, 3)) * scale
+    if attention_mask is not None:
+        mask = attention_mask[..., -key.shape[2] :]
+        blocked = torch.finfo(scores.dtype).min
+        scores = scores.masked_fill(~mask, blocked) if mask.dtype == torch.bool else scores + mask
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    output = torch.matmul(weights, value).reshape(batch, heads, 1, width)
+    return output.transpose(1, 2).contiguous(), None
+
+
 def keep_float32_keys_and_values(model: Any) -> int:
     """Have every GPT-Neo self-attention module cache its keys and values in fp32 (a bf16
     model on CPU); the number of modules changed."""
@@ -104,7 +165,7 @@ def keep_float32_keys_and_values(model: Any) -> int:
     changed = 0
     for module in model.modules():
         if type(module) is GPTNeoSelfAttention:
-            module.forward = types.MethodType(_gpt_neo_attention_float32_cache, module)
+            module.forward = types.MethodType(_gpt_neo_attention_float32_cache, module)  # type: ignore[method-assign]
             changed += 1
     return changed
 
@@ -186,7 +247,7 @@ def small_batch_linear_class() -> type:
             kernel = kernels[rows - 1]
             if kernel == MKL:
                 return super().forward(input)
-            output = linear_by(kernel, input.reshape(rows, input.shape[-1]), self.weight, self.bias)
+            output: torch.Tensor = linear_by(kernel, input.reshape(rows, input.shape[-1]), self.weight, self.bias)
             return output.reshape(*input.shape[:-1], self.out_features)
 
     return SmallBatchLinear
@@ -219,7 +280,7 @@ def calibrate_linear(
     leaves over keep `DEFAULT_KERNELS`. Returns the choice per (out, in) shape."""
     import torch
 
-    layer_class = small_batch_linear_class()
+    layer_class: Any = small_batch_linear_class()
     by_shape: dict[tuple[int, int], list[Any]] = {}
     for module in model.modules():
         if isinstance(module, layer_class) and module.weight.dtype == torch.float32:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -78,6 +79,53 @@ def test_a_bf16_gpt_neo_keeps_its_keys_and_values_in_fp32_and_answers_as_the_eag
     assert (fast_logits[:, -30:].argmax(-1) == expected[:, -30:].argmax(-1)).float().mean() > 0.95
 
 
+@pytest.mark.parametrize("family", ["llama", "qwen2", "gpt2"])
+def test_bf16_decode_attention_computes_what_transformers_eager_path_does(
+    tiny_model_dir: Callable[[str], Path], family: str
+) -> None:
+    """Grouped-query attention (Llama, Qwen2) and plain (GPT-2), left-padded rows: each
+    decode step's logits as transformers' own eager attention gives them in bf16."""
+    eager = load_weights(str(tiny_model_dir(family)), device="cpu", dtype="bfloat16").model
+    eager.config._attn_implementation = "eager"
+    fast = load_weights(str(tiny_model_dir(family)), device="cpu", dtype="bfloat16").model
+    assert speed_up(fast, device="cpu", dtype="bfloat16") == ["bf16_decode_attention"]
+    torch.manual_seed(0)
+    ids = torch.randint(3, 50, (3, 40))
+    mask = torch.ones_like(ids)
+    mask[1, :25] = 0
+    expected = prefill_then_decode(eager, ids, mask, steps=20)[:, -20:].float()
+    got = prefill_then_decode(fast, ids, mask, steps=20)[:, -20:].float()
+    assert torch.allclose(got, expected, atol=0.03, rtol=0.02)
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+@pytest.mark.parametrize("boolean_mask", [True, False])
+def test_one_row_bf16_attention_equals_transformers_eager_attention(groups: int, boolean_mask: bool) -> None:
+    from transformers.models.llama.modeling_llama import eager_attention_forward
+
+    from workers.generation.kernels import _bf16_decode_attention
+
+    module: Any = torch.nn.Module()
+    module.num_key_value_groups = groups
+    module.eval()
+    torch.manual_seed(groups)
+    rows, key_heads, keys, width = 4, 2, 50, 64  # a batch's step: 4 sequences, one new row each
+    query = (3 * torch.randn(rows, key_heads * groups, 1, width)).bfloat16()
+    key, value = (
+        (3 * torch.randn(rows, key_heads, keys, width)).bfloat16(),
+        torch.randn(rows, key_heads, keys, width).bfloat16(),
+    )
+    allowed = torch.ones(rows, 1, 1, keys, dtype=torch.bool)
+    allowed[1, ..., :20] = False  # a left-padded row
+    additive = torch.zeros(allowed.shape, dtype=torch.bfloat16).masked_fill(~allowed, torch.finfo(torch.bfloat16).min)
+    scale = width**-0.5
+    got, _ = _bf16_decode_attention(module, query, key, value, allowed if boolean_mask else additive, scaling=scale)
+    expected, _ = eager_attention_forward(module, query, key, value, additive, scaling=scale)
+    assert got.shape == expected.shape == (rows, 1, key_heads * groups, width)
+    assert torch.allclose(got.float(), expected.float(), atol=1e-2)
+    assert not torch.allclose(got.float(), torch.zeros_like(got.float()), atol=0.1)
+
+
 @pytest.mark.parametrize("kernel", LINEAR_KERNELS)
 @pytest.mark.parametrize("rows", [1, 3, 4, 8, 32, 40])
 def test_a_small_batch_linear_layer_computes_what_nn_linear_does_on_each_kernel(rows: int, kernel: str) -> None:
@@ -88,8 +136,9 @@ def test_a_small_batch_linear_layer_computes_what_nn_linear_does_on_each_kernel(
         expected = layer(inputs)
     assert use_small_batch_linear(layer) == 2
     assert all(isinstance(module, torch.nn.Linear) for module in layer)  # adapters still find them
-    assert all(module.kernel_by_rows == DEFAULT_KERNELS for module in layer)
-    for module in layer:
+    layers: list[Any] = list(layer)
+    assert all(module.kernel_by_rows == DEFAULT_KERNELS for module in layers)
+    for module in layers:
         module.kernel_by_rows = (kernel,) * 32  # 40 rows: nn.Linear's own path
     with torch.inference_mode():
         assert torch.allclose(layer(inputs), expected, atol=1e-5)
@@ -149,7 +198,7 @@ def test_a_calibrated_model_answers_as_before(tiny_model_dir: Callable[[str], Pa
     mask = torch.ones_like(ids)
     expected = prefill_then_decode(model, ids, mask, steps=3)
     assert speed_up(model, device="cpu", dtype="float32")[-2:] == ["small_batch_linear", "calibrated"]
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    layers: list[Any] = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert layers and all(len(m.kernel_by_rows) == 32 and set(m.kernel_by_rows) <= set(LINEAR_KERNELS) for m in layers)
     assert torch.allclose(prefill_then_decode(model, ids, mask, steps=3), expected, atol=1e-4)
 
@@ -168,6 +217,7 @@ def test_a_small_batch_linear_layer_still_learns() -> None:
         ("gpt_neo", "cpu", "float32", ["sdpa_attention", "small_batch_linear", "calibrated"]),
         ("llama", "cpu", "float32", ["small_batch_linear", "calibrated"]),  # transformers runs its attention by SDPA
         ("gpt_neo", "cpu", "bfloat16", ["sdpa_attention", "float32_kv_cache"]),  # bf16 products: oneDNN already
+        ("llama", "cpu", "bfloat16", ["bf16_decode_attention"]),  # SDPA's CPU kernel is slow at one row in bf16
         ("gpt_neo", "cuda", "float16", []),  # not measured on a GPU: left as transformers runs it
     ],
 )
