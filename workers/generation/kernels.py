@@ -261,9 +261,10 @@ def linear_by(kernel: str, rows: Any, weight: Any, bias: Any) -> Any:
     if kernel == ONEDNN:
         return torch.ops.mkldnn._linear_pointwise(rows, weight, bias, "none", [], "")
     if kernel == MKL_TRANSPOSED:  # the weight as the left operand: one pass over it, however many rows
-        if bias is None:
-            return torch.mm(weight, rows.t()).t()
-        return torch.addmm(bias[:, None], weight, rows.t()).t()
+        product = torch.mm(weight, rows.t()) if bias is None else torch.addmm(bias[:, None], weight, rows.t())
+        # Row-major again, as nn.Linear returns it (what follows reads it in that order),
+        # so the copy is part of what calibration times.
+        return product.t().contiguous()
     return functional.linear(rows, weight, bias)
 
 
