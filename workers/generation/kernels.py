@@ -104,8 +104,8 @@ DECODE_ATTENTION = "neo_cpu_decode"
 
 def use_bf16_decode_attention(model: Any) -> bool:
     """Run a transformers-dispatched model's (Llama, Qwen2, Mistral, GPT-2...) attention
-    through `_bf16_decode_attention`: transformers' eager computation at one query row
-    (a decode step), its SDPA otherwise. False for a model that does not dispatch its
+    through `_bf16_decode_attention`: transformers' eager computation for a batch's
+    decode step, its SDPA otherwise. False for a model that does not dispatch its
     attention by name (GPT-Neo) or runs another implementation than SDPA."""
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
