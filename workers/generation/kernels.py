@@ -6,9 +6,13 @@ attention and its linear layers. Applied once, when the model is loaded.
   the whole cache); PyTorch's fused kernel does it in one pass. A local layer (window
   256) also only reads the keys inside its window: the eager path read the whole cache
   and masked the rest away. At 8 rows of 400 tokens, attention was a fifth of a CPU
-  decode step; in bf16 the eager path also upcast every row's cache to fp32, and a
-  batch-8 step got 1.6x cheaper. On CPU only (GPUs were not measured). Families
-  transformers runs with SDPA already (Llama, Qwen2, GPT-2) are left alone.
+  decode step. On CPU only (GPUs were not measured).
+- **bf16 decode steps off PyTorch's CPU flash-attention kernel**, several times slower
+  in bf16 at one query row. A bf16 GPT-Neo caches its keys and values in fp32 (its
+  unscaled scores need fp32; the eager path upcast the whole cache at every step) and
+  attends in fp32. Families transformers dispatches by name (Llama, Qwen2, Mistral,
+  GPT-2) take transformers' eager computation for a batch's step (`neo_cpu_decode`),
+  SDPA for prompts and single sequences.
 - **The fastest of three fp32 products at a few rows on CPU, measured at load.** A
   batch's decode step multiplies 2 to 16 rows by each weight. Which kernel does that
   fastest differs between CPUs: on an Intel avx512 machine MKL's `x @ Wᵀ` cost two to
