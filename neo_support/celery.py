@@ -82,6 +82,9 @@ def _load_models_quietly(models: list[str]) -> None:
     from workers.moderation.pii import warm_up
 
     warm_up()  # the answers' personal-data screen, a few seconds to build
+    from workers.moderation.injection_encoder import default_encoder
+
+    default_encoder()  # the questions' injection classifier, a second or two to merge
 
 
 @worker_shutdown.connect

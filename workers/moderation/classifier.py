@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,18 +183,9 @@ def cross_validate(
     combined with); by default the model alone.
     With `tested`, only the first `tested` examples are folded; the rest are always trained
     on (data added to a user's file, which the accuracy should not be measured on)."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
     y = np.asarray(labels)
-    folded = len(y) if tested is None else tested
-    always = np.arange(folded, len(y))
-    groups = near_duplicate_groups(vectors[:folded])
-    if any(len(set(groups[y[:folded] == label])) < folds for label in (0, 1)):
-        groups = np.arange(folded)  # too few distinct texts in a class to keep twins together
     accuracies = []
-    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=0)
-    for train_rows, test_rows in splitter.split(np.zeros(folded), y[:folded], groups):
-        train_rows = np.concatenate([train_rows, always])
+    for train_rows, test_rows in grouped_folds(vectors, labels, folds=folds, tested=tested):
         model = train(
             [normalised[i] for i in train_rows],
             vectors[train_rows],
@@ -208,6 +199,24 @@ def cross_validate(
             predicted = [decide(model, int(i)) for i in test_rows]
         accuracies.append(float(np.mean(np.array(predicted, dtype=int) == y[test_rows])))
     return accuracies
+
+
+def grouped_folds(
+    vectors: np.ndarray, labels: Sequence[int], *, folds: int = 5, tested: int | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(training rows, test rows) per stratified fold, near-duplicates in one fold; rows
+    from `tested` on are always trained on (see `cross_validate`)."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    y = np.asarray(labels)
+    folded = len(y) if tested is None else tested
+    always = np.arange(folded, len(y))
+    groups = near_duplicate_groups(vectors[:folded])
+    if any(len(set(groups[y[:folded] == label])) < folds for label in (0, 1)):
+        groups = np.arange(folded)  # too few distinct texts in a class to keep twins together
+    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=0)
+    for train_rows, test_rows in splitter.split(np.zeros(folded), y[:folded], groups):
+        yield np.concatenate([train_rows, always]), test_rows
 
 
 NEAR_DUPLICATE = 0.8  # cosine between embeddings from which two texts are one group

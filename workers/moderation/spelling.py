@@ -25,10 +25,10 @@ WORD = re.compile(r"[a-z]+")
 def _known() -> frozenset[str]:
     words: set[str] = set(sentiment().lexicon)
     try:
-        from retrieval.embeddings import _model_path
+        from retrieval.embeddings import model_path
         from workers.moderation.vectors import MODEL
 
-        with open(f"{_model_path(MODEL)}/vocab.txt", encoding="utf-8") as handle:
+        with open(f"{model_path(MODEL)}/vocab.txt", encoding="utf-8") as handle:
             words.update(line.strip() for line in handle if line.strip().isalpha())
     except OSError:
         pass
