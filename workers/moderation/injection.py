@@ -51,6 +51,11 @@ SETTINGS = TrainingSettings(
 # The classifier flags at the model's threshold when the text shows a sign of intent
 # (`intent.signs`), and from this probability on a text without one, unless it is abuse.
 UNCUED_PROBABILITY = 0.9
+# The encoder (a second MiniLM forward, as long as the question's embedding) runs only
+# where the linear head gives at least this or the text shows a sign of intent: on 18 % of
+# Banking77's questions, so the screen's median stays about 1 ms; on deepset's grouped
+# folds it costs 0.007 of accuracy (0.943 -> 0.936; bench/README.md).
+ENCODER_GATE = 0.01
 REASON = "reads as an attempt to instruct the bot"
 
 _OVERRIDE_VERB = r"(?:ignore|disregard|forget|skip|override|bypass|drop|abandon)"
@@ -285,12 +290,15 @@ class InjectionFilter:
         embedding the caller screens with the rules alone (the web process, before storing)."""
         if vector is None:
             return None
-        if self.encoder is not None:
-            return self.encoder.probability(text)
-        if self.model is None:
-            return None
-        normalised, extras = features(text)
-        return self.model.probability(normalised, vector, extras)
+        head = None
+        if self.model is not None:
+            normalised, extras = features(text)
+            head = self.model.probability(normalised, vector, extras)
+        if self.encoder is None:
+            return head
+        if head is not None and head < ENCODER_GATE and not intent.any_sign(text):
+            return head  # plainly not an injection: the encoder's forward is spared
+        return self.encoder.probability(text)
 
     def check(self, text: str, vector: np.ndarray | None = None) -> list[Finding]:
         """Heuristic hits are findings on their own (at the filter's action), one per
