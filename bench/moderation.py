@@ -239,7 +239,7 @@ def accuracy(*, encoder_folds: bool = False) -> dict[str, float]:
 
 def encoder_cross_validation(texts: list[str], labels: list[int], vectors: np.ndarray, tested: int) -> list[float]:
     """The whole injection filter with an encoder fine-tuned on each fold's training rows
-    (as `train_moderation injection --encoder --cross-validate 5`): about 8 minutes a fold
+    (as `train_moderation injection --encoder --cross-validate 5`): about 5.5 minutes a fold
     on two cores."""
     from workers.moderation import injection, injection_encoder
     from workers.moderation.classifier import grouped_folds

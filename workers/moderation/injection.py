@@ -277,7 +277,17 @@ class InjectionFilter:
         shipped, else the linear head `model`; `use_encoder=False` keeps to the head."""
         self.action = action
         self.model = model if model is not None else default_model()
-        self.encoder = encoder if encoder is not None or not use_encoder else default_encoder()
+        self._encoder = encoder
+        self._use_encoder = use_encoder
+
+    @property
+    def encoder(self) -> InjectionEncoder | None:
+        """Loaded on first use: the web process screens with the rules alone and never
+        needs it."""
+        if self._encoder is None and self._use_encoder:
+            self._encoder = default_encoder()
+            self._use_encoder = self._encoder is not None
+        return self._encoder
 
     @property
     def threshold(self) -> float | None:

@@ -6,12 +6,12 @@ A linear head over the frozen sentence embedding (`injection.py`'s `LinearTextMo
 sees one vector for the whole text: an attack appended to an ordinary question is
 diluted, and a German or Croatian attack reads like its topic. Fine-tuning the encoder
 itself lets it attend to the instruction wherever it is (grouped 5-fold accuracy on
-deepset 0.90 → see bench/README.md and docs/decisions.md).
+deepset 0.896 → 0.943; see bench/README.md and docs/decisions.md).
 
 What ships is small: the LoRA matrices of every attention and feed-forward projection and
 the head (`data/injection_encoder.safetensors`, 2.6 MB), merged into a private copy of
 the base model when first used. `manage.py train_moderation injection --encoder`
-reproduces it (seeded; about ten minutes on two cores).
+reproduces it (seeded; about 6 minutes on two cores).
 """
 
 from __future__ import annotations
