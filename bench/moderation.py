@@ -40,6 +40,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -134,7 +135,7 @@ def _injection_rate(texts: list[str], vectors: object, screen: object) -> float:
 
 def accuracy(*, encoder_folds: bool = False) -> dict[str, float]:
     from workers.moderation import injection
-    from workers.moderation.classifier import cross_validate, train
+    from workers.moderation.classifier import train
     from workers.moderation.datasets import read_examples
     from workers.moderation.evaluation import evaluate
     from workers.moderation.pipeline import Policy
@@ -212,46 +213,32 @@ def accuracy(*, encoder_folds: bool = False) -> dict[str, float]:
     added = injection.project_examples()
     added_texts = [e.text for e in added]
     all_vectors = np.concatenate([vectors, injection.training_vectors(added_texts)])
-    all_prepared = prepared + [injection.features(t) for t in added_texts]
     all_texts = texts + added_texts
-    folds = cross_validate(
-        [p[0] for p in all_prepared],
-        all_vectors,
-        [p[1] for p in all_prepared],
-        labels + [e.label for e in added],
-        injection.SETTINGS,
-        decide=lambda model, i: bool(
-            injection.InjectionFilter(model=model, use_encoder=False).check(all_texts[i], all_vectors[i])
-        ),
-        tested=len(texts),
-    )
+    all_labels = labels + [e.label for e in added]
+    folds = injection.cross_validate_filter(all_texts, all_labels, all_vectors, tested=len(texts))
     each = ", ".join(f"{f:.3f}" for f in folds)
     print(f"inject   linear head: deepset {len(rows)} texts, 5 folds with near-duplicates kept together (the "
           f"project's data always trained on): accuracy {statistics.mean(folds):.3f} (folds {each})")  # fmt: skip
     figures["injection_head_grouped_cv_accuracy"] = statistics.mean(folds)
     if encoder_folds:
-        folds = encoder_cross_validation(all_texts, labels + [e.label for e in added], all_vectors, len(texts))
+        folds = injection.cross_validate_filter(
+            all_texts, all_labels, all_vectors, tested=len(texts), fine_tune=_fine_tune_fold
+        )
         each = ", ".join(f"{f:.3f}" for f in folds)
         print(f"inject   fine-tuned encoder, the same folds: accuracy {statistics.mean(folds):.3f} (folds {each})")
         figures["injection_grouped_cv_accuracy"] = statistics.mean(folds)
     return figures
 
 
-def encoder_cross_validation(texts: list[str], labels: list[int], vectors: np.ndarray, tested: int) -> list[float]:
-    """The whole injection filter with an encoder fine-tuned on each fold's training rows
-    (as `train_moderation injection --encoder --cross-validate 5`): about 5.5 minutes a fold
-    on two cores."""
-    from workers.moderation import injection, injection_encoder
-    from workers.moderation.classifier import grouped_folds
+def _fine_tune_fold(texts: list[str], labels: list[int], label: str) -> Any:
+    """An encoder for one fold (as `train_moderation injection --encoder --cross-validate 5`):
+    about 5.5 minutes on two cores."""
+    from workers.moderation import injection_encoder
 
-    accuracies = []
-    for train_rows, test_rows in grouped_folds(vectors, labels, tested=tested):
-        encoder, _ = injection_encoder.train([texts[i] for i in train_rows], [labels[i] for i in train_rows])
-        screen = injection.InjectionFilter(encoder=encoder)
-        caught = [bool(screen.check(texts[i], vectors[i])) for i in test_rows]
-        accuracies.append(statistics.mean(c == bool(labels[i]) for c, i in zip(caught, test_rows, strict=True)))
-        print(f"inject   encoder fold {len(accuracies)}: accuracy {accuracies[-1]:.3f}", flush=True)
-    return accuracies
+    started = time.perf_counter()
+    encoder, _ = injection_encoder.train(texts, labels)
+    print(f"inject   encoder {label} fine-tuned in {time.perf_counter() - started:.0f} s", flush=True)
+    return encoder
 
 
 def main(argv: list[str] | None = None) -> None:

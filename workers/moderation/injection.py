@@ -21,6 +21,7 @@ as injection (a quarter of HateCheck's cases); abuse is the toxicity filter's to
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -341,3 +342,39 @@ class InjectionFilter:
             return True
         uncued = threshold if self.encoder is not None else max(UNCUED_PROBABILITY, threshold)
         return probability >= uncued and not insulting(text)
+
+
+def cross_validate_filter(
+    texts: Sequence[str],
+    labels: Sequence[int],
+    vectors: np.ndarray,
+    *,
+    folds: int = 5,
+    tested: int | None = None,
+    fine_tune: Callable[[list[str], list[int], str], InjectionEncoder] | None = None,
+) -> list[float]:
+    """The whole filter's accuracy per grouped fold (`classifier.grouped_folds`), with the
+    linear head trained on each fold's training rows and, given `fine_tune(texts, labels,
+    label)`, an encoder fine-tuned on them too (the head still gates it, so it must not
+    have seen the test rows either). Rows from `tested` on are always trained on."""
+    from workers.moderation.classifier import grouped_folds, train
+
+    prepared = [features(text) for text in texts]
+    accuracies = []
+    for fold, (train_rows, test_rows) in enumerate(grouped_folds(vectors, labels, folds=folds, tested=tested)):
+        head = train(
+            [prepared[i][0] for i in train_rows],
+            vectors[train_rows],
+            [prepared[i][1] for i in train_rows],
+            [labels[i] for i in train_rows],
+            SETTINGS,
+        )
+        encoder = None
+        if fine_tune is not None:
+            encoder = fine_tune(
+                [texts[i] for i in train_rows], [labels[i] for i in train_rows], f"fold {fold + 1}/{folds}"
+            )
+        screen = InjectionFilter(model=head, encoder=encoder, use_encoder=encoder is not None)
+        right = [bool(screen.check(texts[i], vectors[i])) == bool(labels[i]) for i in test_rows]
+        accuracies.append(float(np.mean(right)))
+    return accuracies

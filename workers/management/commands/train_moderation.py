@@ -134,12 +134,11 @@ class Command(BulkCommand):
         from tqdm import tqdm
 
         from workers.moderation import injection_encoder
-        from workers.moderation.classifier import grouped_folds
 
         started = time.perf_counter()
         settings = injection_encoder.SETTINGS
 
-        def fine_tune(rows: Any, label: str) -> tuple[injection_encoder.InjectionEncoder, dict[str, Any]]:
+        def fine_tune(rows_texts: list[str], rows_labels: list[int], label: str) -> tuple[Any, dict[str, Any]]:
             bar = tqdm(desc=label, unit="step")
 
             def advance(step: int, total: int) -> None:
@@ -147,9 +146,7 @@ class Command(BulkCommand):
                 bar.update(step - bar.n)
 
             try:
-                return injection_encoder.train(
-                    [texts[i] for i in rows], [labels[i] for i in rows], settings, progress=advance
-                )
+                return injection_encoder.train(rows_texts, rows_labels, settings, progress=advance)
             finally:
                 bar.close()
 
@@ -157,24 +154,23 @@ class Command(BulkCommand):
             folds = options["cross_validate"]
             if folds < 2 or folds > min(labels[:given].count(0), labels[:given].count(1)):
                 raise CommandError("--cross-validate K needs 2 <= K <= the size of the given file's smaller class.")
-            vectors = embed_texts(texts[:given])
-            padded = np.concatenate([vectors, np.zeros((len(texts) - given, vectors.shape[1]), dtype=vectors.dtype)])
-            accuracies = []
-            for fold, (train_rows, test_rows) in enumerate(grouped_folds(padded, labels, folds=folds, tested=given)):
-                encoder, _ = fine_tune(train_rows, f"fold {fold + 1}/{folds}")
-                screen = injection.InjectionFilter(encoder=encoder)
-                caught = [bool(screen.check(texts[i], vectors[i])) for i in test_rows]
-                accuracies.append(
-                    float(np.mean(np.array(caught) == np.array([labels[i] for i in test_rows], dtype=bool)))
-                )
-                self.stdout.write(f"fold {fold + 1}: accuracy {accuracies[-1]:.3f}")
+            accuracies = injection.cross_validate_filter(
+                texts,
+                labels,
+                embed_texts(texts),
+                folds=folds,
+                tested=given,
+                fine_tune=lambda t, y, label: fine_tune(t, y, label)[0],
+            )
+            for fold, fold_accuracy in enumerate(accuracies):
+                self.stdout.write(f"fold {fold + 1}: accuracy {fold_accuracy:.3f}")
             self.stdout.write(
                 f"cross_validation folds={folds} accuracy={np.mean(accuracies):.3f} "
                 f"min={min(accuracies):.3f} max={max(accuracies):.3f}"
             )
         if options["no_save"]:
             return
-        _, tensors = fine_tune(range(len(texts)), "fine-tuning")
+        _, tensors = fine_tune(texts, labels, "fine-tuning")
         output = options["output"] or injection_encoder.ADAPTER_PATH
         info = {
             "data": path.name,
