@@ -84,7 +84,7 @@ def _load_models_quietly(models: list[str]) -> None:
     warm_up()  # the answers' personal-data screen, a few seconds to build
     from workers.moderation.injection_encoder import default_encoder
 
-    default_encoder()  # the questions' injection classifier, a second or two to merge
+    default_encoder()  # the questions' injection classifier, a second or two to build
 
 
 @worker_shutdown.connect

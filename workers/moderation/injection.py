@@ -3,7 +3,7 @@ visitor typed it or a document carried it into the retrieved passages.
 
 Two parts: phrase heuristics in the languages our visitors write (English, German,
 French, Spanish, Russian), and a classifier: the fine-tuned encoder
-(`injection_encoder.py`, all-MiniLM-L6-v2 with LoRA), or where its file is missing a
+(`injection_encoder.py`, a fine-tuned all-MiniLM-L6-v2), or where its file is missing a
 linear classifier (`classifier.py`) over the sentence embedding, the heuristic hit count
 and the signs of instruction-changing intent (`intent.py`: drop the instructions, a new
 role, dictated output, limits lifted, the prompt or data extracted, a new task). Both are

@@ -1,17 +1,20 @@
 """The injection classifier that generalises: all-MiniLM-L6-v2 (the packaged embedding
-model) fine-tuned with LoRA to tell an attempt to instruct the bot from everything else,
-with a linear head over its mean-pooled output.
+model) fine-tuned to tell an attempt to instruct the bot from everything else, with a
+linear head over its mean-pooled output.
 
 A linear head over the frozen sentence embedding (`injection.py`'s `LinearTextModel`)
 sees one vector for the whole text: an attack appended to an ordinary question is
 diluted, and a German or Croatian attack reads like its topic. Fine-tuning the encoder
-itself lets it attend to the instruction wherever it is (grouped 5-fold accuracy on
-deepset 0.896 → 0.943; see bench/README.md and docs/decisions.md).
+itself lets it attend to the instruction wherever it is (grouped 5-fold accuracy of the
+whole filter on deepset 0.898 with the head, 0.936 with LoRA, 0.947 fine-tuned whole;
+see bench/README.md and docs/decisions.md).
 
-What ships is small: the LoRA matrices of every attention and feed-forward projection and
-the head (`data/injection_encoder.safetensors`, 2.6 MB), merged into a private copy of
+Every layer is trained (the token embeddings stay frozen), and what ships is small: each
+projection's change cut to its top singular directions (rank 64, which scored as the
+uncut change on every fold), the changed biases and layer norms, and the head
+(`data/injection_encoder.safetensors`, about 6 MB). They are added to a private copy of
 the base model when first used. `manage.py train_moderation injection --encoder`
-reproduces it (seeded; about 6 minutes on two cores).
+reproduces it (seeded; about 3 minutes on two cores of a recent Xeon).
 """
 
 from __future__ import annotations
@@ -35,18 +38,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ADAPTER_PATH = Path(__file__).resolve().parent / "data" / "injection_encoder.safetensors"
-# Attention (query, key, value, its output) and feed-forward projections of every layer;
-# BERT names them so. The pooler is not used (mean pooling, as the sentence model).
-TARGET_MODULES = r".*encoder\.layer\.\d+\..*(query|key|value|dense)$"
+# The transformer layers' parameters are trained and shipped; the embeddings stay frozen
+# and the pooler is not used (mean pooling, as the sentence model).
+LAYERS = "encoder.layer."
 
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    rank: int = 16
-    alpha: int = 32
+    rank: int = 64  # of each projection's shipped change
     epochs: int = 3
     batch_size: int = 16
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-4
     head_learning_rate: float = 1e-3
     warmup: float = 0.1
     max_tokens: int = 128
@@ -64,7 +66,7 @@ def _base_path() -> str:
 
 
 class InjectionEncoder:
-    """The fine-tuned encoder and head, ready to score texts (merged weights, eval mode)."""
+    """The fine-tuned encoder and head, ready to score texts (the change applied, eval mode)."""
 
     def __init__(self, encoder: Any, head: torch.nn.Linear, tokenizer: Any, settings: EncoderSettings) -> None:
         self.encoder = encoder
@@ -98,12 +100,6 @@ def _logits(encoder: Any, head: torch.nn.Linear, batch: Any) -> torch.Tensor:
     return logits
 
 
-def _lora_config(settings: EncoderSettings) -> Any:
-    from peft import LoraConfig
-
-    return LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=0.0, target_modules=TARGET_MODULES)
-
-
 def _base_model() -> tuple[Any, Any]:
     from transformers import AutoModel, AutoTokenizer
 
@@ -118,16 +114,17 @@ def train(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[InjectionEncoder, dict[str, Any]]:
-    """Fine-tune LoRA matrices and the head on the labelled texts (1 = injection).
-    Returns the merged, ready encoder and the tensors to save (`save`)."""
+    """Fine-tune the encoder's layers and the head on the labelled texts (1 = injection).
+    Returns the ready encoder, as `load` rebuilds it from the shipped change, and the
+    tensors to save (`save`)."""
     import torch
-    from peft import get_peft_model, get_peft_model_state_dict
 
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
-    base, tokenizer = _base_model()
-    model = get_peft_model(base, _lora_config(settings))
-    head = torch.nn.Linear(base.config.hidden_size, 1)
+    model, tokenizer = _base_model()
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name.startswith(LAYERS))
+    head = torch.nn.Linear(model.config.hidden_size, 1)
     # Balanced classes: an injection counts as much as all the negatives per positive.
     positives = max(sum(labels), 1)
     weight = torch.tensor((len(labels) - positives) / positives)
@@ -167,13 +164,58 @@ def train(
             step += 1
             if progress is not None:
                 progress(step, total)
-    tensors = {f"lora.{name}": tensor.detach().clone() for name, tensor in get_peft_model_state_dict(model).items()}
+    base, _ = _base_model()
+    tensors = _change(base, model, settings.rank)
     tensors["head.weight"] = head.weight.detach().clone()
     tensors["head.bias"] = head.bias.detach().clone()
-    encoder = model.merge_and_unload()
-    encoder.eval()
+    return _encoder(base, tokenizer, tensors, settings), tensors
+
+
+def _change(base: Any, tuned: Any, rank: int) -> dict[str, torch.Tensor]:
+    """What fine-tuning changed in the layers: each projection's weight change as two
+    factors of the given rank (its top singular directions, fp16), every other changed
+    parameter (biases, layer norms) whole."""
+    import torch
+
+    original = dict(base.named_parameters())
+    linear = {f"{name}.weight" for name, module in tuned.named_modules() if isinstance(module, torch.nn.Linear)}
+    tensors = {}
+    with torch.no_grad():
+        for name, parameter in tuned.named_parameters():
+            if not name.startswith(LAYERS):
+                continue
+            change = parameter.detach() - original[name].detach()
+            if name in linear:
+                u, singular, vh = torch.linalg.svd(change, full_matrices=False)
+                tensors[f"up.{name}"] = (u[:, :rank] * singular[:rank]).half().contiguous()
+                tensors[f"down.{name}"] = vh[:rank].half().contiguous()
+            else:
+                tensors[f"set.{name}"] = parameter.detach().clone()
+    return tensors
+
+
+def _encoder(
+    base: Any, tokenizer: Any, tensors: dict[str, torch.Tensor], settings: EncoderSettings
+) -> InjectionEncoder:
+    """The base model (changed in place) with the saved change applied, and the head."""
+    import torch
+
+    parameters = dict(base.named_parameters())
+    unknown = [n for n in tensors if n.split(".", 1)[1] not in parameters and not n.startswith("head.")]
+    if unknown:
+        raise ValueError(f"the injection encoder's file names parameters the model lacks: {unknown[:3]}")
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            kind, parameter = name.split(".", 1)
+            if kind == "up":
+                parameters[parameter] += tensor.float() @ tensors[f"down.{parameter}"].float()
+            elif kind == "set":
+                parameters[parameter].copy_(tensor)
+    base.eval()
+    head = torch.nn.Linear(base.config.hidden_size, 1)
+    head.load_state_dict({"weight": tensors["head.weight"], "bias": tensors["head.bias"]})
     head.eval()
-    return InjectionEncoder(encoder, head, tokenizer, settings), tensors
+    return InjectionEncoder(base, head, tokenizer, settings)
 
 
 def _batches_of_similar_length(lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
@@ -200,26 +242,20 @@ def save(tensors: dict[str, Any], settings: EncoderSettings, path: Path, info: d
 
 
 def load(path: Path) -> InjectionEncoder:
-    """The base model with the saved LoRA matrices merged in, and the saved head."""
-    import torch
-    from peft import get_peft_model, set_peft_model_state_dict
+    """The base model with the saved change applied, and the saved head."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
-    settings = EncoderSettings(**json.loads(metadata.get("settings", "{}")))
-    tensors = load_file(str(path))
+    saved = json.loads(metadata.get("settings", "{}"))
+    if "alpha" in saved:
+        raise ValueError(
+            f"{path} holds LoRA matrices (an older format); retrain: manage.py train_moderation injection --encoder"
+        )
+    settings = EncoderSettings(**saved)
     base, tokenizer = _base_model()
-    model = get_peft_model(base, _lora_config(settings))
-    lora = {name.removeprefix("lora."): tensor for name, tensor in tensors.items() if name.startswith("lora.")}
-    set_peft_model_state_dict(model, lora)
-    encoder = model.merge_and_unload()
-    encoder.eval()
-    head = torch.nn.Linear(base.config.hidden_size, 1)
-    head.load_state_dict({"weight": tensors["head.weight"], "bias": tensors["head.bias"]})
-    head.eval()
-    return InjectionEncoder(encoder, head, tokenizer, settings)
+    return _encoder(base, tokenizer, load_file(str(path)), settings)
 
 
 def info(path: Path = ADAPTER_PATH) -> dict[str, Any]:
@@ -239,7 +275,11 @@ def _default() -> InjectionEncoder | None:
     if not ADAPTER_PATH.exists():
         logger.warning("no fine-tuned injection encoder at %s; the linear head alone judges", ADAPTER_PATH)
         return None
-    return load(ADAPTER_PATH)
+    try:
+        return load(ADAPTER_PATH)
+    except ValueError as error:
+        logger.error("cannot use the injection encoder at %s (%s); the linear head alone judges", ADAPTER_PATH, error)
+        return None
 
 
 def default_encoder() -> InjectionEncoder | None:

@@ -40,7 +40,7 @@ class Command(BulkCommand):
         parser.add_argument(
             "--encoder",
             action="store_true",
-            help="injection: fine-tune the encoder (LoRA on all-MiniLM-L6-v2, about 6 minutes on two cores) instead "
+            help="injection: fine-tune the encoder (all-MiniLM-L6-v2, about 3 minutes on two cores) instead "
             "of the linear head; the shipped one is data/injection_encoder.safetensors.",
         )
         parser.add_argument(
