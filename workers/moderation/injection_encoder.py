@@ -173,8 +173,8 @@ def train(
 
 def _change(base: Any, tuned: Any, rank: int) -> dict[str, torch.Tensor]:
     """What fine-tuning changed in the layers: each projection's weight change as two
-    factors of the given rank (its top singular directions, fp16), every other changed
-    parameter (biases, layer norms) whole."""
+    factors of the given rank (its top singular directions, fp16), the layers' other
+    parameters (biases, layer norms) whole."""
     import torch
 
     original = dict(base.named_parameters())
@@ -204,6 +204,11 @@ def _encoder(
     unknown = [n for n in tensors if n.split(".", 1)[1] not in parameters and not n.startswith("head.")]
     if unknown:
         raise ValueError(f"the injection encoder's file names parameters the model lacks: {unknown[:3]}")
+    halves = {n.split(".", 1)[1] for n in tensors if n.startswith("up.")}
+    missing = [n for n in ("head.weight", "head.bias") if n not in tensors]
+    missing += [f"down.{n}" for n in halves if f"down.{n}" not in tensors]
+    if missing or len(halves) != sum(n.startswith("down.") for n in tensors):
+        raise ValueError(f"the injection encoder's file is incomplete: {missing[:3] or 'unpaired factors'}")
     with torch.no_grad():
         for name, tensor in tensors.items():
             kind, parameter = name.split(".", 1)

@@ -469,6 +469,12 @@ def test_an_injection_encoder_file_the_model_cannot_take_is_refused_and_the_head
     )
     with pytest.raises(ValueError, match="parameters the model lacks"):
         injection_encoder.load(other)
+    half = tmp_path / "half.safetensors"
+    injection_encoder.save(
+        {"up.encoder.layer.0.output.dense.weight": torch.zeros(384, 2), **head}, injection_encoder.SETTINGS, half, {}
+    )
+    with pytest.raises(ValueError, match="incomplete"):
+        injection_encoder.load(half)
 
     monkeypatch.setattr(injection_encoder, "ADAPTER_PATH", older)
     injection_encoder._default.cache_clear()
