@@ -12,7 +12,9 @@ attention and its linear layers. Applied once, when the model is loaded.
   unscaled scores need fp32; the eager path upcast the whole cache at every step) and
   attends in fp32. Families transformers dispatches by name (Llama, Qwen2, Mistral,
   GPT-2) take transformers' eager computation for a batch's step (`neo_cpu_decode`),
-  SDPA for prompts and single sequences.
+  SDPA for prompts and single sequences, where that was timed faster at load: on an
+  Intel CPU with AMX, PyTorch's flash kernel won (a Llama's batch-8 step 43 against
+  62 ms), so there the model keeps SDPA throughout (with calibration off, eager).
 - **The fastest of three fp32 products at a few rows on CPU, measured at load.** A
   batch's decode step multiplies 2 to 16 rows by each weight. Which kernel does that
   fastest differs between CPUs: on an Intel avx512 machine MKL's `x @ Wᵀ` cost two to
@@ -69,7 +71,7 @@ def speed_up(
         applied.append("sdpa_attention")
         if dtype == "bfloat16" and keep_float32_keys_and_values(model):
             applied.append("float32_kv_cache")
-    if device == "cpu" and dtype == "bfloat16" and use_bf16_decode_attention(model):
+    if device == "cpu" and dtype == "bfloat16" and use_bf16_decode_attention(model, calibrate=calibration_seconds > 0):
         applied.append("bf16_decode_attention")
     on_fp32_cpu = device == "cpu" and dtype == "float32" and torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
     if on_fp32_cpu and use_small_batch_linear(model):
@@ -106,21 +108,74 @@ def use_sdpa_attention(model: Any) -> int:
 DECODE_ATTENTION = "neo_cpu_decode"
 
 
-def use_bf16_decode_attention(model: Any) -> bool:
+def use_bf16_decode_attention(
+    model: Any, *, calibrate: bool = True, clock: Callable[[], float] = time.perf_counter
+) -> bool:
     """Run a transformers-dispatched model's (Llama, Qwen2, Mistral, GPT-2...) attention
     through `_bf16_decode_attention`: transformers' eager computation for a batch's
     decode step, its SDPA otherwise. False for a model that does not dispatch its
-    attention by name (GPT-Neo) or runs another implementation than SDPA."""
+    attention by name (GPT-Neo) or runs another implementation than SDPA, and, when
+    `calibrate`, where SDPA's own kernel timed as fast (`eager_decode_is_faster`)."""
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
     config = model.config
     if getattr(config, "_attn_implementation", None) != "sdpa" or config.model_type in SDPA_FAMILIES:
         return False
+    if calibrate and not eager_decode_is_faster(config, clock=clock):
+        return False
     ALL_ATTENTION_FUNCTIONS.register(DECODE_ATTENTION, _bf16_decode_attention)
     ALL_MASK_ATTENTION_FUNCTIONS.register(DECODE_ATTENTION, sdpa_mask)
     config._attn_implementation = DECODE_ATTENTION
     return True
+
+
+# The decode step timed to choose bf16 attention: a batch's rows, each with this many cached tokens.
+TIMED_DECODE_ROWS, TIMED_DECODE_TOKENS = 8, 512
+
+
+def eager_decode_is_faster(config: Any, *, repeats: int = 3, clock: Callable[[], float] = time.perf_counter) -> bool:
+    """Whether `_bf16_decode_attention` ran a batch's bf16 decode step of this model's
+    attention shape (random keys and values, one row left-padded) sooner than
+    transformers' SDPA, best of `repeats` each, over as many layers' caches as stream
+    from memory in a real step. Which wins depends on the CPU: eager by 3 to 5x on a Zen 4
+    EPYC, SDPA's flash kernel by 1.4x on an Intel Xeon with AMX."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    heads = int(config.num_attention_heads)
+    key_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    width = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    module = types.SimpleNamespace(num_key_value_groups=heads // key_heads, training=False, is_causal=True)
+    rows, tokens = TIMED_DECODE_ROWS, TIMED_DECODE_TOKENS
+    cache_bytes = 2 * rows * key_heads * tokens * width * 2  # keys and values, bf16
+    layers = max(1, min(int(config.num_hidden_layers), STREAMED_BYTES // cache_bytes))
+    query = torch.randn(rows, heads, 1, width, dtype=torch.bfloat16)
+    shape = (rows, key_heads, tokens, width)
+    caches = [
+        (torch.randn(shape, dtype=torch.bfloat16), torch.randn(shape, dtype=torch.bfloat16)) for _ in range(layers)
+    ]
+    mask = torch.ones(rows, 1, 1, tokens, dtype=torch.bool)
+    mask[0, ..., : tokens // 4] = False
+    kernels = {"eager": _bf16_decode_attention, "sdpa": sdpa_attention_forward}
+    best = dict.fromkeys(kernels, float("inf"))
+    with torch.inference_mode():
+        for attempt in range(repeats + 1):  # the first pass untimed: each kernel prepares
+            for name, attend in kernels.items():  # in turn, so drift hits each alike
+                begun = clock()
+                for key, value in caches:
+                    attend(module, query, key, value, mask, scaling=width**-0.5)
+                elapsed = clock() - begun
+                if attempt:
+                    best[name] = min(best[name], elapsed)
+    logger.info(
+        "bf16 decode attention at %d rows of %d tokens: eager %.2f ms, sdpa %.2f ms",
+        rows,
+        tokens,
+        1000 * best["eager"],
+        1000 * best["sdpa"],
+    )
+    return best["eager"] < best["sdpa"]
 
 
 def _bf16_decode_attention(

@@ -4,6 +4,8 @@ few rows on whichever kernel was measured fastest at load."""
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,7 +90,8 @@ def test_bf16_decode_attention_computes_what_transformers_eager_path_does(
     eager = load_weights(str(tiny_model_dir(family)), device="cpu", dtype="bfloat16").model
     eager.config._attn_implementation = "eager"
     fast = load_weights(str(tiny_model_dir(family)), device="cpu", dtype="bfloat16").model
-    assert speed_up(fast, device="cpu", dtype="bfloat16") == ["bf16_decode_attention"]
+    # Calibration off: eager for a batch's step whatever this CPU times faster.
+    assert speed_up(fast, device="cpu", dtype="bfloat16", calibration_seconds=0) == ["bf16_decode_attention"]
     torch.manual_seed(0)
     ids = torch.randint(3, 50, (3, 40))
     mask = torch.ones_like(ids)
@@ -96,6 +99,58 @@ def test_bf16_decode_attention_computes_what_transformers_eager_path_does(
     expected = prefill_then_decode(eager, ids, mask, steps=20)[:, -20:].float()
     got = prefill_then_decode(fast, ids, mask, steps=20)[:, -20:].float()
     assert torch.allclose(got, expected, atol=0.03, rtol=0.02)
+
+
+def stepping_clock(eager_seconds: float, sdpa_seconds: float) -> Callable[[], float]:
+    """A clock under which each timed eager pass takes `eager_seconds` and each SDPA pass
+    `sdpa_seconds` (`eager_decode_is_faster` reads it before and after each, eager first)."""
+    steps = itertools.cycle([0.0, eager_seconds, 0.0, sdpa_seconds])
+    return functools.partial(next, itertools.accumulate(steps))
+
+
+@pytest.mark.parametrize(("eager_seconds", "chosen"), [(0.5, True), (2.0, False), (1.0, False)])
+def test_bf16_decode_attention_is_used_only_where_it_timed_faster_than_sdpa(
+    tiny_model_dir: Callable[[str], Path], eager_seconds: float, chosen: bool
+) -> None:
+    """Where SDPA's kernel is as fast (an Intel CPU with AMX), the model keeps SDPA for
+    its decode steps too; a tie keeps the stock path."""
+    model = load_weights(str(tiny_model_dir("llama")), device="cpu", dtype="bfloat16").model
+    clock = stepping_clock(eager_seconds, 1.0)
+    assert kernels.use_bf16_decode_attention(model, clock=clock) is chosen
+    assert model.config._attn_implementation == (kernels.DECODE_ATTENTION if chosen else "sdpa")
+
+
+def test_the_decode_attention_timing_runs_both_kernels_on_the_models_shape(
+    tiny_model_dir: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Grouped-query shapes as the model has them, every timed pass over the same
+    number of layers' caches for both kernels."""
+    from transformers.integrations import sdpa_attention
+
+    config = load_weights(str(tiny_model_dir("qwen2")), device="cpu", dtype="bfloat16").model.config
+    calls: dict[str, list[tuple[int, ...]]] = {"eager": [], "sdpa": []}
+
+    def recorded(name: str, attend: Callable[..., Any]) -> Callable[..., Any]:
+        def run(module: Any, query: torch.Tensor, key: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            calls[name].append((*query.shape, *key.shape))
+            return attend(module, query, key, *args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(kernels, "_bf16_decode_attention", recorded("eager", kernels._bf16_decode_attention))
+    monkeypatch.setattr(
+        sdpa_attention, "sdpa_attention_forward", recorded("sdpa", sdpa_attention.sdpa_attention_forward)
+    )
+    kernels.eager_decode_is_faster(config, repeats=2)
+    heads, key_heads = config.num_attention_heads, config.num_key_value_heads
+    width = config.hidden_size // heads
+    rows, tokens = kernels.TIMED_DECODE_ROWS, kernels.TIMED_DECODE_TOKENS
+    assert heads > key_heads
+    assert (
+        calls["eager"]
+        == calls["sdpa"]
+        == [(rows, heads, 1, width, rows, key_heads, tokens, width)] * (3 * config.num_hidden_layers)
+    )
 
 
 @pytest.mark.parametrize("groups", [1, 3])
@@ -222,8 +277,15 @@ def test_a_small_batch_linear_layer_still_learns() -> None:
     ],
 )
 def test_what_is_applied_depends_on_the_family_the_device_and_the_dtype(
-    tiny_model_dir: Callable[[str], Path], family: str, device: str, dtype: str, expected: list[str]
+    tiny_model_dir: Callable[[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+    family: str,
+    device: str,
+    dtype: str,
+    expected: list[str],
 ) -> None:
-    # Loaded on the CPU in every case: only the choice is asked of `speed_up` here.
+    # Loaded on the CPU in every case: only the choice is asked of `speed_up` here, on a
+    # CPU where eager bf16 decode attention timed faster (as on the Zen 4).
+    monkeypatch.setattr(kernels, "eager_decode_is_faster", lambda config, **_: True)
     model = load_weights(str(tiny_model_dir(family)), device="cpu", dtype="float32").model
     assert speed_up(model, device=device, dtype=dtype) == expected
