@@ -72,6 +72,8 @@ _SAID = (
     r"(?:above|before|previous\w*|prior|earlier|so\s+far|until\s+now|up\s+to\s+now"
     r"|(?:you|i|we)\s+(?:said|told|were\s+told|have\s+been\s+told|discussed))\b"
 )
+_GERMAN_PRIOR = r"(?:vorherig\w*|obig\w*|bisherig\w*|vorangegangen\w*|vorangehend\w*|vorigen|früher\w*)"
+_GERMAN_RULES = r"(?:anweisung\w*|instruktion\w*|vorgabe\w*|aufgabe\w*|ausführung\w*|befehl\w*|regeln)"
 DROP = "tells the bot to drop its instructions"
 ROLE = "gives the bot a new role"
 REVEAL = "asks for the bot's instructions"
@@ -136,11 +138,16 @@ PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
         ),
         DICTATE,
     ),
-    # German
+    # German: the verb first ("Ignoriere alle Anweisungen"), or last, as an infinitive
+    # instruction puts it ("Alle vorherigen Anweisungen ignorieren"); "abweichend von den
+    # bisherigen Anweisungen" (departing from them) drops them too.
     (
         (
             r"\b(?:ignorier|vergiss|vergessen\s+sie|missacht|übergeh|verwirf)\w*\b(?:\W+\w+){0,4}?\W+"
-            r"(?:alle|alles|vorherig\w*|obig\w*|bisherig\w*|anweisung\w*|aufgabe\w*|ausführung\w*|befehl\w*|regeln)",
+            rf"(?:alle|alles|{_GERMAN_PRIOR}|{_GERMAN_RULES})",
+            rf"\b(?:alle|{_GERMAN_PRIOR})\W+(?:\w+\W+){{0,2}}?{_GERMAN_RULES}\W+(?:\w+\W+){{0,2}}?"
+            r"(?:ignorier|vergess|missacht|übergeh|verwerf)\w*",
+            rf"\b(?:abweichend|entgegen)\W+(?:\w+\W+){{0,2}}?{_GERMAN_PRIOR}\W+(?:\w+\W+){{0,1}}?{_GERMAN_RULES}",
         ),
         DROP,
     ),
@@ -155,13 +162,23 @@ PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
         ROLE,
     ),
     ((r"\b(?:sag|sage|sagen\s+sie|schreib|schreibe|antworte|antworten\s+sie)\s+(?:nur|dass|mit|einfach)\b",), DICTATE),
-    # French, Spanish, Russian
+    # French, Spanish, Italian, Portuguese, Dutch, Croatian/Serbian/Bosnian, Polish, Russian:
+    # "ignore/forget ... instructions/rules", and "you are now".
     (
         (
             r"\b(?:ignore[zr]?|oublie[zr]?)\b(?:\W+\w+){0,3}?\W+(?:instructions|consignes|règles)",
             r"\btu\s+es\s+maintenant\b",
             r"\b(?:ignora|olvida)\w*\b(?:\W+\w+){0,3}?\W+(?:instrucciones|reglas|indicaciones)",
             r"\bahora\s+eres\b",
+            r"\b(?:ignora|dimentica)\w*\b(?:\W+\w+){0,3}?\W+(?:istruzioni|regole|indicazioni)",
+            r"\bora\s+sei\b",
+            r"\b(?:ignor[ae]|esque[cç]a|esquece)\w*\b(?:\W+\w+){0,3}?\W+(?:instruções|regras|orientações)",
+            r"\bagora\s+(?:você\s+é|és)\b",
+            r"\b(?:negeer|vergeet)\b(?:\W+\w+){0,3}?\W+(?:instructies|regels|opdrachten)",
+            r"\bje\s+bent\s+nu\b",
+            r"\b(?:zaboravi|ignoriraj|ignoriši|ignorisi|zanemari)\w*\b(?:\W+\w+){0,3}?\W+"
+            r"(?:instrukcij|uput|pravil|naredb)\w*",
+            r"\b(?:zignoruj|zapomnij|ignoruj)\w*\b(?:\W+\w+){0,3}?\W+(?:instrukcj|polece|zasad)\w*",
             r"(?:забуд|игнорир)\w*(?:\W+\w+){0,3}?\W+(?:инструкц|правил|указани)\w*",
             r"\bтеперь\s+ты\b",
         ),
