@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -98,6 +99,10 @@ def test_it_serves_the_dashboard_and_demo_then_stops_every_child_on_ctrl_c(tmp_p
     finally:
         if stack.poll() is None:
             stack.kill()
+        # Children run in sessions of their own: a failed stop must not leave them behind.
+        for pid in re.findall(r"(?:started \S+|restarted) \(pid (\d+)\)", log_path.read_text()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 # The banner's word on answers (no server started)

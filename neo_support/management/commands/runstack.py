@@ -90,8 +90,11 @@ class Command(BaseCommand):
             commands["beat"] = self._celery("beat", "--schedule", schedule)
 
         children: list[Child] = []
-        # SIGTERM (from a supervisor or container) stops everything the way Ctrl-C does.
+        # SIGTERM (from a supervisor or container) stops everything the way Ctrl-C does. SIGINT
+        # too, set here: a process started in the background of a script inherits SIGINT
+        # ignored, and Python then installs no handler of its own for it.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             for name, command in commands.items():
                 process = subprocess.Popen(command, start_new_session=True)
