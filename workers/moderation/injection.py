@@ -139,15 +139,15 @@ PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
         DICTATE,
     ),
     # German: the verb first ("Ignoriere alle Anweisungen"), or last, as an infinitive
-    # instruction puts it ("Alle vorherigen Anweisungen ignorieren"); "abweichend von den
-    # bisherigen Anweisungen" (departing from them) drops them too.
+    # instruction puts it ("Alle vorherigen Anweisungen ignorieren"), but not in a sentence
+    # that tells what someone did ("Ich habe die bisherigen Anweisungen vergessen").
     (
         (
             r"\b(?:ignorier|vergiss|vergessen\s+sie|missacht|übergeh|verwirf)\w*\b(?:\W+\w+){0,4}?\W+"
             rf"(?:alle|alles|{_GERMAN_PRIOR}|{_GERMAN_RULES})",
+            r"(?:^|[.!?:;]\s*)(?:(?!\b(?:ich|wir|habe|hab|haben|hatte|hatten|hast|hat|wurden?)\b)[^.!?:;])*?"
             rf"\b(?:alle|{_GERMAN_PRIOR})\W+(?:\w+\W+){{0,2}}?{_GERMAN_RULES}\W+(?:\w+\W+){{0,2}}?"
-            r"(?:ignorier|vergess|missacht|übergeh|verwerf)\w*",
-            rf"\b(?:abweichend|entgegen)\W+(?:\w+\W+){{0,2}}?{_GERMAN_PRIOR}\W+(?:\w+\W+){{0,1}}?{_GERMAN_RULES}",
+            r"(?:ignorieren|vergessen|missachten|übergehen|verwerfen)\b",
         ),
         DROP,
     ),
@@ -163,22 +163,25 @@ PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
     ),
     ((r"\b(?:sag|sage|sagen\s+sie|schreib|schreibe|antworte|antworten\s+sie)\s+(?:nur|dass|mit|einfach)\b",), DICTATE),
     # French, Spanish, Italian, Portuguese, Dutch, Croatian/Serbian/Bosnian, Polish, Russian:
-    # "ignore/forget ... instructions/rules", and "you are now".
+    # "ignore/forget ... instructions/rules" in the imperative (not "I forgot the
+    # instructions": "olvidé", "dimenticato", "zaboravio"), and "you are now".
     (
         (
             r"\b(?:ignore[zr]?|oublie[zr]?)\b(?:\W+\w+){0,3}?\W+(?:instructions|consignes|règles)",
             r"\btu\s+es\s+maintenant\b",
-            r"\b(?:ignora|olvida)\w*\b(?:\W+\w+){0,3}?\W+(?:instrucciones|reglas|indicaciones)",
+            r"\b(?:ignora|ignore|ignoren|olvida|olvide|olviden)\b(?:\W+\w+){0,3}?\W+"
+            r"(?:instrucciones|reglas|indicaciones)",
             r"\bahora\s+eres\b",
-            r"\b(?:ignora|dimentica)\w*\b(?:\W+\w+){0,3}?\W+(?:istruzioni|regole|indicazioni)",
-            r"\bora\s+sei\b",
-            r"\b(?:ignor[ae]|esque[cç]a|esquece)\w*\b(?:\W+\w+){0,3}?\W+(?:instruções|regras|orientações)",
-            r"\bagora\s+(?:você\s+é|és)\b",
-            r"\b(?:negeer|vergeet)\b(?:\W+\w+){0,3}?\W+(?:instructies|regels|opdrachten)",
-            r"\bje\s+bent\s+nu\b",
-            r"\b(?:zaboravi|ignoriraj|ignoriši|ignorisi|zanemari)\w*\b(?:\W+\w+){0,3}?\W+"
-            r"(?:instrukcij|uput|pravil|naredb)\w*",
-            r"\b(?:zignoruj|zapomnij|ignoruj)\w*\b(?:\W+\w+){0,3}?\W+(?:instrukcj|polece|zasad)\w*",
+            r"\b(?:ignora|ignorate|dimentica|dimenticate)\b(?:\W+\w+){0,3}?\W+(?:istruzioni|regole|indicazioni)",
+            r"\b(?:ignore|ignora|ignorem|esqueça|esqueca|esqueçam|esquece)\b(?:\W+\w+){0,3}?\W+"
+            r"(?:instruções|regras|orientações)",
+            # "vergeet" is also "I forget": only with the instructions named as earlier ones.
+            r"\b(?:negeer|vergeet)\s+(?:\w+\s+){0,2}?(?:alle|vorige|eerdere|bovenstaande|voorgaande)\s+(?:\w+\s+)?"
+            r"(?:instructies|regels|opdrachten)",
+            r"\b(?:zaboravi|zaboravite|ignoriraj|ignorirajte|ignoriši|ignorišite|zanemari|zanemarite)\b"
+            r"(?:\W+\w+){0,3}?\W+(?:instrukcij|uput|pravil|naredb)\w*",
+            r"\b(?:zignoruj|zignorujcie|ignoruj|ignorujcie|zapomnij|zapomnijcie)\b(?:\W+\w+){0,3}?\W+"
+            r"(?:instrukcj|polece|zasad)\w*",
             r"(?:забуд|игнорир)\w*(?:\W+\w+){0,3}?\W+(?:инструкц|правил|указани)\w*",
             r"\bтеперь\s+ты\b",
         ),
