@@ -157,17 +157,16 @@ def eager_decode_is_faster(config: Any, *, repeats: int = 3, clock: Callable[[],
     ]
     mask = torch.ones(rows, 1, 1, tokens, dtype=torch.bool)
     mask[0, ..., : tokens // 4] = False
-    kernels = {"eager": _bf16_decode_attention, "sdpa": sdpa_attention_forward}
-    best = dict.fromkeys(kernels, float("inf"))
-    with torch.inference_mode():
-        for attempt in range(repeats + 1):  # the first pass untimed: each kernel prepares
-            for name, attend in kernels.items():  # in turn, so drift hits each alike
-                begun = clock()
-                for key, value in caches:
-                    attend(module, query, key, value, mask, scaling=width**-0.5)
-                elapsed = clock() - begun
-                if attempt:
-                    best[name] = min(best[name], elapsed)
+
+    def over_every_layer(attend: Callable[..., Any]) -> Callable[[], None]:
+        def run() -> None:
+            for key, value in caches:
+                attend(module, query, key, value, mask, scaling=width**-0.5)
+
+        return run
+
+    runs = {"eager": over_every_layer(_bf16_decode_attention), "sdpa": over_every_layer(sdpa_attention_forward)}
+    best = _best_times(runs, repeats, clock)
     logger.info(
         "bf16 decode attention at %d rows of %d tokens: eager %.2f ms, sdpa %.2f ms",
         rows,
@@ -366,13 +365,30 @@ def _fastest(layers: list[Any], rows: int, repeats: int, clock: Callable[[], flo
     import torch
 
     inputs = torch.randn(rows, layers[0].in_features)
-    best = dict.fromkeys(LINEAR_KERNELS, float("inf"))
+
+    def over_every_layer(kernel: str) -> Callable[[], None]:
+        def run() -> None:
+            for layer in layers:
+                linear_by(kernel, inputs, layer.weight, layer.bias)
+
+        return run
+
+    best = _best_times({kernel: over_every_layer(kernel) for kernel in LINEAR_KERNELS}, repeats, clock)
+    return min(LINEAR_KERNELS, key=best.__getitem__)
+
+
+def _best_times(runs: dict[str, Callable[[], None]], repeats: int, clock: Callable[[], float]) -> dict[str, float]:
+    """Each run's best time of `repeats`, after one untimed pass that lets each prepare;
+    the runs take turns, so drift on a busy machine hits each alike."""
+    import torch
+
+    best = dict.fromkeys(runs, float("inf"))
     with torch.inference_mode():
         for attempt in range(repeats + 1):
-            for kernel in LINEAR_KERNELS:  # in turn, so drift on a busy machine hits each alike
+            for name, run in runs.items():
                 begun = clock()
-                for layer in layers:
-                    linear_by(kernel, inputs, layer.weight, layer.bias)
+                run()
+                elapsed = clock() - begun
                 if attempt:
-                    best[kernel] = min(best[kernel], clock() - begun)
-    return min(LINEAR_KERNELS, key=best.__getitem__)
+                    best[name] = min(best[name], elapsed)
+    return best
