@@ -20,6 +20,7 @@ from workers.generation.kernels import (
     MKL,
     MKL_TRANSPOSED,
     ONEDNN,
+    PROMPT_ROWS,
     calibrate_linear,
     speed_up,
     use_small_batch_linear,
@@ -66,7 +67,7 @@ def test_a_bf16_gpt_neo_keeps_its_keys_and_values_in_fp32_and_answers_as_the_eag
     are cached in fp32 once, and attention runs in fp32 as the eager path's does."""
     stock = load_weights(str(tiny_neo_dir), device="cpu", dtype="bfloat16").model
     fast = load_weights(str(tiny_neo_dir), device="cpu", dtype="bfloat16").model
-    assert speed_up(fast, device="cpu", dtype="bfloat16") == ["sdpa_attention", "float32_kv_cache"]
+    assert speed_up(fast, device="cpu", dtype="bfloat16") == ["fused_gelu", "sdpa_attention", "float32_kv_cache"]
     torch.manual_seed(0)
     ids = torch.randint(0, fast.config.vocab_size, (3, 80))
     mask = torch.ones_like(ids)
@@ -91,7 +92,8 @@ def test_bf16_decode_attention_computes_what_transformers_eager_path_does(
     eager.config._attn_implementation = "eager"
     fast = load_weights(str(tiny_model_dir(family)), device="cpu", dtype="bfloat16").model
     # Calibration off: eager for a batch's step whatever this CPU times faster.
-    assert speed_up(fast, device="cpu", dtype="bfloat16", calibration_seconds=0) == ["bf16_decode_attention"]
+    applied = speed_up(fast, device="cpu", dtype="bfloat16", calibration_seconds=0)
+    assert applied[-1:] == ["bf16_decode_attention"]  # GPT-2's gelu_new is fused too
     torch.manual_seed(0)
     ids = torch.randint(3, 50, (3, 40))
     mask = torch.ones_like(ids)
@@ -194,7 +196,8 @@ def test_a_small_batch_linear_layer_computes_what_nn_linear_does_on_each_kernel(
     layers: list[Any] = list(layer)
     assert all(module.kernel_by_rows == DEFAULT_KERNELS for module in layers)
     for module in layers:
-        module.kernel_by_rows = (kernel,) * 32  # 40 rows: nn.Linear's own path
+        module.kernel_by_rows = (kernel,) * 32
+        module.prompt_kernel = kernel  # more than 32 rows: a prompt's
     with torch.inference_mode():
         assert torch.allclose(layer(inputs), expected, atol=1e-5)
 
@@ -202,9 +205,10 @@ def test_a_small_batch_linear_layer_computes_what_nn_linear_does_on_each_kernel(
 def test_calibration_gives_each_shape_the_kernel_measured_fastest_per_row_count(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A fake clock that each product advances by a set cost: MKL is cheapest at one row,
-    the transposed product at 2 and 4, oneDNN from 8 rows on; the wide layer's costs
-    differ. Counts between those timed take the choice of the power of two below."""
+    """A fake clock that each product advances by a set cost: MKL is cheapest at one row
+    and at a prompt's rows, the transposed product at 2 and 4, oneDNN from 8 to 16
+    rows; the wide layer's costs differ. Counts between those timed take the choice of
+    the power of two below."""
     now = [0.0]
 
     def cost(kernel: str, rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -212,7 +216,7 @@ def test_calibration_gives_each_shape_the_kernel_measured_fastest_per_row_count(
         if weight.shape[0] == 96:  # the wide layer: oneDNN always
             now[0] += 1.0 if kernel == ONEDNN else 2.0
         else:
-            fastest = MKL if count == 1 else MKL_TRANSPOSED if count < 8 else ONEDNN
+            fastest = MKL if count in (1, PROMPT_ROWS) else MKL_TRANSPOSED if count < 8 else ONEDNN
             now[0] += 1.0 if kernel == fastest else 3.0
         return rows
 
@@ -221,14 +225,37 @@ def test_calibration_gives_each_shape_the_kernel_measured_fastest_per_row_count(
     use_small_batch_linear(model)
     chosen = calibrate_linear(model, clock=lambda: now[0], budget_seconds=1e9)
     assert set(chosen) == {(48, 48), (96, 48), (48, 96)}
-    narrow = chosen[(48, 48)]
+    narrow, prompt = chosen[(48, 48)]
     assert len(narrow) == 32
     assert narrow[0] == MKL
     assert narrow[1:7] == (MKL_TRANSPOSED,) * 6  # 2 to 7 rows
     assert narrow[7:] == (ONEDNN,) * 25  # 8 to 32 rows
-    assert chosen[(96, 48)] == (ONEDNN,) * 32
-    assert model[0].kernel_by_rows == narrow
-    assert model[1].kernel_by_rows == chosen[(96, 48)]
+    assert prompt == MKL
+    assert chosen[(96, 48)] == ((ONEDNN,) * 32, ONEDNN)
+    assert (model[0].kernel_by_rows, model[0].prompt_kernel) == (narrow, MKL)
+    assert (model[1].kernel_by_rows, model[1].prompt_kernel) == ((ONEDNN,) * 32, ONEDNN)
+
+
+def test_the_output_layer_is_not_timed_at_a_prompts_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prompt's logits are its last row's only: the output layer keeps MKL for prompts."""
+    now, timed = [0.0], []
+
+    def cost(kernel: str, rows: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        timed.append((weight.shape[0], rows.shape[0]))
+        now[0] += 1.0 if kernel == ONEDNN else 2.0
+        return rows
+
+    class Model(torch.nn.Sequential):
+        def get_output_embeddings(self) -> torch.nn.Module:
+            return self[1]
+
+    monkeypatch.setattr(kernels, "linear_by", cost)
+    model = Model(torch.nn.Linear(48, 48), torch.nn.Linear(48, 96))
+    use_small_batch_linear(model)
+    chosen = calibrate_linear(model, clock=lambda: now[0], budget_seconds=1e9)
+    assert chosen[(96, 48)] == ((ONEDNN,) * 32, MKL)
+    assert chosen[(48, 48)] == ((ONEDNN,) * 32, ONEDNN)
+    assert (96, PROMPT_ROWS) not in timed and (48, PROMPT_ROWS) in timed
 
 
 def test_calibration_stops_at_its_budget_and_leaves_the_rest_on_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -243,8 +270,9 @@ def test_calibration_stops_at_its_budget_and_leaves_the_rest_on_the_defaults(mon
     use_small_batch_linear(model)
     chosen = calibrate_linear(model, clock=lambda: now[0], budget_seconds=5)
     assert list(chosen) == [(64, 64)]  # the larger shape first; the budget is spent after it
-    assert model[0].kernel_by_rows == (MKL_TRANSPOSED,) * 32
-    assert model[1].kernel_by_rows == DEFAULT_KERNELS
+    # The weight-first product is no candidate at a prompt's rows; MKL and oneDNN tie here.
+    assert (model[0].kernel_by_rows, model[0].prompt_kernel) == ((MKL_TRANSPOSED,) * 32, MKL)
+    assert (model[1].kernel_by_rows, model[1].prompt_kernel) == (DEFAULT_KERNELS, MKL)
 
 
 def test_a_calibrated_model_answers_as_before(tiny_model_dir: Callable[[str], Path]) -> None:
@@ -258,6 +286,25 @@ def test_a_calibrated_model_answers_as_before(tiny_model_dir: Callable[[str], Pa
     assert torch.allclose(prefill_then_decode(model, ids, mask, steps=3), expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("family", ["gpt_neo", "gpt2"])
+def test_gelu_new_runs_on_the_fused_kernel_and_the_model_answers_as_before(
+    tiny_model_dir: Callable[[str], Path], family: str
+) -> None:
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    model = load_weights(str(tiny_model_dir(family)), device="cpu", dtype="float32").model
+    assert model.config.activation_function == "gelu_new"
+    torch.manual_seed(0)
+    ids = torch.randint(3, 50, (2, 12))
+    mask = torch.ones_like(ids)
+    mask[1, :4] = 0
+    expected = prefill_then_decode(model, ids, mask, steps=3)
+    assert "fused_gelu" in speed_up(model, device="cpu", dtype="float32", calibration_seconds=0)
+    activations = [type(m) for m in model.modules() if isinstance(m, (GELUTanh, NewGELUActivation))]
+    assert activations == [GELUTanh] * model.config.num_hidden_layers
+    assert torch.allclose(prefill_then_decode(model, ids, mask, steps=3), expected, atol=1e-5)
+
+
 def test_a_small_batch_linear_layer_still_learns() -> None:
     torch.manual_seed(0)
     layer = torch.nn.Linear(8, 4)
@@ -269,9 +316,9 @@ def test_a_small_batch_linear_layer_still_learns() -> None:
 @pytest.mark.parametrize(
     ("family", "device", "dtype", "expected"),
     [
-        ("gpt_neo", "cpu", "float32", ["sdpa_attention", "small_batch_linear", "calibrated"]),
+        ("gpt_neo", "cpu", "float32", ["fused_gelu", "sdpa_attention", "small_batch_linear", "calibrated"]),
         ("llama", "cpu", "float32", ["small_batch_linear", "calibrated"]),  # transformers runs its attention by SDPA
-        ("gpt_neo", "cpu", "bfloat16", ["sdpa_attention", "float32_kv_cache"]),  # bf16 products: oneDNN already
+        ("gpt_neo", "cpu", "bfloat16", ["fused_gelu", "sdpa_attention", "float32_kv_cache"]),  # bf16: oneDNN already
         ("llama", "cpu", "bfloat16", ["bf16_decode_attention"]),  # SDPA's CPU kernel is slow at one row in bf16
         ("gpt_neo", "cuda", "float16", []),  # not measured on a GPU: left as transformers runs it
     ],
