@@ -26,13 +26,13 @@ attention and its linear layers. Applied once, when the model is loaded.
   count (within `NEO_KERNEL_CALIBRATION_SECONDS`, default 20; shapes left over, or
   with calibration off at 0, take oneDNN at 4 to 32 rows and MKL otherwise). Prompts
   (more than 32 rows) take whichever of MKL and oneDNN multiplied 256 rows soonest
-  (oneDNN on the AVX2-only EPYC: a 540-token prompt 9% sooner); anything wanting gradients
-  stays on `nn.Linear`'s own path; bf16 already runs on oneDNN.
+  (oneDNN on the AVX2-only EPYC: a 701-token prompt 9% sooner); anything wanting
+  gradients stays on `nn.Linear`'s own path; bf16 already runs on oneDNN.
 - **PyTorch's fused tanh GELU for `gelu_new`** (GPT-Neo, GPT-2, Phi, GPT-J): the same
   formula as transformers' `NewGELUActivation` in one pass instead of six elementwise
   ops over the MLP's widest activations (equal to within float rounding; transformers
   names it `GELUTanh`). A 540-token prompt's 12 activations: 262 against 96 ms on the
-  AVX2-only EPYC, 7% of the prefill. On CPU (GPUs were not measured).
+  AVX2-only EPYC. On CPU (GPUs were not measured).
 
 This module depends on no other module of the package.
 """
