@@ -29,6 +29,9 @@ ORIGIN = "https://shop.example"
 EXAMPLES = int(os.environ.get("NEO_FUZZ_EXAMPLES", "25"))
 # Close codes of docs/protocol.md; anything else (1011: the application crashed) fails.
 DOCUMENTED_CLOSES = {1000, 4400, 4403, 4404, 4408, 4409, 4429}
+# Far above normal (well under a second): a busy CI machine, with earlier examples'
+# replies still running on the task threads, once took over the communicator's 1 s default.
+SOCKET_TIMEOUT = 30
 FRAME_TYPES = [
     "hello", "message", "feedback", "handoff", "identify", "stop", "typing", "ping", "resume", "launch", "",
 ]  # fmt: skip
@@ -77,7 +80,7 @@ async def converse(public_key: str, hello_first: bool, sent: list[str]) -> list[
     socket = WebsocketCommunicator(
         application, f"/ws/chat/?key={public_key}", headers=[(b"host", b"testserver"), (b"origin", ORIGIN.encode())]
     )
-    connected, _ = await socket.connect()
+    connected, _ = await socket.connect(timeout=SOCKET_TIMEOUT)
     assert connected
     if hello_first:
         sent = [json.dumps({"type": "hello", "v": PROTOCOL_VERSION}), *sent]
@@ -86,7 +89,7 @@ async def converse(public_key: str, hello_first: bool, sent: list[str]) -> list[
     for frame in sent:
         await socket.send_input({"type": "websocket.receive", "text": frame})
         while not await socket.receive_nothing(timeout=0.05):
-            output = await socket.receive_output()
+            output = await socket.receive_output(timeout=SOCKET_TIMEOUT)
             if output["type"] == "websocket.close":
                 assert output.get("code", 1000) in DOCUMENTED_CLOSES, output
                 closed = True
@@ -96,7 +99,7 @@ async def converse(public_key: str, hello_first: bool, sent: list[str]) -> list[
             break
     if not closed:
         await socket.send_to(text_data=json.dumps({"type": "ping"}))
-        await socket.disconnect()
+        await socket.disconnect(timeout=SOCKET_TIMEOUT)
     return received
 
 

@@ -62,12 +62,12 @@ class Client:
         self.socket = WebsocketCommunicator(application, f"/ws/chat/?key={key}", headers=headers)
 
     async def __aenter__(self) -> Client:
-        connected, _ = await self.socket.connect()
+        connected, _ = await self.socket.connect(timeout=30)
         assert connected
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.socket.disconnect()
+        await self.socket.disconnect(timeout=30)
 
     async def send(self, frame: dict | str) -> None:
         await self.socket.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
